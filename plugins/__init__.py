@@ -1,0 +1,1 @@
+"""pycoredns's built-in plugins, one package per directive (installed as ``pycoredns.plugins``)."""

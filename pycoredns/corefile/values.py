@@ -1,0 +1,189 @@
+"""Go's parsers for argument values, so plugins accept and reject exactly what CoreDNS does.
+
+Corefile arguments are parsed in CoreDNS with ``time.ParseDuration``, ``strconv.Atoi`` and
+``net.SplitHostPort``; users copy values between the two implementations, so the accepted syntax
+and the error texts (which name the value) are reproduced here. Each raises ``ValueError`` with
+Go's message; the dispenser turns that into a positioned Corefile error.
+"""
+
+from __future__ import annotations
+
+__all__ = ["go_quote", "go_strconv_quote", "parse_atoi", "parse_duration", "split_host_port"]
+
+_NANOS_PER_UNIT = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,  # micro sign
+    "\u03bcs": 1_000,  # Greek small letter mu
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_MAX_INT64 = (1 << 63) - 1
+
+
+def go_quote(text: str) -> str:
+    """``text`` in double quotes as Go's time package quotes it in errors.
+
+    Quotes and backslashes get a backslash; control and non-ASCII characters become their UTF-8
+    bytes as ``\\xNN`` escapes.
+    """
+    parts = ['"']
+    for ch in text:
+        if ord(ch) < 0x20 or ord(ch) >= 0x80:
+            parts.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+        else:
+            if ch in '"\\':
+                parts.append("\\")
+            parts.append(ch)
+    parts.append('"')
+    return "".join(parts)
+
+
+_SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+
+
+def go_strconv_quote(text: str) -> str:
+    """``text`` as Go's ``%q`` / ``strconv.Quote`` writes it: printable Unicode is kept."""
+    parts = ['"']
+    for ch in text:
+        if ch in '"\\':
+            parts.append("\\" + ch)
+        elif ch in _SHORT_ESCAPES:
+            parts.append(_SHORT_ESCAPES[ch])
+        elif ch.isprintable():
+            parts.append(ch)
+        elif ord(ch) < 0x80:
+            parts.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            parts.append(f"\\u{ord(ch):04x}")
+        else:
+            parts.append(f"\\U{ord(ch):08x}")
+    parts.append('"')
+    return "".join(parts)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go duration such as ``300ms``, ``1.5h``, ``2h45m`` or ``-1s``.
+
+    As ``time.ParseDuration``: a sign, then one or more ``<number><unit>`` parts; a bare ``0``
+    is the only number allowed without a unit. The sum is computed in integer nanoseconds, so
+    overflow and rounding match Go.
+    """
+    invalid = f"time: invalid duration {go_quote(text)}"
+    rest = text
+    negative = False
+    if rest[:1] in ("-", "+"):
+        negative = rest[0] == "-"
+        rest = rest[1:]
+    if rest == "0":
+        return 0.0
+    if not rest:
+        raise ValueError(invalid)
+    total = 0
+    while rest:
+        if not (rest[0] == "." or "0" <= rest[0] <= "9"):
+            raise ValueError(invalid)
+        whole, rest, had_whole = _leading_int(rest, invalid)
+        fraction, scale, had_fraction = 0, 1.0, False
+        if rest[:1] == ".":
+            fraction, scale, rest, had_fraction = _leading_fraction(rest[1:])
+        if not had_whole and not had_fraction:
+            raise ValueError(invalid)  # ".s", "-.s": a dot with no digits
+        i = 0
+        while i < len(rest) and not (rest[i] == "." or "0" <= rest[i] <= "9"):
+            i += 1
+        if i == 0:
+            raise ValueError(f"time: missing unit in duration {go_quote(text)}")
+        unit_name, rest = rest[:i], rest[i:]
+        unit = _NANOS_PER_UNIT.get(unit_name)
+        if unit is None:
+            raise ValueError(f"time: unknown unit {go_quote(unit_name)} in duration {go_quote(text)}")
+        if whole > (1 << 63) // unit:
+            raise ValueError(invalid)
+        value = whole * unit
+        if fraction > 0:
+            # Go adds the fraction through float64 and truncates, so must we.
+            value += int(float(fraction) * (float(unit) / scale))
+            if value > 1 << 63:
+                raise ValueError(invalid)
+        total += value
+        if total > 1 << 63:
+            raise ValueError(invalid)
+    if not negative and total > _MAX_INT64:
+        raise ValueError(invalid)
+    nanos = -total if negative else total
+    return nanos / 1e9
+
+
+def _leading_int(text: str, invalid: str) -> tuple[int, str, bool]:
+    value = 0
+    i = 0
+    while i < len(text) and "0" <= text[i] <= "9":
+        if value > (1 << 63) // 10:
+            raise ValueError(invalid)
+        value = value * 10 + ord(text[i]) - 48
+        if value > 1 << 63:
+            raise ValueError(invalid)
+        i += 1
+    return value, text[i:], i > 0
+
+
+def _leading_fraction(text: str) -> tuple[int, float, str, bool]:
+    # Digits past what fits in an int64 are read but ignored, as Go does.
+    value, scale, overflow = 0, 1.0, False
+    i = 0
+    while i < len(text) and "0" <= text[i] <= "9":
+        if not overflow:
+            nxt = value * 10 + ord(text[i]) - 48
+            if value > _MAX_INT64 // 10 or nxt > 1 << 63:
+                overflow = True
+            else:
+                value = nxt
+                scale *= 10
+        i += 1
+    return value, scale, text[i:], i > 0
+
+
+def parse_atoi(text: str) -> int:
+    """An int64 as ``strconv.Atoi`` reads it: optional sign, ASCII digits only."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not digits or not all("0" <= c <= "9" for c in digits):
+        raise ValueError(f"strconv.Atoi: parsing {go_strconv_quote(text)}: invalid syntax")
+    value = int(text)
+    if not -(1 << 63) <= value <= _MAX_INT64:
+        raise ValueError(f"strconv.Atoi: parsing {go_strconv_quote(text)}: value out of range")
+    return value
+
+
+def split_host_port(text: str) -> tuple[str, str]:
+    """``(host, port)`` as ``net.SplitHostPort``: IPv6 hosts must be bracketed, port may be empty."""
+
+    def fail(why: str) -> ValueError:
+        return ValueError(f"address {text}: {why}" if text else why)
+
+    colon = text.rfind(":")
+    if colon < 0:
+        raise fail("missing port in address")
+    start, after_host = 0, 0
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            raise fail("missing ']' in address")
+        if close + 1 == len(text):
+            raise fail("missing port in address")
+        if close + 1 != colon:
+            # "]" must be followed by the last colon, and by nothing else.
+            raise fail("too many colons in address" if text[close + 1] == ":" else "missing port in address")
+        host = text[1:close]
+        start, after_host = 1, close + 1
+    else:
+        host = text[:colon]
+        if ":" in host:
+            raise fail("too many colons in address")
+    if "[" in text[start:]:
+        raise fail("unexpected '[' in address")
+    if "]" in text[after_host:]:
+        raise fail("unexpected ']' in address")
+    return host, text[colon + 1 :]

@@ -1,0 +1,233 @@
+"""The per-query view every handler receives: wire bytes plus lazily derived fields.
+
+Nothing here parses the whole message unless a handler asks for ``msg``; the fields the hot path
+needs (question offsets, qtype, EDNS size and DO bit) were read once by :func:`wire.read_question`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import dnslib
+
+from pycoredns import wire
+
+# Type names CoreDNS puts in metric labels and log lines; anything else is its number.
+_TYPE_NAMES: dict[int, str] = {}
+
+
+def type_name(qtype: int) -> str:
+    name = _TYPE_NAMES.get(qtype)
+    if name is None:
+        got = dnslib.QTYPE.get(qtype)
+        name = got if isinstance(got, str) and not got.startswith("TYPE") else f"TYPE{qtype}"
+        _TYPE_NAMES[qtype] = name
+    return name
+
+
+def class_name(qclass: int) -> str:
+    got = dnslib.CLASS.get(qclass)
+    return got if isinstance(got, str) and not got.startswith("CLASS") else f"CLASS{qclass}"
+
+
+class Request:
+    """One query as it travels down the chain.
+
+    Handlers read what they need; ``answered_by`` is set by the plugin that produced the reply
+    (it becomes the ``plugin`` label of coredns_dns_responses_total); ``error`` carries an error a
+    handler wants the errors plugin to log while still writing a reply; ``meta`` is CoreDNS's
+    metadata map.
+    """
+
+    __slots__ = (
+        "wire",
+        "q",
+        "proto",
+        "remote",
+        "local",
+        "server",
+        "zone",
+        "start",
+        "answered_by",
+        "error",
+        "meta",
+        "_msg",
+        "_qname",
+        "_key",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        q: wire.Question,
+        proto: str,
+        remote: tuple[Any, ...],
+        local: tuple[Any, ...],
+        server: str,
+    ) -> None:
+        self.wire = data
+        self.q = q
+        self.proto = proto
+        self.remote = remote
+        self.local = local
+        self.server = server
+        self.zone = "."
+        self.start = time.perf_counter()
+        self.answered_by = ""
+        self.error: BaseException | None = None
+        self.meta: dict[str, str] | None = None
+        self._msg: dnslib.DNSRecord | None = None
+        self._qname: str | None = None
+        self._key: bytes | None = None
+
+    # -- the question -------------------------------------------------------------------------
+    @property
+    def id(self) -> int:
+        return (self.wire[0] << 8) | self.wire[1]
+
+    @property
+    def qname(self) -> str:
+        """The question name as sent (case kept), fully qualified."""
+        if self._qname is None:
+            self._qname = wire.name_to_text(self.wire, self.q.labels)
+        return self._qname
+
+    @property
+    def name(self) -> str:
+        """The question name lower-cased (CoreDNS's ``state.Name()``)."""
+        return self.qname.lower()
+
+    @property
+    def qtype(self) -> int:
+        return self.q.qtype
+
+    @property
+    def qclass(self) -> int:
+        return self.q.qclass
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.q.qtype)
+
+    @property
+    def class_name(self) -> str:
+        return class_name(self.q.qclass)
+
+    @property
+    def do(self) -> bool:
+        return self.q.do
+
+    @property
+    def cd(self) -> bool:
+        return bool(self.wire[3] & 0x10)
+
+    @property
+    def rd(self) -> bool:
+        return bool(self.wire[2] & 0x01)
+
+    @property
+    def edns(self) -> bool:
+        return self.q.edns
+
+    @property
+    def size(self) -> int:
+        """The largest reply the client takes: its EDNS size (at least 512) on UDP, 65535 on TCP."""
+        return 65535 if self.proto == "tcp" else self.q.udp_size
+
+    @property
+    def family(self) -> int:
+        """1 for IPv4, 2 for IPv6 (the ``family`` metric label)."""
+        return 2 if ":" in str(self.remote[0]) else 1
+
+    @property
+    def remote_ip(self) -> str:
+        return str(self.remote[0])
+
+    @property
+    def remote_port(self) -> int:
+        return int(self.remote[1])
+
+    @property
+    def key(self) -> bytes:
+        """The question as a lookup key: lower-cased name, type and class (wire form)."""
+        if self._key is None:
+            w = self.wire
+            q = self.q
+            self._key = w[12 : q.name_end].lower() + w[q.name_end : q.end]
+        return self._key
+
+    # -- the message -----------------------------------------------------------------------------
+    @property
+    def msg(self) -> dnslib.DNSRecord:
+        """The whole query parsed by dnslib (parsed on first use only)."""
+        if self._msg is None:
+            self._msg = dnslib.DNSRecord.parse(self.wire)
+        return self._msg
+
+    def with_wire(self, data: bytes) -> Request:
+        """A copy of this request carrying other wire bytes (a rewritten query), re-read."""
+        q = wire.read_question(data)
+        r = Request(data, q, self.proto, self.remote, self.local, self.server)
+        r.zone = self.zone
+        r.start = self.start
+        r.meta = self.meta
+        return r
+
+    # -- replies ---------------------------------------------------------------------------------
+    def make_reply(self) -> dnslib.DNSRecord:
+        """An empty reply to this query: ID, question, opcode, RD and CD copied, QR set."""
+        m = self.msg
+        reply = dnslib.DNSRecord(
+            dnslib.DNSHeader(id=m.header.id, qr=1, opcode=m.header.opcode, rd=m.header.rd),
+            q=m.q,
+        )
+        reply.header.bitmap = (reply.header.bitmap & ~0x0010) | (m.header.bitmap & 0x0010)  # CD
+        return reply
+
+    def pack(self, reply: dnslib.DNSRecord) -> bytes:
+        """Pack a reply as CoreDNS's scrub writer would send it.
+
+        Any OPT record in ``reply`` is replaced by one mirroring the client's EDNS (buffer size and
+        DO), and the result is truncated to the size the client accepts, with TC set if answer or
+        authority records had to go.
+        """
+        reply.ar = [rr for rr in reply.ar if rr.rtype != wire.TYPE_OPT]
+        if self.q.edns:
+            reply.add_ar(dnslib.EDNS0(udp_len=self.q.udp_size, flags="do" if self.q.do else ""))
+        data = bytes(reply.pack())
+        if len(data) > self.size:
+            data = truncate(data, self.size)
+        return data
+
+    def error_reply(self, rcode: int) -> bytes:
+        q = self.q
+        return wire.error_reply(self.wire, rcode, q.end, q.edns, q.udp_size, q.do)
+
+
+def truncate(data: bytes, size: int) -> bytes:
+    """Drop records from the end until the reply fits ``size``; set TC if answers had to go."""
+    msg = dnslib.DNSRecord.parse(data)
+    opt = [rr for rr in msg.ar if rr.rtype == wire.TYPE_OPT]
+    extra = [rr for rr in msg.ar if rr.rtype != wire.TYPE_OPT]
+    sections = [msg.rr, msg.auth, extra]
+    truncated = False
+    while True:
+        msg.rr, msg.auth = sections[0], sections[1]
+        msg.ar = sections[2] + opt
+        out: bytes = msg.pack()
+        if len(out) <= size:
+            return out
+        for i in (2, 1, 0):
+            if sections[i]:
+                sections[i] = sections[i][:-1]
+                if i < 2:
+                    truncated = True
+                    msg.header.tc = 1
+                break
+        else:
+            msg.header.tc = 1
+            msg.ar = opt
+            return bytes(msg.pack())
+        if truncated:
+            msg.header.tc = 1

@@ -1,0 +1,1 @@
+"""The DNS server: configuration, listeners, the query path and the process lifecycle."""

@@ -1,0 +1,136 @@
+"""The process: find the Corefile, load it, serve, reload on request, stop on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from pycoredns.errors import PyCoreDNSError
+from pycoredns.registry import Registry
+from pycoredns.server import config
+from pycoredns.server.runner import Server
+
+log = logging.getLogger("pycoredns")
+
+
+class App:
+    """One pycoredns process. ``process`` is state that outlives reloads (shared listeners)."""
+
+    def __init__(
+        self,
+        conf: str = "",
+        *,
+        dns_port: str = "53",
+        quiet: bool = False,
+        pidfile: str = "",
+        registry: Registry | None = None,
+        corefile_text: str | None = None,
+    ) -> None:
+        self.conf = conf
+        self.dns_port = dns_port
+        self.quiet = quiet
+        self.pidfile = pidfile
+        self.registry = registry or Registry.default()
+        self.corefile_text = corefile_text
+        self.process: dict[str, Any] = {"app": self}
+        self.server: Server | None = None
+        self.stopped = asyncio.Event()
+        self.exit_code = 0
+        self._reload_lock = asyncio.Lock()
+
+    # -- the Corefile ------------------------------------------------------------------------------
+    def read_corefile(self) -> tuple[str, str]:
+        """(text, filename) from -conf, ``stdin``, ./Corefile or the built-in default."""
+        if self.corefile_text is not None:
+            return self.corefile_text, self.conf or "Corefile"
+        if self.conf == "stdin":
+            return sys.stdin.read(), "stdin"
+        if self.conf:
+            try:
+                return Path(self.conf).read_text(encoding="utf-8"), self.conf
+            except OSError as e:
+                raise PyCoreDNSError(f"Corefile: open {self.conf}: {e.strerror}") from None
+        if Path("Corefile").is_file():
+            return Path("Corefile").read_text(encoding="utf-8"), "Corefile"
+        return "", "Corefile"
+
+    def load(self) -> config.Instance:
+        text, filename = self.read_corefile()
+        return config.load(text, filename, dns_port=self.dns_port, registry=self.registry, process=self.process)
+
+    # -- running -----------------------------------------------------------------------------------
+    async def start(self) -> Server:
+        instance = self.load()
+        self.server = Server(instance, quiet=self.quiet)
+        await self.server.start()
+        if self.pidfile:
+            Path(self.pidfile).write_text(f"{os.getpid()}\n")
+        return self.server
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        await self.start()
+        loop.add_signal_handler(signal.SIGTERM, self._on_signal, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self._on_signal, "SIGINT")
+        loop.add_signal_handler(signal.SIGQUIT, self._on_sigquit)
+        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)  # ignored, as in CoreDNS's fork
+        await self.stopped.wait()
+        await self.shutdown()
+        return self.exit_code
+
+    def _on_signal(self, name: str) -> None:
+        if self.stopped.is_set():
+            return
+        log.info("[INFO] %s: Shutting down servers then terminating", name)
+        self.stopped.set()
+
+    def _on_sigquit(self) -> None:
+        log.info("[INFO] SIGQUIT: Shutting down servers without teardown")
+        os._exit(2)
+
+    def stop(self, code: int = 0) -> None:
+        """Ask the process to stop (from a plugin: loop detection, a fatal error)."""
+        self.exit_code = code
+        self.stopped.set()
+
+    async def shutdown(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        if self.pidfile:
+            try:
+                os.unlink(self.pidfile)
+            except OSError:
+                pass
+
+    async def restart(self) -> None:
+        """Load the Corefile again and swap it in, raising the load error (the running one stays).
+
+        For callers that report the error themselves (the reload plugin); :meth:`reload` logs it.
+        """
+        async with self._reload_lock:
+            if self.server is None or self.stopped.is_set():
+                raise PyCoreDNSError("server is stopping")
+            new = self.load()
+            await self.server.reload(new)
+
+    async def reload(self) -> bool:
+        """Load the Corefile again and swap it in; on any error keep the running one."""
+        async with self._reload_lock:
+            if self.server is None or self.stopped.is_set():
+                return False
+            try:
+                new = self.load()
+                await self.server.reload(new)
+            except PyCoreDNSError as e:
+                log.error("[ERROR] Restart failed: %s", e)
+                return False
+            except Exception as e:
+                log.error("[ERROR] Restart failed: %s", e)
+                return False
+            return True

@@ -1,0 +1,165 @@
+"""From a Corefile to a configured instance: keys, plugin setup in chain order, chains, listeners."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycoredns.corefile import ServerBlock, Token, ZoneAddress, parse, parse_key
+from pycoredns.errors import CorefileError, PluginSetupError, PyCoreDNSError, ServerConfigError
+from pycoredns.plugin import Controller, Factory, Handler, Lifecycle, Observer
+from pycoredns.registry import Registry
+
+# CoreDNS's built-in Corefile when none is found (log only where this build has it).
+DEFAULT_COREFILE = ".:{port} {{\n    whoami\n{log}}}\n"
+
+
+@dataclass
+class BlockConfig:
+    """One server block: its addresses, listen hosts and the plugins its setup added."""
+
+    index: int
+    block: ServerBlock
+    addresses: list[ZoneAddress]
+    listen_hosts: list[str] = field(default_factory=lambda: [""])
+    factories: list[tuple[str, Factory]] = field(default_factory=list)
+    observers: list[Observer] = field(default_factory=list)
+    chain: Handler | None = None
+    handlers: list[Handler] = field(default_factory=list)  # outermost first
+    debug: bool = False
+    # Free-form per-block settings plugins share with each other (bind's network setup, root...).
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def directives(self) -> list[str]:
+        return list(self.block.directives)
+
+
+@dataclass(frozen=True)
+class ListenerKey:
+    transport: str
+    host: str  # "" = wildcard
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.transport}://{host}:{self.port}"
+
+
+@dataclass
+class Site:
+    """A zone served on a listener: the block config that answers it."""
+
+    zone: str
+    config: BlockConfig
+
+
+@dataclass
+class Instance:
+    """A loaded Corefile, ready to serve (or to replace the running one on reload)."""
+
+    filename: str
+    text: str
+    blocks: list[ServerBlock]
+    configs: list[BlockConfig]
+    listeners: dict[ListenerKey, dict[str, Site]] = field(default_factory=dict)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    process: dict[str, Any] = field(default_factory=dict)
+    registry: Registry | None = None
+
+
+def load(
+    text: str,
+    filename: str = "Corefile",
+    *,
+    dns_port: str = "53",
+    registry: Registry | None = None,
+    process: dict[str, Any] | None = None,
+) -> Instance:
+    """Parse and set up a Corefile. Raises a :class:`PyCoreDNSError` with CoreDNS's message."""
+    registry = registry or Registry.default()
+    blocks = parse(text, filename, directives=registry.names())
+    if not blocks:
+        text = DEFAULT_COREFILE.format(port=dns_port, log="    log\n" if "log" in registry.names() else "")
+        blocks = parse(text, filename, directives=registry.names())
+    instance = Instance(filename, text, blocks, [], process=process if process is not None else {})
+    instance.registry = registry
+    for i, block in enumerate(blocks):
+        addresses: list[ZoneAddress] = []
+        for key in block.keys:
+            try:
+                addresses.extend(parse_key(key.text, dns_port))
+            except ServerConfigError as e:
+                raise ServerConfigError(f"error inspecting server blocks: {e}") from None
+        instance.configs.append(BlockConfig(i, block, addresses))
+    _setup_plugins(instance, registry)
+    for cfg in instance.configs:
+        _build_chain(cfg)
+    _group_listeners(instance)
+    return instance
+
+
+def _setup_plugins(instance: Instance, registry: Registry) -> None:
+    # Directive-major, block-minor: the first failing setup in plugin.cfg order is the one reported.
+    for name in registry.names():
+        for cfg in instance.configs:
+            tokens = cfg.block.directives.get(name)
+            if not tokens:
+                continue
+            directive = registry.get(name)
+            if directive.once and occurrences(tokens, name) > 1:
+                raise PluginSetupError(name, "this plugin can only be used once per Server Block")
+            c = Controller(name, tokens, cfg, instance, cfg.index)
+            try:
+                directive.setup(c)
+            except PluginSetupError:
+                raise
+            except (CorefileError, PyCoreDNSError, ValueError, OSError) as e:
+                raise PluginSetupError(name, e) from e
+
+
+def occurrences(tokens: list[Token], name: str) -> int:
+    """How many times a directive appears in its concatenated token stream (outside blocks)."""
+    count = depth = 0
+    prev: Token | None = None
+    for tok in tokens:
+        new_line = prev is None or prev.file != tok.file or prev.line + prev.newlines != tok.line
+        if depth == 0 and new_line and tok.text == name and not tok.quoted:
+            count += 1
+        if tok.text == "{" and not tok.quoted:
+            depth += 1
+        elif tok.text == "}" and not tok.quoted and depth:
+            depth -= 1
+        prev = tok
+    return count
+
+
+def _build_chain(cfg: BlockConfig) -> None:
+    handler: Handler | None = None
+    handlers: list[Handler] = []
+    for _name, factory in reversed(cfg.factories):
+        handler = factory(handler)
+        handlers.append(handler)
+    handlers.reverse()
+    cfg.chain = handler
+    cfg.handlers = handlers
+
+
+def _group_listeners(instance: Instance) -> None:
+    seen: dict[tuple[str, str, int, str], str] = {}
+    for cfg in instance.configs:
+        for addr in cfg.addresses:
+            for host in cfg.listen_hosts:
+                ident = (addr.transport, addr.zone, int(addr.port), host)
+                label = f"{addr}" + (f" on {host}" if host else "")
+                if ident in seen:
+                    raise ServerConfigError(f"cannot serve {label} - it is already defined")
+                for (t, z, p, h), other in seen.items():
+                    if (t, z, p) == ident[:3] and (h == "") != (host == ""):
+                        raise ServerConfigError(
+                            f"cannot serve {label} - zone overlap listener capacity with {other}"
+                        )
+                seen[ident] = label
+                key = ListenerKey(addr.transport, host, int(addr.port))
+                instance.listeners.setdefault(key, {})[addr.zone] = Site(addr.zone, cfg)
+

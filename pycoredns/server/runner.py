@@ -1,0 +1,162 @@
+"""The running server: opens listeners for an instance, swaps instances on reload, stops cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from pycoredns import COREDNS_VERSION, __version__
+from pycoredns.errors import ServerConfigError
+from pycoredns.server.config import Instance, ListenerKey
+from pycoredns.server.dispatch import Dispatcher
+from pycoredns.server.listener import (
+    DispatcherHolder,
+    TCPProtocol,
+    UDPProtocol,
+    bind_targets,
+    tcp_socket,
+    udp_socket,
+)
+
+log = logging.getLogger("pycoredns")
+
+
+@dataclass
+class Listener:
+    key: ListenerKey
+    holder: DispatcherHolder
+    transports: list[asyncio.BaseTransport] = field(default_factory=list)
+    servers: list[asyncio.AbstractServer] = field(default_factory=list)
+    addresses: list[tuple[Any, ...]] = field(default_factory=list)  # bound (host, port) per socket
+
+    async def close(self) -> None:
+        for t in self.transports:
+            t.close()
+        for s in self.servers:
+            s.close()
+        for s in self.servers:
+            try:
+                await asyncio.wait_for(s.wait_closed(), 1.0)
+            except (TimeoutError, OSError):
+                pass
+
+
+class Server:
+    """Owns the sockets. Instances come and go (reload); the sockets stay where they can."""
+
+    def __init__(self, instance: Instance, *, quiet: bool = False) -> None:
+        self.instance = instance
+        self.quiet = quiet
+        self.listeners: dict[ListenerKey, Listener] = {}
+        self.stopping = False
+
+    # ------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._run_hooks(self.instance.lifecycle.startup, "startup", fatal=True)
+        for key in self.instance.listeners:
+            self.listeners[key] = await self._open(key, self._dispatcher(self.instance, key))
+        await self._run_hooks(self.instance.lifecycle.listen, "listen")
+        if not self.quiet:
+            self._banner(self.instance)
+
+    def _dispatcher(self, instance: Instance, key: ListenerKey) -> Dispatcher:
+        dropped = instance.process.get("dropped_observers", [])
+        return Dispatcher(key, instance.listeners[key], dropped)
+
+    async def _open(self, key: ListenerKey, dispatcher: Dispatcher) -> Listener:
+        if key.transport != "dns":
+            raise ServerConfigError(f"transport {key.transport}:// is not supported by this build")
+        loop = asyncio.get_running_loop()
+        listener = Listener(key, DispatcherHolder(dispatcher))
+        try:
+            for family, addr in bind_targets(key.host):
+                usock = udp_socket(family, addr, key.port, key.host)
+                port = usock.getsockname()[1]
+                tsock = tcp_socket(family, addr, port, key.host)
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: UDPProtocol(listener.holder), sock=usock
+                )
+                listener.transports.append(transport)
+                server = await loop.create_server(lambda: TCPProtocol(listener.holder), sock=tsock)
+                listener.servers.append(server)
+                listener.addresses.append(usock.getsockname()[:2])
+        except OSError as e:
+            await listener.close()
+            raise ServerConfigError(f"listen {key}: {e.strerror or e}") from e
+        return listener
+
+    def _banner(self, instance: Instance) -> None:
+        lines = []
+        for key, sites in instance.listeners.items():
+            for zone in sites:
+                prefix = "" if key.transport == "dns" else f"{key.transport}://"
+                lines.append(f"{prefix}{zone}:{key.port}" + (f" on {key.host}" if key.host else ""))
+        for line in sorted(lines):
+            print(line, flush=True)
+        print(f"CoreDNS-{COREDNS_VERSION}", flush=True)
+        print(f"linux/{_arch()}, python{sys.version.split()[0]}, pycoredns-{__version__}", flush=True)
+
+    # ------------------------------------------------------------------------------------------
+    async def reload(self, new: Instance) -> None:
+        """Swap in a new instance: set up completely first, then switch sockets over, then retire.
+
+        Sockets whose (transport, address, port) stays are kept open and only get the new
+        dispatcher, so no query is lost across the swap.
+        """
+        old = self.instance
+        await self._run_hooks(new.lifecycle.startup, "startup", fatal=True)
+        opened: dict[ListenerKey, Listener] = {}
+        try:
+            for key in new.listeners:
+                if key not in self.listeners:
+                    opened[key] = await self._open(key, self._dispatcher(new, key))
+        except Exception:
+            for listener in opened.values():
+                await listener.close()
+            await self._run_hooks(new.lifecycle.shutdown, "shutdown")
+            raise
+        for key, listener in self.listeners.items():
+            if key in new.listeners:
+                listener.holder.dispatcher = self._dispatcher(new, key)
+        for key in [k for k in self.listeners if k not in new.listeners]:
+            await self.listeners.pop(key).close()
+        self.listeners.update(opened)
+        self.instance = new
+        await self._run_hooks(old.lifecycle.shutdown, "shutdown")
+        await self._run_hooks(new.lifecycle.listen, "listen")
+        if not self.quiet:
+            self._banner(new)
+
+    async def stop(self) -> None:
+        """Shutdown hooks (health's lameduck runs here, with DNS still answering), then sockets."""
+        self.stopping = True
+        await self._run_hooks(self.instance.lifecycle.shutdown, "shutdown")
+        for listener in self.listeners.values():
+            await listener.close()
+        self.listeners.clear()
+        await self._run_hooks(self.instance.lifecycle.final_shutdown, "final shutdown")
+
+    async def _run_hooks(self, hooks: list[Any], what: str, fatal: bool = False) -> None:
+        for hook in hooks:
+            try:
+                await hook()
+            except Exception as e:
+                if fatal:
+                    raise
+                log.error("[ERROR] %s hook failed: %s", what, e)
+
+    def port_of(self, key: ListenerKey | None = None) -> int:
+        """The bound port of a listener (useful when the Corefile asked for port 0)."""
+        listener = self.listeners[key] if key else next(iter(self.listeners.values()))
+        return int(listener.addresses[0][1])
+
+
+def _arch() -> str:
+    import platform
+
+    m = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+

@@ -1,0 +1,319 @@
+"""The token cursor plugins read their arguments with (Caddy's Dispenser semantics)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pycoredns.corefile import CorefileError, Dispenser, Token, lex, parse
+
+
+def dispenser(text: str) -> Dispenser:
+    return Dispenser(lex(text, "Testfile"), plugin="test")
+
+
+def test_next_and_val() -> None:
+    d = dispenser("host:port\n dir1 arg1\n dir2 arg2 arg3\n dir3")
+    assert (d.val(), d.line(), d.file()) == ("", 0, "Testfile")
+    seen = []
+    while d.next():
+        seen.append(d.val())
+    assert seen == ["host:port", "dir1", "arg1", "dir2", "arg2", "arg3", "dir3"]
+    assert d.val() == "dir3"  # stays on the last token
+
+
+def test_next_arg_stays_on_line() -> None:
+    d = dispenser("dir1 arg1\n dir2 arg2 arg3\n dir3")
+    assert d.next() and d.val() == "dir1"
+    assert d.next_arg() and d.val() == "arg1"
+    assert not d.next_arg() and d.val() == "arg1"
+    assert d.next() and d.val() == "dir2"
+    assert d.args(2) == ["arg2", "arg3"]
+    assert not d.next_arg()
+    assert d.next() and d.val() == "dir3"
+    assert not d.next()
+
+
+def test_next_line() -> None:
+    d = dispenser("host:port\n dir1 arg1\n dir2 arg2 arg3")
+    assert d.next_line() and d.val() == "host:port"
+    assert d.next_line() and d.val() == "dir1"
+    assert not d.next_line() and d.val() == "dir1"
+    d.next()
+    assert d.next_line() and d.val() == "dir2"
+    d.next()
+    assert not d.next_line() and d.val() == "arg2"
+
+
+def test_next_block() -> None:
+    d = dispenser("foobar1 {\n sub1 arg1\n sub2\n}\nfoobar2 {\n}")
+    assert not d.next_block() and d.token() is None
+    d.next()
+    options = []
+    while d.next_block():
+        assert d.nesting == 1
+        options.append(d.val())
+    assert options == ["sub1", "arg1", "sub2"]  # next_block loads every token; callers read args per option
+    assert d.val() == "}" and d.nesting == 0
+    d.next()
+    assert d.val() == "foobar2"
+    assert not d.next_block()  # "{" then "}" counts as no block
+    assert d.val() == "}" and d.nesting == 0
+
+
+def test_next_block_typical_loop() -> None:
+    d = dispenser("cache 30 {\n success 9984 30\n denial 9984 5\n}\ncache")
+    got: list[tuple[str, list[str]]] = []
+    occurrences = 0
+    while d.next():
+        occurrences += 1
+        args = d.remaining_args()
+        while d.next_block():
+            got.append((d.val(), d.remaining_args()))
+        if occurrences == 1:
+            assert args == ["30"]
+    assert occurrences == 2
+    assert got == [("success", ["9984", "30"]), ("denial", ["9984", "5"])]
+
+
+def test_next_block_needs_brace_on_same_line() -> None:
+    d = dispenser("forward . 1.1.1.1\n{\n force_tcp\n}")
+    d.next()
+    assert d.remaining_args() == [".", "1.1.1.1"]
+    assert not d.next_block()
+    assert d.val() == "1.1.1.1"
+
+
+def test_next_block_unclosed_stops() -> None:
+    d = dispenser("foobar {\n sub1 arg1")
+    d.next()
+    cursor_vals = []
+    for _ in range(10):
+        if not d.next_block():
+            break
+        cursor_vals.append(d.val())
+    assert cursor_vals == ["sub1", "arg1"]
+
+
+def test_nested_next_block() -> None:
+    d = dispenser("dir {\n outer {\n  inner 1\n }\n after\n}")
+    d.next()
+    seen = []
+    while d.next_block():
+        seen.append(d.val())
+        while d.next_block(1):
+            seen.append("  " + d.val())
+    assert seen == ["outer", "  inner", "  1", "after"]
+    assert d.nesting == 0
+
+
+def test_remaining_args_stops_before_brace() -> None:
+    d = dispenser("dir1 arg1 arg2 arg3\ndir2 arg4 arg5\ndir3 arg6 { arg7\ndir4")
+    d.next()
+    assert d.remaining_args() == ["arg1", "arg2", "arg3"]
+    d.next()
+    assert d.remaining_args() == ["arg4", "arg5"]
+    d.next()
+    assert d.remaining_args() == ["arg6"]
+    d.next()
+    assert d.val() == "{"
+    d.next()
+    d.next()
+    assert d.remaining_args() == []
+
+
+def test_args_helper() -> None:
+    d = dispenser("dir1 a b c\ndir2 d")
+    d.next()
+    assert d.args(3) == ["a", "b", "c"]
+    d.next()
+    assert d.args(2) is None
+    assert d.args(0) == []
+
+
+def test_multiline_quoted_token_same_line_logic() -> None:
+    d = dispenser('template "a\nb" c\nnext')
+    d.next()
+    assert d.remaining_args() == ["a\nb", "c"]
+    assert d.next_line() and d.val() == "next"
+
+
+def test_tokens_from_other_file_are_never_same_line() -> None:
+    tokens = [Token("dir", "Corefile", 3), Token("arg", "/abs/inc.conf", 3)]
+    d = Dispenser(tokens)
+    d.next()
+    assert not d.next_arg()
+    assert d.next_line() and d.file() == "/abs/inc.conf"
+
+
+def test_empty_dispenser_uses_filename() -> None:
+    d = Dispenser([], filename="Corefile")
+    assert d.err("x").args[0] == "Corefile:0 - Error during parsing: x"
+
+
+@pytest.mark.parametrize(
+    ("text", "steps", "message"),
+    [
+        pytest.param(
+            "dir1 {\n}", 2, "Testfile:1 - Error during parsing: Unexpected token '{', expecting argument", id="brace"
+        ),
+        pytest.param(
+            "dir2 arg1 arg2",
+            3,
+            "Testfile:1 - Error during parsing: Wrong argument count or unexpected line ending after 'arg2'",
+            id="word",
+        ),
+    ],
+)
+def test_arg_err(text: str, steps: int, message: str) -> None:
+    d = dispenser(text)
+    for _ in range(steps):
+        d.next()
+    assert str(d.arg_err()) == message
+
+
+def test_other_errors() -> None:
+    d = dispenser("a\nb\nc d")
+    for _ in range(4):
+        d.next()
+    assert isinstance(d.err("foobar"), CorefileError)
+    assert str(d.err("foobar")) == "Testfile:3 - Error during parsing: foobar"
+    assert str(d.errf("bad %s: %d", "x", 3)) == "Testfile:3 - Error during parsing: bad x: 3"
+    assert str(d.errf("100%")) == "Testfile:3 - Error during parsing: 100%"
+    assert str(d.syntax_err("}")) == "Testfile:3 - Syntax error: Unexpected token 'd', expecting '}'"
+    assert str(d.eof_err()) == "Testfile:3 - Error during parsing: Unexpected EOF"
+    assert d.plugin == "test"
+
+
+def forward_like(d: Dispenser) -> None:
+    """How CoreDNS's forward reads its stanza: FROM TO..., then a block of options."""
+    while d.next():
+        if d.args(1) is None:
+            raise d.arg_err()
+        if not d.remaining_args():
+            raise d.arg_err()
+        while d.next_block():
+            if d.val() == "force_tcp":
+                if d.next_arg():
+                    raise d.arg_err()
+            else:
+                raise d.errf("unknown property '%s'", d.val())
+
+
+@pytest.mark.parametrize(
+    ("corefile", "message"),
+    [
+        pytest.param(
+            ". {\n forward . 1.1.1.1\n {\n  force_tcp\n }\n}",
+            "Corefile:3 - Error during parsing: Unexpected token '{', expecting argument",
+            id="brace-on-next-line",
+        ),
+        pytest.param(
+            ". {\n forward . 1.1.1.1 { force_tcp }\n}",
+            "Corefile:2 - Error during parsing: Wrong argument count or unexpected line ending after '}'",
+            id="one-line-block",
+        ),
+        pytest.param(". {\n forward . 1.1.1.1 {\n  force_tcp\n }\n}", None, id="ok"),
+        pytest.param(". {\n forward . 1.1.1.1 { }\n}", None, id="empty-one-line-block"),
+    ],
+)
+def test_section10_plugin_view(corefile: str, message: str | None) -> None:
+    tokens = parse(corefile, "Corefile")[0].directives["forward"]
+    d = Dispenser(tokens, plugin="forward")
+    if message is None:
+        forward_like(d)
+    else:
+        with pytest.raises(CorefileError) as info:
+            forward_like(d)
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("30s", 30.0, id="seconds"),
+        pytest.param("1m30s", 90.0, id="compound"),
+        pytest.param("0", 0.0, id="zero"),
+    ],
+)
+def test_duration_helper(value: str, expected: float) -> None:
+    d = dispenser(f"reload {value}")
+    d.next()
+    d.next_arg()
+    assert d.duration() == expected
+
+
+def test_duration_helper_error() -> None:
+    d = dispenser("reload\n  5")
+    d.next()
+    d.next()
+    with pytest.raises(CorefileError) as info:
+        d.duration()
+    assert str(info.value) == 'Testfile:2 - Error during parsing: time: missing unit in duration "5"'
+    assert d.duration("2h") == 7200.0
+
+
+@pytest.mark.parametrize(
+    ("value", "kwargs", "expected"),
+    [
+        pytest.param("9984", {}, 9984, id="plain"),
+        pytest.param("+5", {}, 5, id="plus-sign"),
+        pytest.param("-1", {}, -1, id="negative"),
+        pytest.param("007", {}, 7, id="leading-zeros"),
+        pytest.param("x", {}, 'strconv.Atoi: parsing "x": invalid syntax', id="word"),
+        pytest.param("1.5", {}, 'strconv.Atoi: parsing "1.5": invalid syntax', id="float"),
+        pytest.param("1_000", {}, 'strconv.Atoi: parsing "1_000": invalid syntax', id="underscore"),
+        pytest.param(
+            "99999999999999999999", {}, 'strconv.Atoi: parsing "99999999999999999999": value out of range', id="range"
+        ),
+        pytest.param("0", {"minimum": 1}, "value 0 is below the minimum 1", id="minimum"),
+        pytest.param("70000", {"maximum": 65535}, "value 70000 is above the maximum 65535", id="maximum"),
+    ],
+)
+def test_integer_helper(value: str, kwargs: dict[str, int], expected: int | str) -> None:
+    d = dispenser(f"opt {value}")
+    d.next()
+    d.next_arg()
+    if isinstance(expected, int):
+        assert d.integer(**kwargs) == expected
+    else:
+        with pytest.raises(CorefileError) as info:
+            d.integer(**kwargs)
+        assert str(info.value) == f"Testfile:1 - Error during parsing: {expected}"
+
+
+def test_positive_int() -> None:
+    d = dispenser("opt 0")
+    d.next()
+    assert d.positive_int("3") == 3
+    with pytest.raises(CorefileError, match="0 must be a positive integer"):
+        d.positive_int("0")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("127.0.0.1:53", ("127.0.0.1", "53"), id="ipv4"),
+        pytest.param("[::1]:53", ("::1", "53"), id="ipv6"),
+        pytest.param(":8080", ("", "8080"), id="empty-host"),
+        pytest.param("localhost:", ("localhost", ""), id="empty-port"),
+        pytest.param("[fe80::1%eth0]:53", ("fe80::1%eth0", "53"), id="zone"),
+        pytest.param("127.0.0.1", "address 127.0.0.1: missing port in address", id="no-port"),
+        pytest.param("::1:53", "address ::1:53: too many colons in address", id="bare-ipv6"),
+        pytest.param("[::1]", "address [::1]: missing port in address", id="brackets-no-port"),
+        pytest.param("[::1", "address [::1: missing ']' in address", id="missing-bracket"),
+        pytest.param("[::1]x:53", "address [::1]x:53: missing port in address", id="junk-after-bracket"),
+        pytest.param("[::1]:5:3", "address [::1]:5:3: too many colons in address", id="colon-after-port"),
+        pytest.param("a[b:53", "address a[b:53: unexpected '[' in address", id="stray-open"),
+        pytest.param("a]b:53", "address a]b:53: unexpected ']' in address", id="stray-close"),
+    ],
+)
+def test_host_port(value: str, expected: tuple[str, str] | str) -> None:
+    d = dispenser(f"health {value}")
+    d.next()
+    d.next_arg()
+    if isinstance(expected, tuple):
+        assert d.host_port() == expected
+    else:
+        with pytest.raises(CorefileError) as info:
+            d.host_port()
+        assert str(info.value) == f"Testfile:1 - Error during parsing: {expected}"

@@ -1,0 +1,171 @@
+"""The server on real loopback sockets: routing, REFUSED, FORMERR, UDP and TCP, dig as a client."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import struct
+import subprocess
+
+import dnslib
+import pytest
+
+from pycoredns.testing import free_port, query, raw_query, running_server
+
+
+def _two_blocks(port: int) -> str:
+    return f"""example.org:{port} {{
+    whoami
+}}
+example.net:{port} {{
+    whoami
+}}
+"""
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_whoami_on_two_blocks_sharing_a_port(proto: str) -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        for name in ("example.org", "www.example.net"):
+            r = query(name, "A", port, proto=proto)
+            assert r.header.rcode == dnslib.RCODE.NOERROR
+            assert r.header.aa == 1
+            assert r.rr == []
+            a = [rr for rr in r.ar if rr.rtype == dnslib.QTYPE.A]
+            srv = [rr for rr in r.ar if rr.rtype == dnslib.QTYPE.SRV]
+            assert str(a[0].rdata) == "127.0.0.1"
+            assert str(srv[0].rname) == f"_{proto}.{name}."
+
+
+def test_zone_not_served_is_refused() -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        r = query("example.com", "A", port)
+        assert r.header.rcode == dnslib.RCODE.REFUSED
+        assert str(r.q.qname) == "example.com."
+
+
+def test_non_in_class_is_refused() -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        r = query("example.org", "TXT", port, qclass="CH")
+        assert r.header.rcode == dnslib.RCODE.REFUSED
+
+
+@pytest.mark.parametrize(
+    "packet",
+    [
+        pytest.param(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07exam", id="truncated-question"),
+        pytest.param(b"\x12\x34\x01\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01", id="two-questions"),
+        pytest.param(
+            b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01\x00\x00\x01\x00\x01\x00\x00\x29", id="short-opt"
+        ),
+    ],
+)
+def test_malformed_query_gets_formerr_and_server_keeps_answering(packet: bytes) -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        reply = raw_query(packet, port)
+        assert reply[:2] == b"\x12\x34"
+        assert reply[2] & 0x80, "QR set"
+        assert reply[3] & 0xF == dnslib.RCODE.FORMERR
+        assert query("example.org", "A", port).header.rcode == dnslib.RCODE.NOERROR
+
+
+def test_garbage_and_responses_are_dropped_silently() -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.5)
+            for junk in (b"", b"\x00", b"\x12\x34\x81\x80" + b"\x00" * 8):
+                s.sendto(junk, ("127.0.0.1", port))
+                with pytest.raises(TimeoutError):
+                    s.recvfrom(512)
+        assert query("example.org", "A", port).header.rcode == dnslib.RCODE.NOERROR
+
+
+def test_unsupported_opcode_gets_notimp() -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        q = dnslib.DNSRecord.question("example.org")
+        q.header.opcode = 2  # STATUS
+        reply = dnslib.DNSRecord.parse(raw_query(q.pack(), port))
+        assert reply.header.rcode == dnslib.RCODE.NOTIMP
+
+
+def test_edns_is_mirrored_and_bad_version_gets_badvers() -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        r = query("example.org", "A", port, edns=1232, do=True)
+        opt = [rr for rr in r.ar if rr.rtype == dnslib.QTYPE.OPT]
+        assert len(opt) == 1 and opt[0].rclass == 1232 and opt[0].ttl & 0x8000
+        q = dnslib.DNSRecord.question("example.org")
+        q.add_ar(dnslib.EDNS0(version=1, udp_len=1232))
+        reply = dnslib.DNSRecord.parse(raw_query(q.pack(), port))
+        opt = [rr for rr in reply.ar if rr.rtype == dnslib.QTYPE.OPT]
+        assert (opt[0].ttl >> 24) == 1  # extended rcode 1 + header 0 = BADVERS (16)
+
+
+def test_pipelined_tcp_queries_on_one_connection() -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
+            ids = list(range(100, 110))
+            for i in ids:
+                q = dnslib.DNSRecord.question("example.org")
+                q.header.id = i
+                data = q.pack()
+                s.sendall(struct.pack(">H", len(data)) + data)
+            seen = set()
+            buf = b""
+            while len(seen) < len(ids):
+                chunk = s.recv(65535)
+                assert chunk, "connection closed early"
+                buf += chunk
+                while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
+                    n = struct.unpack(">H", buf[:2])[0]
+                    seen.add(dnslib.DNSRecord.parse(buf[2 : 2 + n]).header.id)
+                    buf = buf[2 + n :]
+            assert seen == set(ids)
+
+
+@pytest.mark.skipif(shutil.which("dig") is None, reason="dig (dnsutils) not installed")
+@pytest.mark.parametrize("proto", ["+notcp", "+tcp"])
+def test_dig_gets_whoami(proto: str) -> None:
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        out = subprocess.run(
+            ["dig", "@127.0.0.1", "-p", str(port), proto, "+time=3", "+tries=1", "www.example.org", "A"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout
+        assert "status: NOERROR" in out
+        assert "flags: qr aa rd" in out
+        assert "_tcp.www.example.org." in out if proto == "+tcp" else "_udp.www.example.org." in out
+        out = subprocess.run(
+            ["dig", "@127.0.0.1", "-p", str(port), proto, "+time=3", "+tries=1", "example.com", "A"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout
+        assert "status: REFUSED" in out
+
+
+def test_longest_zone_wins() -> None:
+    port = free_port()
+    corefile = f""".:{port} {{
+    whoami
+}}
+sub.example.org:{port} {{
+    whoami
+}}
+"""
+    with running_server(corefile) as rs:
+        sites = rs.server.listeners
+        assert len(sites) == 1
+        disp = next(iter(sites.values())).holder.dispatcher
+        q = bytes(dnslib.DNSRecord.question("a.SUB.example.org").pack())
+        from pycoredns import wire
+
+        assert disp._route(q, wire.read_question(q)).zone == "sub.example.org."  # type: ignore[union-attr]
+        q = bytes(dnslib.DNSRecord.question("example.org").pack())
+        assert disp._route(q, wire.read_question(q)).zone == "."  # type: ignore[union-attr]
+        assert query("a.sub.example.org", "A", port).header.rcode == 0
