@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh test
-.venv/bin/ruff check pycoredns plugins tests benchmarks
+.venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -253,31 +253,35 @@ def test_duration_helper_error() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "kwargs", "expected"),
+    ("value", "bounds", "expected"),
     [
-        pytest.param("9984", {}, 9984, id="plain"),
-        pytest.param("+5", {}, 5, id="plus-sign"),
-        pytest.param("-1", {}, -1, id="negative"),
-        pytest.param("007", {}, 7, id="leading-zeros"),
-        pytest.param("x", {}, 'strconv.Atoi: parsing "x": invalid syntax', id="word"),
-        pytest.param("1.5", {}, 'strconv.Atoi: parsing "1.5": invalid syntax', id="float"),
-        pytest.param("1_000", {}, 'strconv.Atoi: parsing "1_000": invalid syntax', id="underscore"),
+        pytest.param("9984", (None, None), 9984, id="plain"),
+        pytest.param("+5", (None, None), 5, id="plus-sign"),
+        pytest.param("-1", (None, None), -1, id="negative"),
+        pytest.param("007", (None, None), 7, id="leading-zeros"),
+        pytest.param("x", (None, None), 'strconv.Atoi: parsing "x": invalid syntax', id="word"),
+        pytest.param("1.5", (None, None), 'strconv.Atoi: parsing "1.5": invalid syntax', id="float"),
+        pytest.param("1_000", (None, None), 'strconv.Atoi: parsing "1_000": invalid syntax', id="underscore"),
         pytest.param(
-            "99999999999999999999", {}, 'strconv.Atoi: parsing "99999999999999999999": value out of range', id="range"
+            "99999999999999999999",
+            (None, None),
+            'strconv.Atoi: parsing "99999999999999999999": value out of range',
+            id="range",
         ),
-        pytest.param("0", {"minimum": 1}, "value 0 is below the minimum 1", id="minimum"),
-        pytest.param("70000", {"maximum": 65535}, "value 70000 is above the maximum 65535", id="maximum"),
+        pytest.param("0", (1, None), "value 0 is below the minimum 1", id="minimum"),
+        pytest.param("70000", (None, 65535), "value 70000 is above the maximum 65535", id="maximum"),
     ],
 )
-def test_integer_helper(value: str, kwargs: dict[str, int], expected: int | str) -> None:
+def test_integer_helper(value: str, bounds: tuple[int | None, int | None], expected: int | str) -> None:
+    minimum, maximum = bounds
     d = dispenser(f"opt {value}")
     d.next()
     d.next_arg()
     if isinstance(expected, int):
-        assert d.integer(**kwargs) == expected
+        assert d.integer(minimum=minimum, maximum=maximum) == expected
     else:
         with pytest.raises(CorefileError) as info:
-            d.integer(**kwargs)
+            d.integer(minimum=minimum, maximum=maximum)
         assert str(info.value) == f"Testfile:1 - Error during parsing: {expected}"
 
 

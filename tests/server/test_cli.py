@@ -27,8 +27,12 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) 
 @pytest.mark.parametrize(
     ("corefile", "error"),
     [
-        pytest.param(". {\n    whoami\n    foo\n}\n", "Corefile:3 - Error during parsing: Unknown directive 'foo'", id="unknown"),
-        pytest.param(". {\n    whoami\n", "Corefile:2 - Syntax error: Unexpected token 'whoami', expecting '}'", id="eof"),
+        pytest.param(
+            ". {\n    whoami\n    foo\n}\n", "Corefile:3 - Error during parsing: Unknown directive 'foo'", id="unknown"
+        ),
+        pytest.param(
+            ". {\n    whoami\n", "Corefile:2 - Syntax error: Unexpected token 'whoami', expecting '}'", id="eof"
+        ),
         pytest.param(
             ". {\n    whoami extra\n}\n",
             "plugin/whoami: Corefile:2 - Error during parsing: Wrong argument count or unexpected line ending after"
