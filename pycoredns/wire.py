@@ -91,76 +91,98 @@ def _skip_name(data: bytes, pos: int) -> int:
         pos += 1 + length
 
 
+_ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00\x00"
+_ONE_QUESTION_ONE_EXTRA = b"\x00\x01\x00\x00\x00\x00\x00\x01"
+
+
 def read_question(data: bytes) -> Question:
     """Read the header, the single question and any OPT record of a query.
 
     Follows miekg/dns's accept rules (what CoreDNS runs on): responses are dropped, opcodes other
     than QUERY and NOTIFY get NOTIMP, a count out of range or a packet that does not unpack gets
-    FORMERR. Raises :class:`MalformedQuery` for all of these.
+    FORMERR. Raises :class:`MalformedQuery` for all of these. The two shapes nearly every query
+    has (a question alone, or a question and a bare OPT) are read without a general walk.
     """
-    n = len(data)
-    if n < 12:
+    if len(data) < 12:
         raise MalformedQuery(None)
-    _id, f1, _f2, qd, an, ns, ar = _H.unpack_from(data)
+    f1 = data[2]
     if f1 & 0x80:
         raise MalformedQuery(None)  # a response, not a query: ignored as miekg/dns does
     opcode = (f1 >> 3) & 0xF
-    if opcode != OPCODE_QUERY and opcode != OPCODE_NOTIFY:
+    if opcode and opcode != OPCODE_NOTIFY:
         raise MalformedQuery(NOTIMP)
-    if qd != 1 or an > 1 or ns > 1 or ar > 2:
-        raise MalformedQuery(FORMERR)
+    counts = data[4:12]
     q = Question()
     q.opcode = opcode
     labels: list[int] = []
     pos = 12
-    total = 1
-    while True:
-        if pos >= n:
+    try:
+        length = data[12]
+        while length:
+            if length > 63:
+                raise MalformedQuery(FORMERR)  # compression or a bad label in a question
+            labels.append(pos)
+            pos += length + 1
+            length = data[pos]
+        if pos > 266:  # the name is longer than 255 octets
             raise MalformedQuery(FORMERR)
-        length = data[pos]
-        if length == 0:
-            break
-        if length > 63:
-            raise MalformedQuery(FORMERR)  # compression or bad label in a question
-        labels.append(pos)
-        total += length + 1
-        pos += length + 1
-    if total > 255:
-        raise MalformedQuery(FORMERR)
+        q.qtype, q.qclass = _TC.unpack_from(data, pos + 1)
+    except (IndexError, struct.error):
+        raise MalformedQuery(FORMERR) from None
+    end = pos + 5
     q.labels = labels
     q.name_end = pos + 1
-    q.end = pos + 5
-    if q.end > n:
+    q.end = end
+    if counts == _ONE_QUESTION:
+        q.edns = False
+        q.udp_size = 512
+        q.do = False
+        q.edns_version = 0
+        return q
+    if counts == _ONE_QUESTION_ONE_EXTRA and len(data) == end + 11 and data[end] == 0:
+        rtype, size, _ext, version, flags, rdlen = _OPT_TAIL.unpack_from(data, end + 1)
+        if rtype == TYPE_OPT and rdlen == 0:
+            q.edns = True
+            q.udp_size = size if size > 512 else 512
+            q.do = flags & 0x8000 != 0
+            q.edns_version = version
+            return q
+    _read_rest(data, q)
+    return q
+
+
+def _read_rest(data: bytes, q: Question) -> None:
+    """The general case: check the counts and walk every other record for an OPT."""
+    _id, _f1, _f2, qd, an, ns, ar = _H.unpack_from(data)
+    if qd != 1 or an > 1 or ns > 1 or ar > 2:
         raise MalformedQuery(FORMERR)
-    q.qtype, q.qclass = _TC.unpack_from(data, pos + 1)
     q.edns = False
     q.udp_size = 512
     q.do = False
     q.edns_version = 0
-    if an or ns or ar:
-        pos = q.end
-        try:
-            for _ in range(an + ns):
-                pos = _skip_name(data, pos)
-                rdlen = struct.unpack_from(">H", data, pos + 8)[0]
-                pos += 10 + rdlen
-            for _ in range(ar):
-                start = pos
-                pos = _skip_name(data, pos)
-                rtype, size, _ext, version, flags, rdlen = _OPT_TAIL.unpack_from(data, pos)
-                if rtype == TYPE_OPT and data[start] == 0:
-                    if q.edns:
-                        raise MalformedQuery(FORMERR)  # two OPT records
-                    q.edns = True
-                    q.udp_size = max(size, 512)
-                    q.do = bool(flags & 0x8000)
-                    q.edns_version = version
-                pos += 10 + rdlen
-            if pos > n:
-                raise MalformedQuery(FORMERR)
-        except (IndexError, ValueError, struct.error):
-            raise MalformedQuery(FORMERR, q.end) from None
-    return q
+    n = len(data)
+    pos = q.end
+    try:
+        for _ in range(an + ns):
+            pos = _skip_name(data, pos)
+            rdlen = struct.unpack_from(">H", data, pos + 8)[0]
+            pos += 10 + rdlen
+        for _ in range(ar):
+            start = pos
+            pos = _skip_name(data, pos)
+            rtype, size, _ext, version, flags, rdlen = _OPT_TAIL.unpack_from(data, pos)
+            if rtype == TYPE_OPT and data[start] == 0:
+                if q.edns:
+                    raise MalformedQuery(FORMERR)  # two OPT records
+                q.edns = True
+                q.udp_size = max(size, 512)
+                q.do = bool(flags & 0x8000)
+                q.edns_version = version
+            pos += 10 + rdlen
+        if pos > n:
+            raise MalformedQuery(FORMERR)
+    except (IndexError, ValueError, struct.error):
+        raise MalformedQuery(FORMERR, q.end) from None
 
 
 def opt_record(udp_size: int, do: bool) -> bytes:

@@ -150,7 +150,7 @@ def _group_listeners(instance: Instance) -> None:
     for cfg in instance.configs:
         for addr in cfg.addresses:
             for host in cfg.listen_hosts:
-                ident = (addr.transport, addr.zone, int(addr.port), host)
+                ident = (addr.transport, addr.zone, int(addr.port or 0), host)
                 label = f"{addr}" + (f" on {host}" if host else "")
                 if ident in seen:
                     raise ServerConfigError(f"cannot serve {label} - it is already defined")
@@ -160,6 +160,6 @@ def _group_listeners(instance: Instance) -> None:
                             f"cannot serve {label} - zone overlap listener capacity with {other}"
                         )
                 seen[ident] = label
-                key = ListenerKey(addr.transport, host, int(addr.port))
+                key = ListenerKey(addr.transport, host, int(addr.port or 0))
                 instance.listeners.setdefault(key, {})[addr.zone] = Site(addr.zone, cfg)
 

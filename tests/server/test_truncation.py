@@ -1,0 +1,56 @@
+"""Replies larger than the client accepts: TC over UDP, whole over TCP, EDNS size honoured."""
+
+from __future__ import annotations
+
+import dnslib
+import pytest
+
+from pycoredns.plugin import Controller, Directive, Handler, Plugin, Result
+from pycoredns.registry import Entry, Registry
+from pycoredns.request import Request
+from pycoredns.testing import free_port, query, running_server
+
+
+class Big(Plugin):
+    """Answers every query with 60 A records (about 1 kB)."""
+
+    name = "big"
+
+    def serve(self, req: Request) -> Result:
+        reply = req.make_reply()
+        for i in range(60):
+            reply.add_answer(dnslib.RR(req.qname, dnslib.QTYPE.A, ttl=60, rdata=dnslib.A(f"192.0.2.{i}")))
+        req.answered_by = self.name
+        return req.pack(reply)
+
+
+def _setup(c: Controller) -> None:
+    c.next()
+
+    def factory(next: Handler | None) -> Handler:
+        return Big(next)
+
+    c.add_plugin(factory)
+
+
+def _registry() -> Registry:
+    base = Registry.default(entry_points=False).entries()
+    return Registry([*base, Entry("big", None, Directive("big", _setup))])
+
+
+@pytest.mark.parametrize(
+    ("proto", "edns", "truncated", "answers"),
+    [
+        pytest.param("udp", None, True, range(0, 31), id="udp-512"),
+        pytest.param("udp", 4096, False, [60], id="udp-edns-4096"),
+        pytest.param("udp", 700, True, range(0, 44), id="udp-edns-700"),
+        pytest.param("tcp", None, False, [60], id="tcp"),
+    ],
+)
+def test_reply_fits_the_client(proto: str, edns: int | None, truncated: bool, answers: range | list[int]) -> None:
+    port = free_port()
+    with running_server(f"example.org:{port} {{\n    big\n}}\n", registry=_registry()):
+        r = query("example.org", "A", port, proto=proto, edns=edns)
+        assert bool(r.header.tc) is truncated
+        assert len(r.rr) in answers
+        assert len(r.pack()) <= (edns or 512 if proto == "udp" else 65535)
