@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pycoredns import wire
 from pycoredns.corefile import Dispenser, Token
@@ -61,6 +61,17 @@ class Observer(Protocol):
     """
 
     def observe(self, req: Request, reply: bytes | None, rcode: int, error: BaseException | None) -> None: ...
+
+
+@runtime_checkable
+class Readiness(Protocol):
+    """A handler or observer that needs time before it can answer (CoreDNS's ``ready.Readiness``).
+
+    The ready plugin asks every such object of its server blocks; ``/ready`` answers 200 once all
+    of them return True. ``ready`` is called from the event loop and must be quick.
+    """
+
+    def ready(self) -> bool: ...
 
 
 class Plugin:

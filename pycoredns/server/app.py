@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ class App:
         self.stopped = asyncio.Event()
         self.exit_code = 0
         self._reload_lock = asyncio.Lock()
+        # Caddy's OnProcessExit: quick, synchronous cleanup (bind's network teardown) run at exit,
+        # SIGQUIT included, whatever instance is loaded and whether or not a reload is in flight.
+        self.exit_hooks: list[Callable[[], None]] = []
 
     # -- the Corefile ------------------------------------------------------------------------------
     def read_corefile(self) -> tuple[str, str]:
@@ -91,8 +95,19 @@ class App:
         self.stopped.set()
 
     def _on_sigquit(self) -> None:
-        log.info("[INFO] SIGQUIT: Shutting down servers without teardown")
-        os._exit(2)
+        # Caddy: log, run the process-exit hooks (node-cache's teardown), exit 0 at once.
+        log.info("[INFO] SIGQUIT: Quitting process immediately")
+        self.run_exit_hooks()
+        os._exit(0)
+
+    def run_exit_hooks(self) -> None:
+        """Run (once) the exit hooks; a failing hook is logged and the rest still run."""
+        hooks, self.exit_hooks = self.exit_hooks, []
+        for hook in hooks:
+            try:
+                hook()
+            except Exception as e:
+                log.error("[ERROR] exit hook failed: %s", e)
 
     def stop(self, code: int = 0) -> None:
         """Ask the process to stop (from a plugin: loop detection, a fatal error)."""
@@ -102,6 +117,7 @@ class App:
     async def shutdown(self) -> None:
         if self.server is not None:
             await self.server.stop()
+        self.run_exit_hooks()
         if self.pidfile:
             try:
                 os.unlink(self.pidfile)

@@ -107,9 +107,9 @@ class Server:
         dispatcher, so no query is lost across the swap.
         """
         old = self.instance
-        await self._run_hooks(new.lifecycle.startup, "startup", fatal=True)
         opened: dict[ListenerKey, Listener] = {}
         try:
+            await self._run_hooks(new.lifecycle.startup, "startup", fatal=True)
             for key in new.listeners:
                 if key not in self.listeners:
                     opened[key] = await self._open(key, self._dispatcher(new, key))
