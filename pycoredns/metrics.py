@@ -11,9 +11,13 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 
+from prometheus_client import disable_created_metrics
 from prometheus_client.core import CollectorRegistry, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+# Go's client library writes no *_created samples; neither do we, for any plugin's metrics.
+disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 NAMESPACE = "coredns"

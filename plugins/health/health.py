@@ -1,0 +1,117 @@
+"""The /health endpoint: 200 ``OK`` while the process serves, and the local self-check.
+
+Once a second the endpoint is requested over the network, as CoreDNS does, and the round trip
+is recorded in coredns_health_request_duration_seconds (failures in
+coredns_health_request_failures_total): a slow local answer means an overloaded process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+from pycoredns import http
+from pycoredns.log import go_duration, plugin_log
+from pycoredns.metrics import REGISTRY, SLIM_TIME_BUCKETS, Buckets, FuncCollector, add_histogram, register_once
+
+log = plugin_log("health")
+CHECK_INTERVAL = 1.0
+CHECK_TIMEOUT = 3.0
+
+
+class _Metrics:
+    """The self-check's numbers: counted plainly, rendered at scrape."""
+
+    def __init__(self) -> None:
+        self.duration = Buckets(SLIM_TIME_BUCKETS)
+        self.failures = 0
+
+    def collect(self) -> Iterator[Metric]:
+        hist = HistogramMetricFamily(
+            "coredns_health_request_duration_seconds", "Histogram of the time (in seconds) each request took."
+        )
+        add_histogram(hist, [], self.duration)
+        yield hist
+        yield CounterMetricFamily(
+            "coredns_health_request_failures", "The number of times the health check failed.", value=self.failures
+        )
+
+
+METRICS = _Metrics()
+
+
+def health_route(method: str, headers: dict[str, str]) -> http.Response:
+    return http.Response(200, b"OK")  # liveness only: it does not ask the plugins
+
+
+class Health:
+    def __init__(self, addr: str, lameduck: float, process: dict[str, Any]) -> None:
+        self.addr = addr
+        self.lameduck = lameduck
+        self.process = process
+        self.checker: asyncio.Task[None] | None = None
+
+    def register_metrics(self) -> None:
+        register_once("coredns_health", lambda: FuncCollector(METRICS.collect, METRICS.collect), REGISTRY)
+
+    async def start(self) -> None:
+        await http.acquire(self.process, self.addr, self, {"/health": health_route})
+        self.checker = asyncio.ensure_future(self._check_loop())
+
+    async def shutdown(self) -> None:
+        """On exit wait out the lameduck period first (DNS still answers); on reload just let go."""
+        app = self.process.get("app")
+        exiting = app is None or app.stopped.is_set()
+        if exiting and self.lameduck > 0:
+            log.info("Going into lameduck mode for %s", go_duration(self.lameduck))
+            await asyncio.sleep(self.lameduck)
+        if self.checker is not None:
+            self.checker.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.checker
+            self.checker = None
+        await http.release(self.process, self.addr, self)
+
+    # -- self-check --------------------------------------------------------------------------
+    async def _check_loop(self) -> None:
+        server = http.lookup(self.process, self.addr)
+        host = server.host if server is not None and server.host else "localhost"
+        while True:
+            await asyncio.sleep(CHECK_INTERVAL)
+            server = http.lookup(self.process, self.addr)
+            port = server.bound_port if server is not None else 0
+            url = f"http://{_join(host, port)}/health"
+            start = time.perf_counter()
+            try:
+                await asyncio.wait_for(_get(host, port), CHECK_TIMEOUT)
+            except (TimeoutError, OSError, ValueError) as e:
+                METRICS.duration.observe(time.perf_counter() - start)
+                METRICS.failures += 1
+                log.warning('Local health request to "%s" failed: %s', url, e or type(e).__name__)
+                continue
+            elapsed = time.perf_counter() - start
+            METRICS.duration.observe(elapsed)
+            if elapsed > 1.0:
+                log.warning('Local health request to "%s" took more than 1s: %.3fs', url, elapsed)
+
+
+async def _get(host: str, port: int) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(f"GET /health HTTP/1.1\r\nHost: {_join(host, port)}\r\nConnection: close\r\n\r\n".encode())
+        await writer.drain()
+        status = await reader.readline()
+        if not status.startswith(b"HTTP/1.1 200"):
+            raise ValueError(f"unexpected status {status.decode(errors='replace').strip()!r}")
+        await reader.read()
+    finally:
+        writer.close()
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

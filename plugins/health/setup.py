@@ -1,0 +1,40 @@
+"""Parse ``health [ADDRESS] [{ lameduck DURATION }]`` and run the endpoint with the process."""
+
+from __future__ import annotations
+
+from pycoredns.corefile import parse_duration, split_host_port
+from pycoredns.plugin import Controller
+from pycoredns.plugins.health.health import Health
+
+DEFAULT_ADDR = ":8080"
+
+
+def parse(c: Controller) -> tuple[str, float]:
+    addr, lameduck = DEFAULT_ADDR, 0.0
+    while c.next():
+        args = c.remaining_args()
+        if len(args) > 1:
+            raise c.arg_err()
+        if args:
+            addr = args[0]
+            split_host_port(addr)  # net.SplitHostPort's error, unwrapped, as CoreDNS returns it
+        while c.next_block():
+            option = c.val()
+            if option != "lameduck":
+                raise c.errf("unknown property '%s'", option)
+            values = c.remaining_args()
+            if len(values) != 1:
+                raise c.arg_err()
+            try:
+                lameduck = parse_duration(values[0])
+            except ValueError as e:
+                raise ValueError(f'unable to parse lameduck duration value: "{values[0]}": {e}') from None
+    return addr, lameduck
+
+
+def setup(c: Controller) -> None:
+    addr, lameduck = parse(c)
+    health = Health(addr, lameduck, c.process)
+    health.register_metrics()
+    c.on_startup(health.start)
+    c.on_shutdown(health.shutdown)

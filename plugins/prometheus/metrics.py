@@ -1,0 +1,190 @@
+"""CoreDNS's core metric families, counted in plain numbers and rendered when /metrics is scraped.
+
+One :data:`STATS` per process: counters survive reloads, as CoreDNS's package-level vectors do.
+The hot path only touches a :class:`Series` (one per server, zone and proto); everything with a
+prometheus_client type is built in :meth:`CoreStats.collect`.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from pycoredns import COREDNS_VERSION
+from pycoredns.metrics import SIZE_BUCKETS, TIME_BUCKETS, Buckets, add_histogram
+from pycoredns.server.dispatch import Stats
+
+VIEW = ""  # no view plugin in this build: CoreDNS's label is then empty
+
+# Types that get their own `type` label value (plugin/metrics/vars monitorType); others are "other".
+_MONITORED = {
+    1: "A", 28: "AAAA", 5: "CNAME", 48: "DNSKEY", 43: "DS", 15: "MX", 50: "NSEC3", 47: "NSEC",
+    2: "NS", 12: "PTR", 46: "RRSIG", 6: "SOA", 33: "SRV", 16: "TXT", 65: "HTTPS", 64: "SVCB",
+    251: "IXFR", 252: "AXFR", 255: "ANY",
+}
+_RCODES = {
+    0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 16: "BADSIG",
+    17: "BADKEY", 18: "BADTIME", 19: "BADMODE", 20: "BADNAME", 21: "BADALG", 22: "BADTRUNC",
+    23: "BADCOOKIE",
+}
+
+
+def type_label(qtype: int) -> str:
+    return _MONITORED.get(qtype, "other")
+
+
+def rcode_label(rcode: int) -> str:
+    """CoreDNS's ``rcode.ToString``: the textual name, ``RCODE<n>`` when unknown."""
+    return _RCODES.get(rcode, f"RCODE{rcode}")
+
+
+def build_info() -> tuple[str, str, str]:
+    """(version, revision, goversion): our "Go version" is the Python that runs us."""
+    return COREDNS_VERSION, "", f"python{platform.python_version()}"
+
+
+class Series:
+    """Everything counted for one (server, zone, proto); labels are spelled out at scrape."""
+
+    __slots__ = ("do", "duration", "req_size", "requests", "resp_size", "responses")
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[int, int], int] = {}  # (family, qtype) -> count
+        self.responses: dict[tuple[int, str], int] = {}  # (rcode, plugin) -> count
+        self.do = 0
+        self.duration = Buckets(TIME_BUCKETS)
+        self.req_size = Buckets(SIZE_BUCKETS)
+        self.resp_size = Buckets(SIZE_BUCKETS)
+
+
+class CoreStats:
+    """The process's DNS request metrics plus coredns_plugin_enabled and coredns_build_info."""
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, str, str], Series] = {}
+        # coredns_plugin_enabled: label tuples of the configuration that set them last.
+        self.enabled: set[tuple[str, str, str, str]] = set()
+        self.enabled_owner: object = None
+
+    def get(self, server: str, zone: str, proto: str) -> Series:
+        key = (server, zone, proto)
+        s = self.series.get(key)
+        if s is None:
+            s = self.series[key] = Series()
+        return s
+
+    def set_enabled(self, owner: object, labels: list[tuple[str, str, str, str]]) -> None:
+        """Record a block's plugins; the first block of a new configuration resets the gauge."""
+        if self.enabled_owner is not owner:
+            self.enabled = set()
+            self.enabled_owner = owner
+        self.enabled.update(labels)
+
+    def reset(self) -> None:
+        self.series.clear()
+        self.enabled = set()
+        self.enabled_owner = None
+
+    # -- scrape --------------------------------------------------------------------------------
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "coredns_build_info",
+            "A metric with a constant '1' value labeled by version, revision, and goversion from which "
+            "CoreDNS was built.",
+            labels=["version", "revision", "goversion"],
+        )
+        info.add_metric(list(build_info()), 1)
+        yield info
+        panics = CounterMetricFamily("coredns_panics", "A metrics that counts the number of panics.")
+        panics.add_metric([], Stats.panics)
+        yield panics
+        enabled = GaugeMetricFamily(
+            "coredns_plugin_enabled",
+            "A metric that indicates whether a plugin is enabled on per server and zone basis.",
+            labels=["server", "zone", "view", "name"],
+        )
+        for labels in sorted(self.enabled):
+            enabled.add_metric(list(labels), 1)
+        if enabled.samples:
+            yield enabled
+        yield from self._requests()
+
+    def _requests(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "coredns_dns_requests", "Counter of DNS requests made per zone, protocol and family.",
+            labels=["server", "zone", "view", "proto", "family", "type"],
+        )
+        do = CounterMetricFamily(
+            "coredns_dns_do_requests", "Counter of DNS requests with DO bit set per zone.",
+            labels=["server", "zone", "view"],
+        )
+        responses = CounterMetricFamily(
+            "coredns_dns_responses", "Counter of response status codes.",
+            labels=["server", "zone", "view", "rcode", "plugin"],
+        )
+        duration = HistogramMetricFamily(
+            "coredns_dns_request_duration_seconds", "Histogram of the time (in seconds) each request took per zone.",
+            labels=["server", "zone", "view"],
+        )
+        req_size = HistogramMetricFamily(
+            "coredns_dns_request_size_bytes",
+            "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.",
+            labels=["server", "zone", "view", "proto"],
+        )
+        resp_size = HistogramMetricFamily(
+            "coredns_dns_response_size_bytes", "Size of the returned response in bytes.",
+            labels=["server", "zone", "view", "proto"],
+        )
+        # Requests and responses have no proto in some families: sum the per-proto series.
+        req_counts: dict[tuple[str, ...], int] = {}
+        do_counts: dict[tuple[str, str], int] = {}
+        resp_counts: dict[tuple[str, ...], int] = {}
+        durations: dict[tuple[str, str], Buckets] = {}
+        for (server, zone, proto), s in sorted(self.series.items()):
+            for (family, qtype), n in list(s.requests.items()):
+                key = (server, zone, VIEW, proto, str(family), type_label(qtype))
+                req_counts[key] = req_counts.get(key, 0) + n
+            for (rcode, plugin), n in list(s.responses.items()):
+                rkey = (server, zone, VIEW, rcode_label(rcode), plugin)
+                resp_counts[rkey] = resp_counts.get(rkey, 0) + n
+            if s.do:
+                do_counts[(server, zone)] = do_counts.get((server, zone), 0) + s.do
+            merged = durations.get((server, zone))
+            if merged is None:
+                merged = durations[(server, zone)] = Buckets(TIME_BUCKETS)
+            merged.merge(s.duration)
+            add_histogram(req_size, [server, zone, VIEW, proto], s.req_size)
+            add_histogram(resp_size, [server, zone, VIEW, proto], s.resp_size)
+        for req_key, n in req_counts.items():
+            requests.add_metric(list(req_key), n)
+        for (server, zone), n in do_counts.items():
+            do.add_metric([server, zone, VIEW], n)
+        for resp_key, n in resp_counts.items():
+            responses.add_metric(list(resp_key), n)
+        for (server, zone), b in durations.items():
+            add_histogram(duration, [server, zone, VIEW], b)
+        # Go's registry leaves out vectors that have no series yet; so do we.
+        yield from (f for f in (requests, do, responses, duration, req_size, resp_size) if f.samples)
+
+    def describe(self) -> Iterator[Metric]:
+        # Every family name, so the registry can detect clashes without running a scrape.
+        for name, kind in _FAMILIES:
+            yield Metric(name, "", kind)
+
+
+_FAMILIES = (
+    ("coredns_build_info", "gauge"),
+    ("coredns_panics", "counter"),
+    ("coredns_plugin_enabled", "gauge"),
+    ("coredns_dns_requests", "counter"),
+    ("coredns_dns_do_requests", "counter"),
+    ("coredns_dns_responses", "counter"),
+    ("coredns_dns_request_duration_seconds", "histogram"),
+    ("coredns_dns_request_size_bytes", "histogram"),
+    ("coredns_dns_response_size_bytes", "histogram"),
+)
+
+STATS = CoreStats()

@@ -1,0 +1,75 @@
+"""The /ready endpoint: 200 once every plugin that reports readiness says it is ready.
+
+The state is process-wide (one per address, shared by the blocks that use ``ready``) and is
+rebuilt by each new configuration: the first block of a configuration to start clears the list,
+as CoreDNS's setup resets its global plugin list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pycoredns import http
+from pycoredns.log import plugin_log
+from pycoredns.plugin import Readiness
+
+log = plugin_log("ready")
+
+
+class ReadyState:
+    """Which objects are asked, which already answered, and whether startup has completed."""
+
+    def __init__(self) -> None:
+        self.plugins: list[tuple[str, Readiness]] = []
+        self.seen_ready: set[int] = set()  # until-ready: not asked again once ready
+        self.keep_readiness = False  # monitor continuously
+        self.done = False
+        self.owner: object = None
+
+    def renew(self, owner: object) -> None:
+        if self.owner is not owner:
+            self.plugins, self.seen_ready, self.owner = [], set(), owner
+
+    def add(self, name: str, obj: Readiness) -> None:
+        if all(o is not obj for _, o in self.plugins):
+            self.plugins.append((name, obj))
+
+    def not_ready(self) -> list[str]:
+        names = []
+        for name, obj in self.plugins:
+            if id(obj) in self.seen_ready and not self.keep_readiness:
+                continue
+            try:
+                ok = bool(obj.ready())
+            except Exception:  # a plugin that cannot tell is not ready
+                ok = False
+            if ok:
+                self.seen_ready.add(id(obj))
+            else:
+                self.seen_ready.discard(id(obj))
+                names.append(name)
+        return sorted(set(names))
+
+    def route(self, method: str, headers: dict[str, str]) -> http.Response:
+        if not self.done:
+            return http.Response(503, b"Shutting down")
+        missing = self.not_ready()
+        if not missing:
+            return http.Response(200, b"OK")
+        text = ",".join(missing)
+        log.info('Plugins not ready: "%s"', text)
+        return http.Response(503, text.encode())
+
+
+def state_of(process: dict[str, Any]) -> ReadyState:
+    state: ReadyState = process.setdefault("ready_state", ReadyState())
+    return state
+
+
+def readiness_objects(handlers: list[Any], observers: list[Any]) -> list[tuple[str, Readiness]]:
+    """The block's handlers and observers that report readiness, with their plugin names."""
+    out = []
+    for obj in [*handlers, *observers]:
+        if isinstance(obj, Readiness):
+            out.append((str(getattr(obj, "name", type(obj).__name__.lower())), obj))
+    return out

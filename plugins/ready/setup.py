@@ -1,0 +1,58 @@
+"""Parse ``ready [ADDRESS] [{ monitor until-ready|continuously }]`` and run /ready."""
+
+from __future__ import annotations
+
+from pycoredns import http
+from pycoredns.corefile import split_host_port
+from pycoredns.plugin import Controller
+from pycoredns.plugins.ready.ready import readiness_objects, state_of
+
+DEFAULT_ADDR = ":8181"
+MONITOR_TYPES = ("until-ready", "continuously")
+
+
+def parse(c: Controller) -> tuple[str, str]:
+    addr, monitor = DEFAULT_ADDR, "until-ready"
+    c.next()
+    args = c.remaining_args()
+    if len(args) > 1:
+        raise c.arg_err()
+    if args:
+        addr = args[0]
+        split_host_port(addr)  # net.SplitHostPort's error, unwrapped, as CoreDNS returns it
+    while c.next_block():
+        option = c.val()
+        if option != "monitor":
+            raise c.errf("unknown property '%s'", option)
+        values = c.remaining_args()
+        if len(values) != 1:
+            raise c.arg_err()
+        if values[0] not in MONITOR_TYPES:
+            raise c.errf("monitor type '%s' not supported", values[0])
+        monitor = values[0]
+    return addr, monitor
+
+
+def setup(c: Controller) -> None:
+    addr, monitor = parse(c)
+    config, instance, process = c.config, c.instance, c.process
+    state = state_of(process)
+    user = object()  # this block's hold on the shared listener
+
+    async def startup() -> None:
+        state.renew(instance)
+        state.keep_readiness = monitor == "continuously"
+        for name, obj in readiness_objects(config.handlers, config.observers):
+            state.add(name, obj)
+        await http.acquire(process, addr, user, {"/ready": state.route})
+
+    async def listening() -> None:
+        state.done = True  # every listener is open: startup has completed
+
+    async def shutdown() -> None:
+        state.done = False
+        await http.release(process, addr, user)
+
+    c.on_startup(startup)
+    c.on_listen(listening)
+    c.on_shutdown(shutdown)

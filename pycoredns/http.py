@@ -1,0 +1,247 @@
+"""A tiny asyncio HTTP/1.1 server for the side endpoints: /metrics, /health and /ready.
+
+CoreDNS runs one HTTP listener per address and lets several server blocks (and successive
+configurations across a reload) share it. Here :func:`acquire` hands out the listener for an
+address from the process-wide state (``c.process``), opening it on first use; each user registers
+its route and calls :func:`release` when its configuration retires. The listener closes when its
+last user has gone, so a reload that keeps the address never drops the endpoint.
+
+Listeners use SO_REUSEPORT (two pycoredns processes on one node can share the port, as with
+CoreDNS) and 5 s read and write timeouts. Only what probes and scrapers send is understood: a
+request line, headers, an optional body (read and ignored), keep-alive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, cast
+
+from pycoredns.corefile import split_host_port
+from pycoredns.errors import ServerConfigError
+
+log = logging.getLogger("pycoredns")
+
+TIMEOUT = 5.0  # CoreDNS's http.Server ReadTimeout/WriteTimeout for health and metrics
+MAX_HEADER = 16 * 1024
+MAX_BODY = 64 * 1024
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+
+
+Route = Callable[[str, dict[str, str]], Response | Awaitable[Response]]  # (method, headers)
+
+
+class HTTPServer:
+    """One listening address and the routes served on it."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        host, port = split_host_port(address)
+        self.host = host
+        self.port = int(port) if port.isdigit() else -1  # -1: refused when the listener opens
+        self.routes: dict[str, Route] = {}
+        self.users: set[int] = set()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    @property
+    def bound_port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            return self.port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        if self._server is not None:
+            return
+        loop = asyncio.get_running_loop()
+        if not 0 <= self.port <= 65535:
+            raise ServerConfigError(f"listen tcp {self.address}: unknown port")
+        try:
+            self._server = await loop.create_server(
+                lambda: _HTTPProtocol(self),
+                host=self.host or None,  # "" = every interface, as Go's ":port"
+                port=self.port,
+                reuse_address=True,
+                reuse_port=True,
+            )
+        except OSError as e:
+            raise ServerConfigError(f"listen tcp {self.address}: {e.strerror or e}") from None
+
+    async def close(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        except (TimeoutError, OSError):
+            pass
+
+    async def respond(self, method: str, path: str, headers: dict[str, str]) -> Response:
+        route = self.routes.get(path.split("?", 1)[0])
+        if route is None:
+            return Response(404, b"404 page not found\n")
+        got = route(method, headers)
+        if inspect.isawaitable(got):
+            got = await got
+        return got
+
+
+def _servers(process: dict[str, Any]) -> dict[str, HTTPServer]:
+    servers: dict[str, HTTPServer] = process.setdefault("http_servers", {})
+    return servers
+
+
+async def acquire(process: dict[str, Any], address: str, user: object, routes: dict[str, Route]) -> HTTPServer:
+    """Serve ``routes`` on ``address`` for ``user`` (opening the listener if nobody has yet)."""
+    servers = _servers(process)
+    server = servers.get(address)
+    if server is None:
+        server = servers[address] = HTTPServer(address)
+    server.routes.update(routes)
+    server.users.add(id(user))
+    try:
+        await server.start()
+    except ServerConfigError:
+        server.users.discard(id(user))
+        if not server.users:
+            servers.pop(address, None)
+        raise
+    return server
+
+
+async def release(process: dict[str, Any], address: str, user: object) -> None:
+    """``user`` no longer needs ``address``; the last one out closes the listener."""
+    servers = _servers(process)
+    server = servers.get(address)
+    if server is None:
+        return
+    server.users.discard(id(user))
+    if not server.users:
+        servers.pop(address, None)
+        await server.close()
+
+
+def lookup(process: dict[str, Any], address: str) -> HTTPServer | None:
+    return _servers(process).get(address)
+
+
+class _HTTPProtocol(asyncio.Protocol):
+    """One connection: requests are handled one after the other (keep-alive)."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self.buf = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.data = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio subclasses
+        self.task = asyncio.ensure_future(self._serve())
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if len(self.buf) > MAX_HEADER + MAX_BODY and self.transport is not None:
+            self.transport.close()
+        self.data.set()
+
+    def eof_received(self) -> bool | None:
+        self.closed = True
+        self.data.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.data.set()
+
+    async def _read_until(self, ready: Callable[[], int]) -> int:
+        """Wait (at most TIMEOUT) until ``ready()`` returns a positive end offset."""
+        while True:
+            end = ready()
+            if end > 0:
+                return end
+            if self.closed:
+                return -1
+            self.data.clear()
+            try:
+                await asyncio.wait_for(self.data.wait(), TIMEOUT)
+            except TimeoutError:
+                return -1
+
+    async def _serve(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        try:
+            while True:
+                end = await self._read_until(self._header_end)
+                if end < 0:
+                    return
+                head = bytes(self.buf[:end]).decode("latin-1")
+                del self.buf[:end]
+                lines = head.split("\r\n")
+                parts = lines[0].split(" ")
+                if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+                    transport.write(_render(Response(400, b"400 Bad Request"), keep_alive=False))
+                    return
+                method, path, version = parts
+                headers: dict[str, str] = {}
+                for line in lines[1:]:
+                    name, sep, value = line.partition(":")
+                    if sep:
+                        headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0") or "0")
+                if length > MAX_BODY:
+                    return
+                if length and await self._read_until(partial(self._body_end, length)) < 0:
+                    return
+                del self.buf[:length]
+                conn = headers.get("connection", "").lower()
+                keep_alive = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
+                resp = await self.server.respond(method, path, headers)
+                transport.write(_render(resp, keep_alive, head_only=method == "HEAD"))
+                if not keep_alive:
+                    return
+        except (ValueError, ConnectionError) as e:
+            log.debug("[DEBUG] http %s: %s", self.server.address, e)
+        except Exception as e:  # an endpoint must never take the process down
+            log.error("[ERROR] http %s: %s", self.server.address, e)
+        finally:
+            transport.close()  # asyncio flushes what is buffered before it closes
+
+    def _body_end(self, length: int) -> int:
+        return length if len(self.buf) >= length else 0
+
+    def _header_end(self) -> int:
+        i = self.buf.find(b"\r\n\r\n")
+        if i < 0:
+            if len(self.buf) > MAX_HEADER and self.transport is not None:
+                self.transport.close()
+            return 0
+        return i + 4
+
+
+def _render(resp: Response, keep_alive: bool, head_only: bool = False) -> bytes:
+    reason = _REASONS.get(resp.status, "")
+    head = (
+        f"HTTP/1.1 {resp.status} {reason}\r\n"
+        f"Content-Type: {resp.content_type}\r\n"
+        f"Content-Length: {len(resp.body)}\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+    )
+    return head.encode("latin-1") + (b"" if head_only else resp.body)

@@ -1,0 +1,111 @@
+"""/metrics over real HTTP after real queries: families, labels, counts, exposition format."""
+
+from __future__ import annotations
+
+from prometheus_client.metrics_core import Metric
+
+from pycoredns import COREDNS_VERSION
+from pycoredns.testing import FakeUpstream, free_port, query, raw_query, running_server
+from pycoredns.testing.http import http_get, scrape
+
+
+def _value(families: dict[str, Metric], name: str, sample: str, **labels: str) -> float:
+    total = 0.0
+    for s in families[name].samples:
+        if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
+            total += s.value
+    return total
+
+
+def _corefile(dns: int, other: int, metrics: int, upstream: str, cache: bool = True) -> str:
+    return (
+        f"example.org:{dns} {{\n    whoami\n    prometheus 127.0.0.1:{metrics}\n}}\n"
+        f".:{dns} {{\n    forward . {upstream}\n" + ("    cache\n" if cache else "")
+        + f"    prometheus 127.0.0.1:{metrics}\n}}\n"
+        f"example.com:{other} {{\n    whoami\n    prometheus 127.0.0.1:{metrics}\n}}\n"
+    )
+
+
+def test_scrape_after_queries() -> None:
+    dns, other, metrics = free_port(), free_port(), free_port()
+    with FakeUpstream() as up, running_server(_corefile(dns, other, metrics, up.address)) as s:
+        assert s.port
+        for _ in range(2):
+            query("www.example.org", "A", dns)
+        query("www.example.org", "AAAA", dns, proto="tcp")
+        query("a.example.net", "A", dns)  # forwarded
+        query("a.example.net", "A", dns)  # the cache's fast answer
+        query("a.example.net", "MX", dns, do=True)  # forwarded, DO bit
+        query("nothere.net", "A", other)  # no zone on that listener: REFUSED, zone "dropped"
+        fams = scrape(metrics)
+
+    server = f"dns://:{dns}"
+    assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=server,
+                  zone="example.org.", proto="udp", family="1", type="A") == 2
+    assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=server,
+                  zone="example.org.", proto="tcp", type="AAAA") == 1
+    assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=server, zone=".",
+                  type="A") == 2
+    assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=server, zone=".",
+                  type="MX") == 1
+    assert _value(fams, "coredns_dns_do_requests", "coredns_dns_do_requests_total", server=server, zone=".") == 1
+    assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", server=server,
+                  zone="example.org.", rcode="NOERROR", plugin="whoami") == 3
+    assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", server=server, zone=".",
+                  plugin="forward") == 2
+    assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", server=server, zone=".",
+                  plugin="cache") == 1
+    assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=f"dns://:{other}",
+                  zone="dropped") == 1
+    assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", server=f"dns://:{other}",
+                  zone="dropped", rcode="REFUSED", plugin="") == 1
+    # Histograms: every observation lands in +Inf; the count matches the requests.
+    assert _value(fams, "coredns_dns_request_duration_seconds", "coredns_dns_request_duration_seconds_count",
+                  server=server, zone=".") == 3
+    assert _value(fams, "coredns_dns_request_duration_seconds", "coredns_dns_request_duration_seconds_bucket",
+                  server=server, zone=".", le="+Inf") == 3
+    for family in ("coredns_dns_request_size_bytes", "coredns_dns_response_size_bytes"):
+        assert _value(fams, family, family + "_count", server=server, zone="example.org.", proto="udp") == 2
+        assert fams[family].type == "histogram"
+    assert fams["coredns_dns_request_duration_seconds"].type == "histogram"
+
+    info = fams["coredns_build_info"].samples[0]
+    assert info.labels["version"] == COREDNS_VERSION and info.labels["revision"] == ""
+    assert info.labels["goversion"].startswith("python3.")
+    assert fams["coredns_panics"].type == "counter"
+    enabled = {(s.labels["server"], s.labels["zone"], s.labels["name"]) for s in fams["coredns_plugin_enabled"].samples}
+    assert {(server, "example.org.", "whoami"), (server, "example.org.", "prometheus"), (server, ".", "forward"),
+            (server, ".", "cache"), (server, ".", "prometheus")} <= enabled
+    assert "process_resident_memory_bytes" in fams
+
+
+def test_reload_keeps_endpoint_and_counts_and_resets_plugin_enabled() -> None:
+    dns, other, metrics = free_port(), free_port(), free_port()
+    with FakeUpstream() as up, running_server(_corefile(dns, other, metrics, up.address)) as s:
+        query("www.example.org", "A", dns)
+        before = scrape(metrics)
+        assert ("cache" in {x.labels["name"] for x in before["coredns_plugin_enabled"].samples})
+        assert s.reload(_corefile(dns, other, metrics, up.address, cache=False))
+        query("www.example.org", "A", dns)
+        after = scrape(metrics)
+    names = {x.labels["name"] for x in after["coredns_plugin_enabled"].samples
+             if x.labels["server"] == f"dns://:{dns}"}
+    assert "cache" not in names and "forward" in names
+    assert _value(after, "coredns_dns_requests", "coredns_dns_requests_total", server=f"dns://:{dns}",
+                  zone="example.org.") == 2
+
+
+def test_endpoint_answers_404_elsewhere_and_closes_with_the_server() -> None:
+    dns, metrics = free_port(), free_port()
+    with running_server(f".:{dns} {{\n    whoami\n    prometheus 127.0.0.1:{metrics}\n}}\n"):
+        assert http_get(f"http://127.0.0.1:{metrics}/nope")[0] == 404
+        raw = raw_query(b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", dns)  # no question: FORMERR
+        assert raw[3] & 0xF == 1
+        fams = scrape(metrics)
+        assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", zone="dropped",
+                      rcode="FORMERR") >= 1
+    try:
+        status = http_get(f"http://127.0.0.1:{metrics}/metrics", timeout=2)[0]
+    except OSError:
+        status = 0
+    assert status == 0

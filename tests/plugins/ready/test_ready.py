@@ -1,0 +1,124 @@
+"""``ready``: options and errors, and /ready over real HTTP with a plugin that reports readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from pycoredns.errors import PluginSetupError
+from pycoredns.plugin import Controller, Directive, Plugin
+from pycoredns.plugins.ready.setup import parse
+from pycoredns.registry import Entry, Registry
+from pycoredns.request import Request
+from pycoredns.server.config import load
+from pycoredns.testing import free_port, query, running_server
+from pycoredns.testing.http import http_get
+from pycoredns.testing.setup import controller
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param("ready", (":8181", "until-ready"), id="default"),
+        pytest.param("ready localhost:8282", ("localhost:8282", "until-ready"), id="address"),
+        pytest.param("ready :8181 {\n monitor continuously\n}", (":8181", "continuously"), id="continuously"),
+        pytest.param("ready {\n monitor until-ready\n}", (":8181", "until-ready"), id="until-ready"),
+    ],
+)
+def test_valid(body: str, expected: tuple[str, str]) -> None:
+    assert parse(controller(f". {{\n{body}\n}}\n", "ready")) == expected
+
+
+ARG = "Wrong argument count or unexpected line ending after"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        pytest.param("ready bla", "plugin/ready: address bla: missing port in address", id="no-port"),
+        pytest.param("ready a:1 b:2", f"plugin/ready: Corefile:2 - Error during parsing: {ARG} 'b:2'", id="two"),
+        pytest.param("ready\nready", "plugin/ready: this plugin can only be used once per Server Block", id="twice"),
+        pytest.param("ready :8181 {\n monitor\n}", f"plugin/ready: Corefile:3 - Error during parsing: {ARG} 'monitor'",
+                     id="monitor-no-value"),
+        pytest.param("ready :8181 {\n monitor sometimes\n}",
+                     "plugin/ready: Corefile:3 - Error during parsing: monitor type 'sometimes' not supported",
+                     id="monitor-bad"),
+        pytest.param("ready :8181 {\n foo\n}",
+                     "plugin/ready: Corefile:3 - Error during parsing: unknown property 'foo'", id="unknown"),
+    ],
+)
+def test_invalid(body: str, error: str) -> None:
+    with pytest.raises(PluginSetupError) as e:
+        load(f". {{\n{body}\n}}\n")
+    assert str(e.value) == error
+
+
+# -- a plugin that reports readiness, and peeks at /ready while the server is still starting ------
+class Slow(Plugin):
+    name = "slowready"
+    is_ready = False
+
+    def ready(self) -> bool:
+        return Slow.is_ready
+
+    def serve(self, req: Request) -> Any:
+        return self.next_or_failure(req)
+
+
+SEEN_DURING_STARTUP: list[Any] = []
+
+
+def _setup_slow(c: Controller) -> None:
+    c.next()
+    port = int(c.remaining_args()[0])
+    c.add_plugin(lambda next: Slow(next))
+
+    async def peek() -> None:
+        # Runs after ready's startup hook, before any DNS listener is open.
+        loop = asyncio.get_running_loop()
+        try:
+            got: Any = await loop.run_in_executor(None, http_get, f"http://127.0.0.1:{port}/ready", 5.0)
+        except OSError as e:
+            got = e
+        SEEN_DURING_STARTUP.append(got)
+
+    c.on_startup(peek)
+
+
+def _registry() -> Registry:
+    base = Registry.default(entry_points=False)
+    return Registry([*base.entries(), Entry("slowready", None, Directive("slowready", _setup_slow))])
+
+
+def _corefile(dns: int, ready: int, monitor: str) -> str:
+    return (f".:{dns} {{\n    slowready {ready}\n    whoami\n"
+            f"    ready 127.0.0.1:{ready} {{\n        monitor {monitor}\n    }}\n}}\n")
+
+
+@pytest.mark.parametrize("monitor", ["until-ready", "continuously"])
+def test_ready_follows_plugins_and_startup(monitor: str) -> None:
+    dns, ready = free_port(), free_port()
+    Slow.is_ready = False
+    SEEN_DURING_STARTUP.clear()
+    with running_server(_corefile(dns, ready, monitor), registry=_registry()):
+        assert SEEN_DURING_STARTUP == [(503, "Shutting down")]  # startup not complete: never 200
+        assert query("example.org", "A", dns).header.rcode == 0
+        assert http_get(f"http://127.0.0.1:{ready}/ready") == (503, "slowready")
+        Slow.is_ready = True
+        assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
+        Slow.is_ready = False
+        expected = (200, "OK") if monitor == "until-ready" else (503, "slowready")
+        assert http_get(f"http://127.0.0.1:{ready}/ready") == expected
+    with pytest.raises(OSError):
+        http_get(f"http://127.0.0.1:{ready}/ready", timeout=2)
+
+
+def test_ready_without_readiness_plugins_is_ready_and_survives_reload() -> None:
+    dns, ready = free_port(), free_port()
+    text = f".:{dns} {{\n    whoami\n    ready 127.0.0.1:{ready}\n}}\n"
+    with running_server(text) as s:
+        assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
+        assert s.reload(text.replace("whoami", "whoami\n    errors"))
+        assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
