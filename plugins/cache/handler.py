@@ -1,0 +1,180 @@
+"""The cache handler: a synchronous hit path, the miss path, and serve_stale.
+
+A fresh hit is answered from the entry's stored wire bytes without a parse or a coroutine. A miss
+hands the query on (with AD set, as CoreDNS does) and returns an awaitable only when the next
+handler did. Prefetches and stale refreshes run in the background (:mod:`.refresh`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from pycoredns import wire
+from pycoredns.plugin import Handler, Plugin, Reply, Result
+from pycoredns.plugins.cache import metrics
+from pycoredns.plugins.cache.entry import Entry
+from pycoredns.plugins.cache.refresh import Refresher
+from pycoredns.plugins.cache.settings import CacheSettings
+from pycoredns.plugins.cache.store import ShardedCache
+from pycoredns.plugins.cache.upstream import copy_back, with_ad
+from pycoredns.plugins.cache.writer import Context, write
+
+if TYPE_CHECKING:
+    from pycoredns.request import Request
+
+# The last key byte: DO and CD, so DNSSEC and checking-disabled queries get their own entries.
+_FLAG_BYTES = (b"\x00", b"\x01", b"\x02", b"\x03")
+
+
+class Cache(Plugin):
+    name = "cache"
+
+    def __init__(self, next: Handler | None, settings: CacheSettings, *, view: str = "") -> None:
+        super().__init__(next)
+        self.settings = settings
+        self.view = view
+        self.pcache = ShardedCache(settings.success_capacity)
+        self.ncache = ShardedCache(settings.denial_capacity)
+        self.clock = time.monotonic  # entry ages
+        self.wallclock = time.time  # RRSIG validity
+        self._all_zones = "." in settings.zones
+        self._zone_wires = frozenset(_zone_wire(z) for z in settings.zones)
+        self._stats: dict[str, metrics.Stats] = {}
+        self._stale_secs = int(settings.stale_up_to)  # CoreDNS compares with whole seconds
+        self._prefetch = settings.prefetch > 0
+        self.refresher = Refresher(self)
+
+    # -- the query path -------------------------------------------------------------------------
+    def serve(self, req: Request) -> Result:
+        q = req.q
+        w = req.wire
+        if not self._all_zones and not self._in_zones(w, q):
+            return self.next_or_failure(req)
+        key = req.key + _FLAG_BYTES[(2 if q.do else 0) | ((w[3] >> 4) & 1)]
+        now = self.clock()
+        stats = self._stats.get(req.server) or self.stats_for(req.server)
+        stats.requests += 1
+        entry = self._get(key, now, stats)
+        if entry is None:
+            stats.misses += 1
+            return self._miss(req, key, stats)
+        ttl = entry.orig_ttl - int(now - entry.stored)
+        if ttl <= 0:
+            return self._serve_stale(req, key, entry, stats, now)
+        if self._prefetch and self._should_prefetch(entry, now, ttl):
+            self.refresher.prefetch(req, key, entry, stats, now, stale=False)
+        req.answered_by = "cache"
+        return entry.render(req, entry.orig_ttl if self.settings.keepttl else ttl)
+
+    def stats_for(self, server: str) -> metrics.Stats:
+        got = self._stats[server] = metrics.stats_for(server, self.settings.zones_label, self.view)
+        return got
+
+    def _get(self, key: bytes, now: float, stats: metrics.Stats) -> Entry | None:
+        """CoreDNS's getIfNotStale: denial cache first, then success; counts hits."""
+        stale = self._stale_secs if self.settings.stale_up_to > 0 else None
+        if self.settings.prefer_positive and stale is not None:
+            found = self.pcache.get(key)
+            positive = found.answering_item() if found is not None else None
+            if positive is not None and _usable(positive, now, stale):
+                stats.hits_success += 1
+                return positive
+        if self.ncache.count:
+            entry = self.ncache.get(key)
+            if entry is not None and _usable(entry, now, stale):
+                # SERVFAIL is transient: it must not shadow a usable positive answer.
+                if entry.flags & 0xF == wire.SERVFAIL:
+                    p = self.pcache.get(key)
+                    if p is not None and _usable(p, now, stale):
+                        stats.hits_success += 1
+                        return p
+                stats.hits_denial += 1
+                return entry
+        entry = self.pcache.get(key)
+        if entry is not None and _usable(entry, now, stale):
+            stats.hits_success += 1
+            return entry
+        return None
+
+    def _should_prefetch(self, entry: Entry, now: float, ttl: int) -> bool:
+        s = self.settings
+        entry.update_hits(s.prefetch_duration, now)
+        threshold = -(-s.prefetch_percentage * entry.orig_ttl // 100)  # ceil
+        return entry.hits >= s.prefetch and ttl <= threshold
+
+    # -- misses -----------------------------------------------------------------------------------
+    def _miss(self, req: Request, key: bytes, stats: metrics.Stats) -> Result:
+        up = with_ad(req)
+        ctx = Context(key, req.name, req.q.do, bool(req.wire[3] & 0x20), stats)
+        result = self.next_or_failure(up)
+        if type(result) is bytes:
+            copy_back(up, req)
+            return write(self, ctx, result)[0]
+        if type(result) is int:
+            copy_back(up, req)
+            return result
+        return self._await_miss(req, up, ctx, result)  # type: ignore[arg-type]
+
+    async def _await_miss(self, req: Request, up: Request, ctx: Context, pending: Awaitable[Reply]) -> Reply:
+        try:
+            result = await pending
+        finally:
+            copy_back(up, req)
+        if type(result) is bytes:
+            return write(self, ctx, result)[0]
+        return result
+
+    # -- stale entries (serve_stale) ---------------------------------------------------------------
+    def _serve_stale(self, req: Request, key: bytes, entry: Entry, stats: metrics.Stats, now: float) -> Result:
+        s = self.settings
+        if s.verify_stale:
+            if s.stale_recheck <= 0 or entry.begin_refresh(now, s.stale_recheck):
+                return self.refresher.verify(req, key, entry, stats, now)
+        else:
+            self.refresher.prefetch(req, key, entry, stats, now, stale=True)
+        return self.stale_reply(req, entry, stats)
+
+    def stale_reply(self, req: Request, entry: Entry, stats: metrics.Stats) -> bytes:
+        stats.served_stale += 1
+        req.answered_by = "cache"
+        s = self.settings
+        if s.stale_ttl > 0:
+            return entry.render(req, s.stale_ttl)
+        return entry.render(req, entry.orig_ttl if s.keepttl else 0)
+
+    def fresh_reply(self, req: Request, entry: Entry) -> bytes:
+        """A reply built from a just-stored entry (verify with a timeout)."""
+        req.answered_by = "cache"
+        ttl = entry.orig_ttl if self.settings.keepttl else entry.ttl(self.clock())
+        return entry.render(req, ttl)
+
+    def exists(self, key: bytes) -> Entry | None:
+        return self.ncache.get(key) or self.pcache.get(key)
+
+    # -- zones and lifecycle ------------------------------------------------------------------------
+    def _in_zones(self, w: bytes, q: wire.Question) -> bool:
+        zones = self._zone_wires
+        end = q.name_end
+        return any(w[off:end].lower() in zones for off in q.labels)
+
+    async def close(self) -> None:
+        await self.refresher.close()
+
+
+def _usable(entry: Entry, now: float, stale: int | None) -> bool:
+    ttl = entry.orig_ttl - int(now - entry.stored)
+    return ttl > 0 or (stale is not None and -ttl < stale)
+
+
+def _zone_wire(zone: str) -> bytes:
+    if zone == ".":
+        return b"\x00"
+    out = bytearray()
+    for label in zone.rstrip(".").split("."):
+        raw = label.encode()
+        out.append(len(raw))
+        out += raw
+    out.append(0)
+    return bytes(out).lower()

@@ -1,0 +1,31 @@
+"""The query the cache sends on: a copy of the client's with AD set, as CoreDNS does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pycoredns.request import Request
+
+
+def with_ad(req: Request, proto: str | None = None) -> Request:
+    """``req`` with the AD bit set (a copy; ``req`` itself when it already has AD and no proto change).
+
+    Background refreshes pass ``proto="tcp"`` so the next plugin sizes its reply as for TCP, as
+    CoreDNS's prefetch writer (which has a TCP remote address) does.
+    """
+    w = req.wire
+    if w[3] & 0x20 and proto is None:
+        return req
+    up = req.with_wire(w[:3] + bytes((w[3] | 0x20,)) + w[4:])
+    if proto is not None:
+        up.proto = proto
+    return up
+
+
+def copy_back(up: Request, req: Request) -> None:
+    """Carry what the chain recorded on the copy (who answered, an error to log) to the original."""
+    if up is not req:
+        req.answered_by = up.answered_by
+        if up.error is not None:
+            req.error = up.error

@@ -1,0 +1,318 @@
+"""The cache handler on wire bytes, without sockets: hit-path builder, keys, what is (not) stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dnslib
+import pytest
+
+from pycoredns import wire
+from pycoredns.plugin import Result
+from pycoredns.plugins.cache.handler import Cache
+from pycoredns.plugins.cache.settings import CacheSettings
+from pycoredns.plugins.cache.writer import Context, write
+from pycoredns.request import Request
+from pycoredns.testing import make_request
+
+Answer = Callable[[dnslib.DNSRecord], dnslib.DNSRecord]
+
+
+class Next:
+    """A synchronous next plugin: answers with ``answer`` and counts the queries it saw."""
+
+    name = "next"
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.seen: list[Request] = []
+
+    def serve(self, req: Request) -> Result:
+        self.seen.append(req)
+        req.answered_by = self.name
+        reply = self.answer(req.msg)
+        return req.pack(reply)
+
+
+def a_answer(ttl: int = 300, ip: str = "192.0.2.1") -> Answer:
+    def answer(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+        r = q.reply()
+        r.header.aa = 0
+        r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(ip), ttl=ttl))
+        return r
+
+    return answer
+
+
+def soa(zone: str, ttl: int, minimum: int = 3600) -> dnslib.RR:
+    rdata = dnslib.SOA("ns." + zone, "root." + zone, (1, 7200, 3600, 86400, minimum))
+    return dnslib.RR(zone, dnslib.QTYPE.SOA, rdata=rdata, ttl=ttl)
+
+
+def rcode_answer(rcode: int, *, with_soa: bool = True, ttl: int = 60) -> Answer:
+    def answer(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+        r = q.reply()
+        r.header.rcode = rcode
+        if with_soa:
+            r.add_auth(soa("example.org.", ttl))
+        return r
+
+    return answer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_cache(answer: Answer, **settings: object) -> tuple[Cache, Next, Clock]:
+    nxt = Next(answer)
+    cache = Cache(nxt, CacheSettings(**settings))  # type: ignore[arg-type]
+    clock = Clock()
+    cache.clock = clock
+    return cache, nxt, clock
+
+
+def ask(cache: Cache, name: str, qtype: str = "A", **kw: object) -> dnslib.DNSRecord:
+    req = make_request(name, qtype, **kw)  # type: ignore[arg-type]
+    result = cache.serve(req)
+    assert type(result) is bytes, "a synchronous next plugin must give a synchronous cache"
+    return dnslib.DNSRecord.parse(result)
+
+
+def test_hit_is_built_from_wire_with_id_case_ttl() -> None:
+    cache, nxt, clock = make_cache(a_answer(ttl=300))
+    first = ask(cache, "example.org")
+    assert first.rr[0].ttl == 300 and len(nxt.seen) == 1
+    clock.now += 7.9
+    req = make_request("ExAmPlE.Org", "A")
+    result = cache.serve(req)
+    assert type(result) is bytes  # no coroutine on a hit
+    assert req.answered_by == "cache"
+    assert len(nxt.seen) == 1
+    reply = dnslib.DNSRecord.parse(result)
+    assert reply.header.id == req.id
+    assert str(reply.q.qname) == "ExAmPlE.Org."
+    assert result[12 : req.q.name_end] == req.wire[12 : req.q.name_end]
+    assert reply.rr[0].ttl == 293  # whole seconds elapsed
+    assert reply.header.aa == 1 and reply.header.tc == 0 and reply.header.qr == 1
+    assert reply.header.rd == 1 and reply.header.ra == 1
+    assert not [rr for rr in reply.ar if rr.rtype == wire.TYPE_OPT]
+
+
+def test_hit_mirrors_client_edns() -> None:
+    cache, nxt, _ = make_cache(a_answer())
+    ask(cache, "example.org", edns=4096)  # stored from a reply that carried an OPT
+    plain = ask(cache, "example.org")
+    assert not [rr for rr in plain.ar if rr.rtype == wire.TYPE_OPT]
+    assert plain.header.ar == 0
+    edns = ask(cache, "example.org", edns=1400)
+    opts = [rr for rr in edns.ar if rr.rtype == wire.TYPE_OPT]
+    assert len(opts) == 1 and opts[0].rclass == 1400 and opts[0].ttl == 0
+    assert len(nxt.seen) == 1
+
+
+def test_do_and_cd_get_their_own_entries() -> None:
+    cache, nxt, _ = make_cache(a_answer())
+    ask(cache, "example.org")
+    ask(cache, "example.org", do=True)
+    assert len(nxt.seen) == 2
+    do_hit = ask(cache, "example.org", do=True)
+    opts = [rr for rr in do_hit.ar if rr.rtype == wire.TYPE_OPT]
+    assert opts and opts[0].ttl & 0x8000  # DO mirrored
+    req = make_request("example.org", "A")
+    req.wire = req.wire[:3] + bytes((req.wire[3] | 0x10,)) + req.wire[4:]  # CD
+    reply = dnslib.DNSRecord.parse(cache.serve(req))
+    assert len(nxt.seen) == 3
+    assert reply.header.bitmap & 0x10  # CD copied from the query
+    assert len(cache.pcache) == 3
+
+
+def test_ad_bit_sent_upstream_and_kept_only_for_do_or_ad() -> None:
+    def answer(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+        r = a_answer()(q)
+        r.header.ad = 1
+        return r
+
+    cache, nxt, _ = make_cache(answer)
+    miss = ask(cache, "example.org")
+    assert nxt.seen[0].wire[3] & 0x20  # the upstream query asks for AD
+    assert miss.header.ad == 0
+    assert ask(cache, "example.org").header.ad == 0
+    ask(cache, "example.org", do=True)
+    assert ask(cache, "example.org", do=True).header.ad == 1
+
+
+def test_ttl_is_capped_and_uniform() -> None:
+    def answer(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+        r = q.reply()
+        r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.1"), ttl=7200))
+        r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.2"), ttl=1799))
+        r.add_ar(dnslib.RR("ns.example.org.", dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.3"), ttl=4000))
+        return r
+
+    cache, _, _ = make_cache(answer, success_ttl=600)
+    miss = ask(cache, "example.org")
+    assert [rr.ttl for rr in miss.rr + miss.ar] == [600, 600, 600]  # min(1799, cap 600)
+    hit = ask(cache, "example.org")
+    assert [rr.ttl for rr in hit.rr + hit.ar] == [600, 600, 600]
+
+
+def test_min_ttl_raises_short_ttls() -> None:
+    cache, _, _ = make_cache(a_answer(ttl=1))
+    assert ask(cache, "example.org").rr[0].ttl == 5
+
+
+def test_keepttl() -> None:
+    cache, nxt, clock = make_cache(a_answer(ttl=100), keepttl=True)
+    ask(cache, "example.org")
+    clock.now += 50
+    assert ask(cache, "example.org").rr[0].ttl == 100
+    clock.now += 51
+    ask(cache, "example.org")
+    assert len(nxt.seen) == 2  # expired all the same
+
+
+def test_entry_expires() -> None:
+    cache, nxt, clock = make_cache(a_answer(ttl=10))
+    ask(cache, "example.org")
+    clock.now += 9.99
+    assert ask(cache, "example.org").rr[0].ttl == 1
+    clock.now += 0.02
+    assert ask(cache, "example.org").rr[0].ttl == 10
+    assert len(nxt.seen) == 2
+
+
+@pytest.mark.parametrize(
+    ("rcode", "with_soa", "ttl", "cached_for"),
+    [
+        pytest.param(wire.NXDOMAIN, True, 60, 60, id="nxdomain-soa-ttl"),
+        pytest.param(wire.NOERROR, True, 30, 30, id="nodata"),
+        pytest.param(wire.NXDOMAIN, True, 7200, 1800, id="nxdomain-capped-at-denial-ttl"),
+        pytest.param(wire.SERVFAIL, False, 0, 5, id="servfail-5s"),
+        pytest.param(wire.NOTIMP, False, 0, 5, id="notimp-5s"),
+    ],
+)
+def test_negative_entries(rcode: int, with_soa: bool, ttl: int, cached_for: int) -> None:
+    cache, nxt, clock = make_cache(rcode_answer(rcode, with_soa=with_soa, ttl=ttl))
+    first = ask(cache, "nope.example.org")
+    assert first.header.rcode == rcode
+    assert all(rr.ttl == cached_for for rr in first.auth)
+    clock.now += cached_for - 0.5
+    hit = ask(cache, "nope.example.org")
+    assert hit.header.rcode == rcode and len(nxt.seen) == 1
+    assert len(cache.ncache) == 1 and len(cache.pcache) == 0
+    clock.now += 1
+    ask(cache, "nope.example.org")
+    assert len(nxt.seen) == 2
+
+
+def test_servfail_does_not_shadow_a_positive_entry() -> None:
+    cache, nxt, _ = make_cache(a_answer())
+    ask(cache, "example.org")
+    # A SERVFAIL for the same key lands in the denial cache (as a prefetch that failed would).
+    req = make_request("example.org", "A")
+    key = req.key + b"\x00"
+    servfail = req.pack(rcode_answer(wire.SERVFAIL, with_soa=False)(req.msg))
+    stats = cache.stats_for(req.server)
+    write(cache, Context(key, req.name, False, False, stats, prefetch=True), servfail)
+    assert len(cache.ncache) == 1
+    success, denial = stats.hits_success, stats.hits_denial  # counters are process-wide
+    hit = ask(cache, "example.org")
+    assert hit.header.rcode == wire.NOERROR and len(nxt.seen) == 1
+    assert (stats.hits_success - success, stats.hits_denial - denial) == (1, 0)
+
+
+def _tc(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+    r = a_answer()(q)
+    r.header.tc = 1
+    return r
+
+
+def _other_name(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+    r = dnslib.DNSRecord(dnslib.DNSHeader(id=q.header.id, qr=1, rd=1, ra=1), q=dnslib.DNSQuestion("other.org"))
+    r.add_answer(dnslib.RR("other.org", dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.9"), ttl=60))
+    return r
+
+
+def _cname_dangling(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+    r = q.reply()
+    r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.CNAME, rdata=dnslib.CNAME("elsewhere.org."), ttl=60))
+    return r
+
+
+def _nxdomain_with_answer(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+    r = _cname_dangling(q)
+    r.header.rcode = wire.NXDOMAIN
+    r.add_auth(soa("org.", 60))
+    return r
+
+
+@pytest.mark.parametrize(
+    ("answer", "settings"),
+    [
+        pytest.param(_tc, {}, id="truncated"),
+        pytest.param(rcode_answer(wire.REFUSED, with_soa=False), {}, id="refused"),
+        pytest.param(rcode_answer(wire.NXDOMAIN, with_soa=False), {}, id="nxdomain-without-soa"),
+        pytest.param(_nxdomain_with_answer, {}, id="nxdomain-with-answer"),
+        pytest.param(_cname_dangling, {}, id="cname-chain-not-reaching-qtype"),
+        pytest.param(a_answer(ttl=0), {"success_min_ttl": 0}, id="zero-ttl"),
+        pytest.param(rcode_answer(wire.SERVFAIL, with_soa=False), {"servfail_ttl": 0.0}, id="servfail-off"),
+        pytest.param(a_answer(), {"success_disabled": ["org."]}, id="success-disabled"),
+        pytest.param(rcode_answer(wire.NXDOMAIN), {"denial_disabled": ["."]}, id="denial-disabled"),
+    ],
+)
+def test_not_cached(answer: Answer, settings: dict[str, object]) -> None:
+    cache, nxt, _ = make_cache(answer, **settings)
+    ask(cache, "example.org")
+    ask(cache, "example.org")
+    assert len(nxt.seen) == 2
+    assert len(cache.pcache) == len(cache.ncache) == 0
+
+
+def test_question_mismatch_counts_a_drop() -> None:
+    cache, nxt, _ = make_cache(_other_name)
+    stats = cache.stats_for("dns://:53")
+    before = stats.drops  # counters are process-wide
+    ask(cache, "example.org")
+    ask(cache, "example.org")
+    assert len(nxt.seen) == 2
+    assert stats.drops - before == 2
+
+
+def test_cname_chain_to_qtype_is_cached() -> None:
+    def answer(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
+        r = q.reply()
+        r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.CNAME, rdata=dnslib.CNAME("target.org."), ttl=60))
+        r.add_answer(dnslib.RR("TARGET.org.", dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.4"), ttl=60))
+        return r
+
+    cache, nxt, _ = make_cache(answer)
+    ask(cache, "www.example.org")
+    hit = ask(cache, "WWW.example.org")
+    assert len(nxt.seen) == 1 and len(hit.rr) == 2
+
+
+def test_zones_outside_are_passed_on() -> None:
+    cache, nxt, _ = make_cache(a_answer(), zones=["example.org."])
+    ask(cache, "example.net")
+    ask(cache, "example.net")
+    assert len(nxt.seen) == 2 and len(cache.pcache) == 0
+    ask(cache, "www.example.org")
+    ask(cache, "www.example.org")
+    assert len(nxt.seen) == 3
+
+
+def test_capacity_is_split_over_256_shards() -> None:
+    cache, _, _ = make_cache(a_answer(), success_capacity=10, denial_capacity=10000)
+    assert cache.pcache.capacity == 1024 and cache.ncache.capacity == 9984
+    stats = cache.stats_for("dns://:53")
+    before = stats.evictions_success
+    for i in range(1500):
+        ask(cache, f"n{i}.example.org")
+    assert len(cache.pcache) <= 1024
+    assert stats.evictions_success - before == 1500 - len(cache.pcache)
+    assert all(len(s) <= 4 for s in cache.pcache.shards)
