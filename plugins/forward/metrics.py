@@ -1,0 +1,131 @@
+"""forward's metrics: CoreDNS's coredns_proxy_* families (proxy_name="forward") and its own counters.
+
+The query path only bumps plain integers in dicts keyed by label tuples; the collector turns them
+into metric families when /metrics is scraped, so no prometheus_client call runs per query.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+
+from pycoredns.metrics import FuncCollector, register_once
+from pycoredns.plugins.forward.rcodes import RCODE_NAMES
+
+PROXY_NAME = "forward"
+
+# CoreDNS's plugin.TimeBuckets: prometheus.ExponentialBuckets(0.00025, 2, 16).
+BUCKETS: tuple[float, ...] = tuple(0.00025 * 2**k for k in range(16))
+
+
+
+class Histogram:
+    """One label set's histogram: per-bucket counts (non-cumulative) and the sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(BUCKETS) + 1)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(BUCKETS, value)] += 1
+        self.total += value
+
+
+class Counters:
+    """Process-wide plain-integer counters behind every forward metric."""
+
+    def __init__(self) -> None:
+        self.request_duration: dict[tuple[str, str], Histogram] = {}  # (to, rcode)
+        self.healthcheck_failures: dict[str, int] = {}  # to
+        self.conn_cache_hits: dict[tuple[str, str], int] = {}  # (to, proto)
+        self.conn_cache_misses: dict[tuple[str, str], int] = {}  # (to, proto)
+        self.dropped_replies: dict[tuple[str, str], int] = {}  # (to, proto)
+        self.healthcheck_broken = 0
+        self.max_concurrent_rejects = 0
+
+    def observe_duration(self, to: str, rcode: int, seconds: float) -> None:
+        key = (to, RCODE_NAMES.get(rcode) or str(rcode))
+        h = self.request_duration.get(key)
+        if h is None:
+            h = self.request_duration[key] = Histogram()
+        h.observe(seconds)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._proxy_families()
+        broken = CounterMetricFamily(
+            "coredns_forward_healthcheck_broken",
+            "Counter of the number of complete failures of the healthchecks.",
+        )
+        broken.add_metric([], self.healthcheck_broken)
+        yield broken
+        rejects = CounterMetricFamily(
+            "coredns_forward_max_concurrent_rejects",
+            "Counter of the number of queries rejected because the concurrent queries were at maximum.",
+        )
+        rejects.add_metric([], self.max_concurrent_rejects)
+        yield rejects
+        dropped = CounterMetricFamily(
+            "coredns_forward_dropped_replies",
+            "Counter of upstream replies dropped because their ID or question matched no pending query "
+            "(late or spoofed).",
+            labels=["to", "proto"],
+        )
+        for (to, proto), n in list(self.dropped_replies.items()):
+            dropped.add_metric([to, proto], n)
+        yield dropped
+
+    def _proxy_families(self) -> Iterator[Metric]:
+        duration = HistogramMetricFamily(
+            "coredns_proxy_request_duration_seconds",
+            "Histogram of the time each request took.",
+            labels=["proxy_name", "to", "rcode"],
+        )
+        for (to, rcode), h in list(self.request_duration.items()):
+            cumulative = 0
+            buckets = []
+            for bound, n in zip((*[repr(b) for b in BUCKETS], "+Inf"), h.counts, strict=True):
+                cumulative += n
+                buckets.append((bound, cumulative))
+            duration.add_metric([PROXY_NAME, to, rcode], buckets, h.total)
+        yield duration
+        failures = CounterMetricFamily(
+            "coredns_proxy_healthcheck_failures",
+            "Counter of the number of failed healthchecks.",
+            labels=["proxy_name", "to"],
+        )
+        for to, n in list(self.healthcheck_failures.items()):
+            failures.add_metric([PROXY_NAME, to], n)
+        yield failures
+        for name, doc, values in (
+            ("coredns_proxy_conn_cache_hits", "Counter of connection cache hits per upstream and protocol.",
+             self.conn_cache_hits),
+            ("coredns_proxy_conn_cache_misses", "Counter of connection cache misses per upstream and protocol.",
+             self.conn_cache_misses),
+        ):
+            fam = CounterMetricFamily(name, doc, labels=["proxy_name", "to", "proto"])
+            for (to, proto), n in list(values.items()):
+                fam.add_metric([PROXY_NAME, to, proto], n)
+            yield fam
+
+    def describe(self) -> Iterator[Metric]:
+        # Families without samples: enough for the registry to know the names.
+        yield HistogramMetricFamily("coredns_proxy_request_duration_seconds", "",
+                                    labels=["proxy_name", "to", "rcode"])
+        yield CounterMetricFamily("coredns_proxy_healthcheck_failures", "", labels=["proxy_name", "to"])
+        yield CounterMetricFamily("coredns_proxy_conn_cache_hits", "", labels=["proxy_name", "to", "proto"])
+        yield CounterMetricFamily("coredns_proxy_conn_cache_misses", "", labels=["proxy_name", "to", "proto"])
+        yield CounterMetricFamily("coredns_forward_healthcheck_broken", "")
+        yield CounterMetricFamily("coredns_forward_max_concurrent_rejects", "")
+        yield CounterMetricFamily("coredns_forward_dropped_replies", "", labels=["to", "proto"])
+
+
+COUNTERS = Counters()
+
+
+def register() -> None:
+    """Put forward's collector on the process registry (once, however often setup runs)."""
+    register_once("forward", lambda: FuncCollector(COUNTERS.collect, COUNTERS.describe))

@@ -1,0 +1,363 @@
+"""Parse ``forward FROM TO... { options }``: every stanza of a block, chained in file order.
+
+Options, defaults and error texts are CoreDNS HEAD's (plugin/forward/setup.go). Errors CoreDNS
+builds with ``c.ArgErr``/``c.Errf`` carry the position; the ones it builds with ``fmt.Errorf`` do
+not, so they are raised here as bare messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import os
+import ssl
+from dataclasses import dataclass, field
+
+from pycoredns.corefile import normalize_zone
+from pycoredns.corefile.values import go_strconv_quote, parse_atoi, parse_duration, split_host_port
+from pycoredns.errors import CorefileError
+from pycoredns.plugin import Controller, Handler
+from pycoredns.plugins.forward import addresses
+from pycoredns.plugins.forward.handler import Forward, Options
+from pycoredns.plugins.forward.health import HealthChecker
+from pycoredns.plugins.forward.metrics import register
+from pycoredns.plugins.forward.policy import POLICIES, Policy, RandomPolicy
+from pycoredns.plugins.forward.proxy import Proxy
+from pycoredns.plugins.forward.rcodes import rcode_from_text
+
+MAX_UPSTREAMS = 15
+log = logging.getLogger("pycoredns.forward")
+
+
+@dataclass
+class Stanza:
+    """One ``forward`` line and its block, parsed."""
+
+    opts: Options = field(default_factory=Options)
+    to: list[str] = field(default_factory=list)
+    entries: int = 0
+    upstreams: list[addresses.Upstream] = field(default_factory=list)
+    policy: Policy = field(default_factory=RandomPolicy)
+    expire: float = 10.0
+    max_age: float = 0.0
+    max_idle_conns: int = 0
+    read_timeout: float = 2.0
+    tls: ssl.SSLContext | None = None
+    root: str = ""
+    tls_server_name: str = ""
+    hc_recursion_desired: bool = True
+    hc_domain: str = "."
+    resolvers: list[str] = field(default_factory=list)
+    source_address: str | None = None
+    doh_method: str = "POST"
+
+
+def setup(c: Controller) -> None:
+    stanzas = []
+    while c.next():
+        stanzas.append(parse_stanza(c))
+    for s in stanzas:
+        if s.entries > MAX_UPSTREAMS:
+            raise CorefileError(f"more than {MAX_UPSTREAMS} TOs configured: {s.entries}")
+    register()
+    for s in stanzas:
+        fwd = build(s)
+        # Added in file order, so each forward's next is the following one (CoreDNS chains them).
+        c.add_plugin(functools.partial(_attach, fwd))
+        c.on_startup(fwd.start)
+        c.on_shutdown(fwd.stop)
+
+
+def _attach(fwd: Forward, next: Handler | None) -> Forward:
+    fwd.next = next
+    return fwd
+
+
+def parse_stanza(c: Controller) -> Stanza:
+    s = Stanza(root=str(c.config.settings.get("root", "")))
+    if not c.next_arg():
+        raise c.arg_err()
+    origin = c.val()
+    zones = normalize_zone(origin)
+    if not zones:
+        raise CorefileError(f"unable to normalize '{origin}'")
+    s.opts.from_zone = zones[0]  # only the first zone of a CIDR expansion is used, as CoreDNS
+    if len(zones) > 1:
+        log.warning("[WARNING] plugin/forward: Unsupported CIDR notation: '%s' expands to multiple zones. "
+                    "Using only '%s'.", origin, zones[0])
+    s.to = c.remaining_args()
+    if not s.to:
+        raise c.arg_err()
+    while c.next_block():
+        parse_option(c, s)
+    if s.max_age > 0 and s.max_age < s.expire:
+        raise CorefileError(f"max_age ({go_duration(s.max_age)}) must not be less than expire "
+                            f"({go_duration(s.expire)})")
+    for arg in s.to:
+        trans, host = addresses.split_transport(arg)
+        if trans == "https" and "/" in host:
+            raise CorefileError("paths are not allowed in HTTPS upstream addresses (the /dns-query path is "
+                                f"used by default): {arg}")
+    s.entries, expanded = addresses.expand(s.to, s.resolvers)
+    if not expanded:
+        raise CorefileError("no valid upstream addresses found")
+    for addr in expanded:
+        up = addresses.to_upstream(addr)
+        if up.transport == "tls" and up.server_name and s.tls_server_name:
+            host = addresses.split_zone(addr)[0]
+            raise CorefileError(f"both forward ('{s.tls_server_name}') and proxy level ('{up.server_name}') "
+                                f"TLS servernames are set for upstream proxy '{host}'")
+        if up.transport == "https":
+            # DNS over HTTPS is not in this build: say so at load time rather than fail every query.
+            raise CorefileError(f"'https' is not supported as a destination protocol in forward: "
+                                f"{addresses.split_zone(addr)[0]}")
+        s.upstreams.append(up)
+    return s
+
+
+def _one_arg(c: Controller) -> str:
+    if not c.next_arg():
+        raise c.arg_err()
+    return c.val()
+
+
+def _no_args(c: Controller) -> None:
+    if c.next_arg():
+        raise c.arg_err()
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise CorefileError(str(e)) from None
+
+
+def _atoi(text: str) -> int:
+    try:
+        return parse_atoi(text)
+    except ValueError as e:
+        raise CorefileError(str(e)) from None
+
+
+def _uint32(text: str) -> int:
+    """``strconv.ParseUint(text, 10, 32)`` with Go's errors."""
+    if not text or not text.isascii() or not text.isdigit():
+        raise CorefileError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: invalid syntax")
+    value = int(text)
+    if value > 0xFFFFFFFF:
+        raise CorefileError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: value out of range")
+    return value
+
+
+def _rcodes(c: Controller, *, failover: bool) -> frozenset[int]:
+    args = c.remaining_args()
+    if not args:
+        raise c.arg_err()
+    out = set()
+    for text in args:
+        rc = rcode_from_text(text)
+        if rc is None:
+            raise CorefileError(f"{text} is not a valid rcode")
+        if failover and rc == 0:
+            raise CorefileError("NoError cannot be used in failover")
+        out.add(rc)
+    return frozenset(out)
+
+
+def parse_option(c: Controller, s: Stanza) -> None:
+    opts = s.opts
+    option = c.val()
+    if option == "except":
+        names = c.remaining_args()
+        if not names:
+            raise c.arg_err()
+        for name in names:
+            opts.ignored.extend(normalize_zone(name))
+    elif option == "max_fails":
+        opts.max_fails = _uint32(_one_arg(c))
+    elif option == "max_connect_attempts":
+        opts.max_connect_attempts = _uint32(_one_arg(c))
+    elif option == "health_check":
+        interval = _duration(_one_arg(c))
+        if interval < 0:
+            raise CorefileError(f"health_check can't be negative: {round(interval * 1e9)}")
+        opts.hc_interval = interval
+        s.hc_domain = "."
+        while c.next_arg():
+            word = c.val()
+            if word == "no_rec":
+                s.hc_recursion_desired = False
+            elif word == "domain":
+                domain = _one_arg(c)
+                if not addresses.is_domain_name(domain):
+                    raise CorefileError(f"health_check: invalid domain name {domain}")
+                s.hc_domain = domain.lower() if domain.endswith(".") else domain.lower() + "."
+            else:
+                raise CorefileError(f"health_check: unknown option {word}")
+    elif option == "force_tcp":
+        _no_args(c)
+        opts.force_tcp = True
+    elif option == "prefer_udp":
+        _no_args(c)
+        opts.prefer_udp = True
+    elif option == "tls":
+        args = c.remaining_args()
+        if len(args) > 3:
+            raise c.arg_err()
+        s.tls = tls_context(args, s.root)
+    elif option == "tls_servername":
+        s.tls_server_name = _one_arg(c)
+    elif option in ("expire", "max_age"):
+        value = _duration(_one_arg(c))
+        if value < 0:
+            raise CorefileError(f"{option} can't be negative: {go_duration(value)}")
+        if option == "expire":
+            s.expire = value
+        else:
+            s.max_age = value
+    elif option == "max_idle_conns":
+        n = _atoi(_one_arg(c))
+        if n < 0:
+            raise CorefileError(f"max_idle_conns can't be negative: {n}")
+        s.max_idle_conns = n
+    elif option == "read_timeout":
+        value = _duration(_one_arg(c))
+        if value <= 0:
+            raise CorefileError(f"read_timeout must be positive: {go_duration(value)}")
+        s.read_timeout = value
+    elif option == "doh_method":
+        method = _one_arg(c)
+        if method not in ("POST", "GET"):
+            raise CorefileError("doh_method must be either POST or GET")
+        s.doh_method = method
+    elif option == "policy":
+        name = _one_arg(c)
+        policy = POLICIES.get(name)
+        if policy is None:
+            raise c.errf("unknown policy '%s'", name)
+        s.policy = policy()
+    elif option == "max_concurrent":
+        text = _one_arg(c)
+        n = _atoi(text)
+        if n < 0:
+            raise CorefileError(f"max_concurrent can't be negative: {n}")
+        opts.max_concurrent = n
+        opts.limit_message = "concurrent queries exceeded maximum " + text
+    elif option == "next":
+        opts.next_rcodes = opts.next_rcodes | _rcodes(c, failover=False)
+    elif option == "next_on_nodata":
+        _no_args(c)
+        opts.next_on_nodata = True
+    elif option == "failfast_all_unhealthy_upstreams":
+        if c.remaining_args():
+            raise c.arg_err()
+        opts.failfast = True
+    elif option == "failover":
+        opts.failover_rcodes = opts.failover_rcodes | _rcodes(c, failover=True)
+    elif option == "resolver":
+        args = c.remaining_args()
+        if not args:
+            raise c.arg_err()
+        for arg in args:
+            host = arg
+            try:
+                host = split_host_port(arg)[0]
+            except ValueError:
+                pass
+            if not _is_ip(host):
+                raise CorefileError(f"resolver must be an IP address or IP:port: {go_strconv_quote(arg)}")
+        s.resolvers = args
+    elif option == "source_address":
+        addr = _one_arg(c)
+        if not _is_ip(addr):
+            raise c.errf("invalid IP address: %s", addr)
+        s.source_address = str(ipaddress.ip_address(addr))
+    else:
+        raise c.errf("unknown property '%s'", option)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go's ``time.Duration.String`` prints it (``1m30s``, ``500ms``, ``-1s``)."""
+    nanos = round(seconds * 1e9)
+    if nanos == 0:
+        return "0s"
+    sign = "-" if nanos < 0 else ""
+    n = abs(nanos)
+    if n < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if n >= size:
+                return sign + _trim(n / size) + unit
+    hours, rest = divmod(n, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    secs = _trim(rest / 1e9) + "s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{secs}"
+    if minutes:
+        return f"{sign}{minutes}m{secs}"
+    return sign + secs
+
+
+def _trim(value: float) -> str:
+    text = f"{value:.9f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def tls_context(args: list[str], root: str) -> ssl.SSLContext:
+    """CoreDNS's ``NewTLSConfigFromArgs`` for a client: [CA] or CERT KEY [CA], TLS 1.2 at least."""
+    paths = [p if os.path.isabs(p) or not root else os.path.join(root, p) for p in args]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ca = paths[0] if len(paths) == 1 else (paths[2] if len(paths) == 3 else "")
+    if len(paths) >= 2:
+        try:
+            ctx.load_cert_chain(paths[0], paths[1])
+        except (OSError, ssl.SSLError) as e:
+            raise CorefileError(f"could not load TLS cert: {e}") from None
+    if ca:
+        try:
+            with open(ca, "rb") as f:
+                pem = f.read()
+        except OSError as e:
+            raise CorefileError(f"error reading {ca}: {e.strerror or e}") from None
+        try:
+            ctx.load_verify_locations(cadata=pem.decode("ascii", "replace"))
+        except (ssl.SSLError, ValueError):
+            raise CorefileError("could not read root certs: %!s(<nil>)") from None
+    else:
+        ctx.load_default_certs()
+    return ctx
+
+
+def build(s: Stanza) -> Forward:
+    """The handler and its upstreams for one parsed stanza."""
+    base_tls = s.tls
+    if base_tls is None and any(u.transport == "tls" for u in s.upstreams):
+        base_tls = tls_context([], s.root)  # no ``tls`` option: the system's roots
+    proxies = []
+    for up in s.upstreams:
+        tls = base_tls if up.transport == "tls" else None
+        server_name = (s.tls_server_name or up.server_name or None) if tls is not None else None
+        if tls is not None:
+            proto = "tcp-tls"
+        else:
+            proto = "tcp" if s.opts.force_tcp else "udp"
+        health = HealthChecker(
+            (up.host, up.port), proto, recursion_desired=s.hc_recursion_desired, domain=s.hc_domain,
+            ssl_context=tls, server_name=server_name, local=s.source_address,
+        )
+        proxies.append(Proxy(
+            up.host, up.port, tls=tls, server_name=server_name, expire=s.expire, max_age=s.max_age,
+            max_idle_conns=s.max_idle_conns, read_timeout=s.read_timeout, local=s.source_address,
+            health=health,
+        ))
+    return Forward(None, s.opts, proxies, s.policy)

@@ -1,0 +1,433 @@
+"""forward end to end: a whole server on loopback and real upstream servers started by the tests."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import dnslib
+import pytest
+
+from pycoredns.metrics import REGISTRY
+from pycoredns.plugins.forward.handler import Forward
+from pycoredns.plugins.forward.metrics import COUNTERS
+from pycoredns.testing import FakeUpstream, answer_a, free_port, query, raw_query, running_server
+from pycoredns.testing.server import RunningServer
+
+WAIT = 20.0  # generous: the machine is shared
+
+
+def forwards(s: RunningServer) -> list[Forward]:
+    return [h for h in s.server.instance.configs[0].handlers if isinstance(h, Forward)]
+
+
+def wait_for(cond: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def upstreams(*answers: Callable[[dnslib.DNSRecord, str], object] | None) -> Iterator[list[FakeUpstream]]:
+    ups = [FakeUpstream(a).start() for a in answers]  # type: ignore[arg-type]
+    try:
+        yield ups
+    finally:
+        for u in ups:
+            u.stop()
+
+
+def corefile(tos: list[FakeUpstream], options: str = "", extra: str = "") -> str:
+    return f". {{\n forward . {' '.join(u.address for u in tos)} {{\n{options}\n }}\n{extra}}}\n"
+
+
+def a_of(r: dnslib.DNSRecord) -> list[str]:
+    return [str(rr.rdata) for rr in r.rr if rr.rtype == dnslib.QTYPE.A]
+
+
+# -- policies ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("policy", "expect"),
+    [
+        pytest.param("random", lambda counts: all(c > 0 for c in counts), id="random-uses-all"),
+        pytest.param("round_robin", lambda counts: counts == [10, 10, 10], id="round_robin-even"),
+        pytest.param("sequential", lambda counts: counts == [30, 0, 0], id="sequential-first-only"),
+    ],
+)
+def test_policy_spreads_queries(policy: str, expect: Callable[[list[int]], bool]) -> None:
+    with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2"), answer_a("192.0.2.3")) as ups:
+        with running_server(corefile(ups, f"policy {policy}"), dns_port="0") as s:
+            for i in range(30):
+                r = query(f"q{i}.example.org", "A", s.port)
+                assert r.header.rcode == 0 and len(a_of(r)) == 1
+            counts = [u.count() for u in ups]
+            assert expect(counts), counts
+
+
+def test_round_robin_starts_at_the_second_upstream() -> None:
+    with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as ups:
+        with running_server(corefile(ups, "policy round_robin"), dns_port="0") as s:
+            assert [a_of(query(f"q{i}.example.org", "A", s.port))[0] for i in range(3)] == [
+                "192.0.2.2", "192.0.2.1", "192.0.2.2"]
+
+
+# -- health ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("option", [pytest.param("", id="udp"), pytest.param("force_tcp\nexpire 0s", id="tcp")])
+def test_stopped_upstream_is_marked_down_skipped_then_healthy_again(option: str) -> None:
+    # Over TCP, ``expire 0s``: a stopped FakeUpstream still serves connections it already accepted.
+    with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as ups:
+        first, second = ups
+        with running_server(corefile(ups, f"policy sequential\nhealth_check 50ms\n{option}"), dns_port="0") as s:
+            proxy = forwards(s)[0].proxies[0]
+            assert a_of(query("a.example.org", "A", s.port)) == ["192.0.2.1"]
+            first.stop()
+            # The failed exchange falls through to the second upstream and starts the probe.
+            assert a_of(query("b.example.org", "A", s.port)) == ["192.0.2.2"]
+            wait_for(lambda: proxy.down(2), "the stopped upstream to be marked down")
+            before = second.count()
+            for i in range(5):
+                assert a_of(query(f"c{i}.example.org", "A", s.port)) == ["192.0.2.2"]
+            assert second.count() == before + 5
+            assert COUNTERS.healthcheck_failures.get(proxy.to, 0) >= 3
+            first.start()  # same port
+            wait_for(lambda: proxy.fails == 0, "the upstream to be healthy again")
+            assert a_of(query("d.example.org", "A", s.port)) == ["192.0.2.1"]
+
+
+def test_all_upstreams_down_gives_servfail_within_the_deadline() -> None:
+    with upstreams(answer_a(), answer_a()) as ups:
+        with running_server(corefile(ups, "health_check 50ms"), dns_port="0") as s:
+            for u in ups:
+                u.stop()
+            start = time.monotonic()
+            r = query("down.example.org", "A", s.port, timeout=10)
+            assert r.header.rcode == dnslib.RCODE.SERVFAIL
+            assert time.monotonic() - start < 5.0 + 2.0
+            proxies = forwards(s)[0].proxies
+            wait_for(lambda: all(p.down(2) for p in proxies), "both upstreams to be down")
+            broken = COUNTERS.healthcheck_broken
+            r = query("down2.example.org", "A", s.port, timeout=10)
+            assert r.header.rcode == dnslib.RCODE.SERVFAIL
+            assert COUNTERS.healthcheck_broken > broken
+
+
+def dials(to: str) -> int:
+    """Connection-pool lookups so far for upstream ``to`` (one per exchange attempted)."""
+    return sum(n for (t, _), n in (*COUNTERS.conn_cache_hits.items(), *COUNTERS.conn_cache_misses.items())
+               if t == to)
+
+
+@pytest.mark.parametrize(("failfast", "asks"), [pytest.param(True, False, id="failfast"),
+                                                pytest.param(False, True, id="random-anyway")])
+def test_all_down_servfail_with_or_without_asking(failfast: bool, asks: bool) -> None:
+    option = "failfast_all_unhealthy_upstreams" if failfast else ""
+    with upstreams(answer_a()) as ups:
+        with running_server(corefile(ups, f"health_check 50ms\n{option}"), dns_port="0") as s:
+            ups[0].stop()
+            assert query("x.example.org", "A", s.port).header.rcode == dnslib.RCODE.SERVFAIL
+            proxy = forwards(s)[0].proxies[0]
+            wait_for(lambda: proxy.down(2), "the upstream to be down")
+            before, broken = dials(proxy.to), COUNTERS.healthcheck_broken
+            assert query("y.example.org", "A", s.port).header.rcode == dnslib.RCODE.SERVFAIL
+            assert COUNTERS.healthcheck_broken > broken
+            assert (dials(proxy.to) > before) is asks
+
+
+def test_silent_upstreams_give_servfail_at_the_five_second_deadline() -> None:
+    silent = lambda q, p: None  # noqa: E731
+    with upstreams(silent, silent, silent) as ups:
+        # 6 attempts of 2 s each would take 12 s: the 5 s deadline cuts them short.
+        with running_server(corefile(ups, "max_fails 0"), dns_port="0") as s:
+            start = time.monotonic()
+            r = query("slow.example.org", "A", s.port, timeout=15)
+            elapsed = time.monotonic() - start
+            assert r.header.rcode == dnslib.RCODE.SERVFAIL
+            assert 4.0 < elapsed < 5.0 + 1.5
+
+
+# -- protocols -----------------------------------------------------------------------------------
+def truncating(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
+    r = q.reply()
+    if proto == "udp":
+        r.header.tc = 1
+        return r
+    r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.99"), ttl=60))
+    return r
+
+
+def test_truncated_udp_answer_is_passed_to_the_client() -> None:
+    with upstreams(truncating) as ups:
+        with running_server(corefile(ups), dns_port="0") as s:
+            r = query("tc.example.org", "A", s.port)
+            assert r.header.tc == 1 and r.rr == []
+            assert (ups[0].count("udp"), ups[0].count("tcp")) == (1, 0)
+            r = query("tc.example.org", "A", s.port, proto="tcp")  # the client retries over TCP
+            assert a_of(r) == ["192.0.2.99"]
+
+
+@pytest.mark.parametrize("client", ["udp", "tcp"])
+def test_truncated_udp_answer_is_fetched_over_tcp_with_prefer_udp(client: str) -> None:
+    with upstreams(truncating) as ups:
+        with running_server(corefile(ups, "prefer_udp"), dns_port="0") as s:
+            r = query("tc.example.org", "A", s.port, proto=client)
+            assert r.header.tc == 0 and a_of(r) == ["192.0.2.99"]
+            assert [p for p, _ in ups[0].queries] == ["udp", "tcp"]
+
+
+def big(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
+    r = q.reply()
+    for i in range(60):  # ~1 KB, sent whatever the client's buffer
+        r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(f"192.0.2.{i}"), ttl=60))
+    return r
+
+
+def test_udp_answer_bigger_than_the_buffer_becomes_a_truncated_header() -> None:
+    with upstreams(big) as ups:
+        with running_server(corefile(ups), dns_port="0") as s:
+            r = query("big.example.org", "A", s.port)  # no EDNS: 512 bytes
+            assert r.header.tc == 1 and r.rr == [] and str(r.q.qname) == "big.example.org."
+            r = query("big.example.org", "A", s.port, edns=4096)
+            assert r.header.tc == 0 and len(r.rr) == 60
+
+
+def test_force_tcp_sends_nothing_over_udp() -> None:
+    with upstreams(answer_a()) as ups:
+        with running_server(corefile(ups, "force_tcp"), dns_port="0") as s:
+            to = forwards(s)[0].proxies[0].to
+            misses, hits = COUNTERS.conn_cache_misses.get((to, "tcp"), 0), COUNTERS.conn_cache_hits.get((to, "tcp"), 0)
+            for i in range(5):
+                assert a_of(query(f"t{i}.example.org", "A", s.port)) == ["192.0.2.1"]
+            assert ups[0].count("udp") == 0 and ups[0].count("tcp") == 5
+            # One TCP connection, reused for the next four queries.
+            assert COUNTERS.conn_cache_misses[(to, "tcp")] == misses + 1
+            assert COUNTERS.conn_cache_hits[(to, "tcp")] == hits + 4
+
+
+def test_client_protocol_is_used_and_udp_sockets_are_reused() -> None:
+    with upstreams(answer_a()) as ups:
+        with running_server(corefile(ups), dns_port="0") as s:
+            to = forwards(s)[0].proxies[0].to
+            misses, hits = COUNTERS.conn_cache_misses.get((to, "udp"), 0), COUNTERS.conn_cache_hits.get((to, "udp"), 0)
+            for i in range(4):
+                query(f"u{i}.example.org", "A", s.port)
+            query("t.example.org", "A", s.port, proto="tcp")
+            assert [p for p, _ in ups[0].queries] == ["udp"] * 4 + ["tcp"]
+            assert COUNTERS.conn_cache_misses[(to, "udp")] == misses + 1
+            assert COUNTERS.conn_cache_hits[(to, "udp")] == hits + 3
+
+
+def test_reply_keeps_client_id_and_case_and_mirrors_edns() -> None:
+    with upstreams(answer_a()) as ups:
+        with running_server(corefile(ups), dns_port="0") as s:
+            q = dnslib.DNSRecord.question("MiXeD.Example.ORG", "A")
+            q.header.id = 0x1234
+            q.add_ar(dnslib.EDNS0(udp_len=1400, flags="do"))
+            r = dnslib.DNSRecord.parse(raw_query(q.pack(), s.port))
+            assert r.header.id == 0x1234
+            assert str(r.q.qname) == "MiXeD.Example.ORG."
+            opt = [rr for rr in r.ar if rr.rtype == dnslib.QTYPE.OPT][0]
+            assert opt.rclass == 1400 and opt.ttl & 0x8000
+            assert str(ups[0].queries[0][1].q.qname) == "MiXeD.Example.ORG."
+
+
+# -- anti-spoofing ---------------------------------------------------------------------------------
+class SpoofingUpstream:
+    """Answers each UDP query first with forgeries, then with the real answer.
+
+    The forgeries: the right reply sent from another port, a reply with another ID, and a reply
+    for another question; then the real one (192.0.2.53) from the right address and port.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.other.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.running:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            q = dnslib.DNSRecord.parse(data)
+            real = q.reply()
+            real.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.53"), ttl=60))
+            forged = q.reply()
+            forged.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("203.0.113.66"), ttl=60))
+            wrong_id = forged.pack()
+            wrong_id = struct.pack(">H", (q.header.id + 1) & 0xFFFF) + wrong_id[2:]
+            other_q = dnslib.DNSRecord.question("evil.example.net", "A")
+            other_q.header.id = q.header.id
+            wrong_question = other_q.reply()
+            wrong_question.add_answer(dnslib.RR("evil.example.net", dnslib.QTYPE.A, rdata=dnslib.A("203.0.113.67")))
+            self.other.sendto(forged.pack(), addr)
+            self.sock.sendto(wrong_id, addr)
+            self.sock.sendto(wrong_question.pack(), addr)
+            time.sleep(0.05)
+            self.sock.sendto(real.pack(), addr)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+        self.other.close()
+
+
+def test_forged_replies_are_dropped_and_the_real_answer_used() -> None:
+    up = SpoofingUpstream()
+    try:
+        with running_server(f". {{\n forward . 127.0.0.1:{up.port}\n}}\n", dns_port="0") as s:
+            to = f"127.0.0.1:{up.port}"
+            for i in range(3):
+                before = COUNTERS.dropped_replies.get((to, "udp"), 0)
+                r = query(f"victim{i}.example.org", "A", s.port)
+                assert r.header.rcode == 0
+                assert a_of(r) == ["192.0.2.53"]
+                # Wrong ID and wrong question are read and counted; the other port never gets in.
+                wait_for(lambda before=before: COUNTERS.dropped_replies.get((to, "udp"), 0) >= before + 2,
+                         "the forged replies to be counted")
+    finally:
+        up.stop()
+
+
+def test_forged_frames_on_tcp_are_skipped() -> None:
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            head = conn.recv(2)
+            data = conn.recv(struct.unpack(">H", head)[0])
+            q = dnslib.DNSRecord.parse(data)
+            real = q.reply()
+            real.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.54"), ttl=60))
+            wrong = struct.pack(">H", (q.header.id + 7) & 0xFFFF) + real.pack()[2:]
+            for frame in (wrong, real.pack()):
+                conn.sendall(struct.pack(">H", len(frame)) + frame)
+            time.sleep(0.5)
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    lsock.settimeout(WAIT)
+    port = lsock.getsockname()[1]
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = lsock.accept()
+            serve(conn)
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        with running_server(f". {{\n forward . 127.0.0.1:{port} {{\n force_tcp\n }}\n}}\n", dns_port="0") as s:
+            assert a_of(query("tcp.example.org", "A", s.port)) == ["192.0.2.54"]
+            assert COUNTERS.dropped_replies.get((f"127.0.0.1:{port}", "tcp"), 0) >= 1
+    finally:
+        lsock.close()
+        t.join(5)
+
+
+# -- limits and chaining --------------------------------------------------------------------------
+def test_max_concurrent_refuses_beyond_the_limit() -> None:
+    with upstreams(lambda q, p: None) as ups:  # never answers: queries stay in flight
+        with running_server(corefile(ups, "max_concurrent 2\nmax_fails 0\nread_timeout 3s"), dns_port="0") as s:
+            clients = []
+            for i in range(2):
+                c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                c.sendto(dnslib.DNSRecord.question(f"hang{i}.example.org").pack(), ("127.0.0.1", s.port))
+                clients.append(c)
+            wait_for(lambda: ups[0].count() >= 2, "two queries in flight")
+            rejects = COUNTERS.max_concurrent_rejects
+            r = query("third.example.org", "A", s.port)
+            assert r.header.rcode == dnslib.RCODE.REFUSED
+            assert COUNTERS.max_concurrent_rejects == rejects + 1
+            for c in clients:
+                c.close()
+
+
+def nxdomain(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
+    r = q.reply()
+    r.header.rcode = dnslib.RCODE.NXDOMAIN
+    return r
+
+
+def servfail(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
+    r = q.reply()
+    r.header.rcode = dnslib.RCODE.SERVFAIL
+    return r
+
+
+def nodata(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
+    return q.reply()
+
+
+@pytest.mark.parametrize(
+    ("first", "option", "answer"),
+    [
+        pytest.param(nxdomain, "next NXDOMAIN", ["192.0.2.7"], id="next-rcode"),
+        pytest.param(nxdomain, "", [], id="no-next"),
+        pytest.param(nodata, "next_on_nodata", ["192.0.2.7"], id="next_on_nodata"),
+    ],
+)
+def test_next_hands_the_query_to_the_following_forward(
+    first: Callable[[dnslib.DNSRecord, str], dnslib.DNSRecord], option: str, answer: list[str]
+) -> None:
+    with upstreams(first, answer_a("192.0.2.7")) as (a, b):
+        text = f". {{\n forward . {a.address} {{\n {option}\n }}\n forward . {b.address}\n}}\n"
+        with running_server(text, dns_port="0") as s:
+            assert a_of(query("n.example.org", "A", s.port)) == answer
+
+
+def test_failover_tries_the_next_upstream() -> None:
+    with upstreams(servfail, answer_a("192.0.2.8")) as ups:
+        with running_server(corefile(ups, "policy sequential\nfailover SERVFAIL"), dns_port="0") as s:
+            assert a_of(query("f.example.org", "A", s.port)) == ["192.0.2.8"]
+        with running_server(corefile(ups, "policy sequential"), dns_port="0") as s:
+            assert query("f.example.org", "A", s.port).header.rcode == dnslib.RCODE.SERVFAIL
+
+
+def test_from_and_except_pass_other_names_on() -> None:
+    with upstreams(answer_a()) as ups:
+        text = f". {{\n forward example.org {ups[0].address} {{\n except skip.example.org\n }}\n whoami\n}}\n"
+        with running_server(text, dns_port="0") as s:
+            assert a_of(query("www.example.org", "A", s.port)) == ["192.0.2.1"]
+            for name in ("a.skip.example.org", "example.net"):  # whoami answers: empty answer, AA
+                r = query(name, "A", s.port)
+                assert r.rr == [] and r.header.aa == 1
+            assert ups[0].count() == 1
+
+
+def test_metrics_are_exported_with_coredns_names() -> None:
+    with upstreams(answer_a()) as ups:
+        with running_server(corefile(ups), dns_port="0") as s:
+            to = ups[0].address
+            labels = {"proxy_name": "forward", "to": to, "rcode": "NOERROR"}
+            before = REGISTRY.get_sample_value("coredns_proxy_request_duration_seconds_count", labels) or 0
+            query("m.example.org", "A", s.port)
+            assert REGISTRY.get_sample_value("coredns_proxy_request_duration_seconds_count", labels) == before + 1
+            assert REGISTRY.get_sample_value(
+                "coredns_proxy_conn_cache_misses_total", {"proxy_name": "forward", "to": to, "proto": "udp"}) >= 1
+            assert REGISTRY.get_sample_value("coredns_forward_healthcheck_broken_total") is not None
+            assert REGISTRY.get_sample_value("coredns_forward_max_concurrent_rejects_total") is not None
+
+
+def test_reload_swaps_upstreams_and_stops_the_old_ones() -> None:
+    with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as (a, b):
+        port = free_port()
+        with running_server(f".:{port} {{\n forward . {a.address}\n}}\n") as s:
+            assert a_of(query("r.example.org", "A", port)) == ["192.0.2.1"]
+            old = forwards(s)[0].proxies[0]
+            assert s.reload(f".:{port} {{\n forward . {b.address}\n}}\n")
+            assert a_of(query("r.example.org", "A", port)) == ["192.0.2.2"]
+            assert old.idle_count("udp") == 0

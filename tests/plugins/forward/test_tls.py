@@ -1,0 +1,165 @@
+"""forward to a DNS-over-TLS upstream with a CA and certificates made by the test (openssl CLI)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import dnslib
+import pytest
+
+from pycoredns.errors import PyCoreDNSError
+from pycoredns.server.config import load
+from pycoredns.testing import query, running_server
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command-line tool")
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def _leaf(cwd: Path, name: str, subject: str, san: str) -> None:
+    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={subject}", cwd=cwd)
+    (cwd / f"{name}.ext").write_text(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", f"{name}.pem", "-days", "1", "-extfile", f"{name}.ext", cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("pki")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+             "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=pycoredns test CA", cwd=d)
+    _leaf(d, "server", "dns.test", "DNS:dns.test,IP:127.0.0.1")
+    _leaf(d, "client", "forward.test", "DNS:forward.test")
+    return d
+
+
+class TLSUpstream:
+    """A DNS-over-TLS server on 127.0.0.1: answers A with 192.0.2.85, records SNI and client certs."""
+
+    def __init__(self, pki: Path, require_client_cert: bool = False) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki / "server.pem", pki / "server.key")
+        if require_client_cert:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(pki / "ca.pem")
+        self.server_names: list[str | None] = []
+        self.client_cns: list[str] = []
+        ctx.sni_callback = lambda sock, name, _ctx: self.server_names.append(name)  # type: ignore[assignment,func-returns-value]
+        self.ctx = ctx
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while self.running:
+            try:
+                raw, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        raw.settimeout(5)
+        try:
+            conn = self.ctx.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        with conn:
+            peer = conn.getpeercert()
+            if peer:
+                self.client_cns.append(dict(x[0] for x in peer["subject"])["commonName"])
+            with contextlib.suppress(OSError, struct.error):
+                while True:
+                    head = _recv(conn, 2)
+                    q = dnslib.DNSRecord.parse(_recv(conn, struct.unpack(">H", head)[0]))
+                    r = q.reply()
+                    r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.85"), ttl=60))
+                    out = r.pack()
+                    conn.sendall(struct.pack(">H", len(out)) + out)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join(2)
+        self.sock.close()
+
+
+def _recv(conn: ssl.SSLSocket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = conn.recv(n - len(buf))
+        if not chunk:
+            raise OSError("closed")
+        buf += chunk
+    return buf
+
+
+@contextlib.contextmanager
+def tls_upstream(pki: Path, require_client_cert: bool = False) -> Iterator[TLSUpstream]:
+    up = TLSUpstream(pki, require_client_cert)
+    try:
+        yield up
+    finally:
+        up.stop()
+
+
+def _a(port: int, proto: str = "udp") -> list[str]:
+    r = query("tls.example.org", "A", port, proto=proto)
+    return [str(rr.rdata) for rr in r.rr]
+
+
+@pytest.mark.parametrize("client", ["udp", "tcp"])
+def test_tls_upstream_answers_with_the_test_ca(pki: Path, client: str) -> None:
+    with tls_upstream(pki) as up:
+        text = f". {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
+        with running_server(text, dns_port="0") as s:
+            assert _a(s.port, client) == ["192.0.2.85"]
+            assert _a(s.port, client) == ["192.0.2.85"]  # over the pooled connection
+            assert up.server_names == [None]  # an IP: no SNI, the certificate's IP SAN is checked
+
+
+def test_servername_per_upstream_is_sent_and_verified(pki: Path) -> None:
+    with tls_upstream(pki) as up:
+        text = f". {{\n forward . tls://127.0.0.1%dns.test:{up.port} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
+        with running_server(text, dns_port="0") as s:
+            assert _a(s.port) == ["192.0.2.85"]
+            assert up.server_names == ["dns.test"]
+
+
+def test_wrong_servername_fails_verification(pki: Path) -> None:
+    with tls_upstream(pki) as up:
+        text = (f". {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n"
+                "  tls_servername other.test\n  max_fails 0\n }\n}\n")
+        with running_server(text, dns_port="0") as s:
+            assert query("tls.example.org", "A", s.port, timeout=10).header.rcode == dnslib.RCODE.SERVFAIL
+
+
+def test_client_certificate_from_tls_cert_key_ca(pki: Path) -> None:
+    with tls_upstream(pki, require_client_cert=True) as up:
+        tls = f"{pki / 'client.pem'} {pki / 'client.key'} {pki / 'ca.pem'}"
+        text = f". {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {tls}\n }}\n}}\n"
+        with running_server(text, dns_port="0") as s:
+            assert _a(s.port) == ["192.0.2.85"]
+            assert up.client_cns == ["forward.test"]
+
+
+def test_unloadable_cert_is_a_setup_error(pki: Path) -> None:
+    with pytest.raises(PyCoreDNSError) as got:
+        load(f". {{\n forward . tls://127.0.0.1 {{\n  tls {pki / 'ca.pem'} {pki / 'server.key'}\n }}\n}}\n")
+    assert str(got.value).startswith("plugin/forward: could not load TLS cert: ")

@@ -1,0 +1,171 @@
+"""forward's pieces on their own: reply matching, EDNS mirroring, policies, the connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+
+import dnslib
+import pytest
+
+from pycoredns.plugins.forward.connections import Pending, UDPConn, matches, overflow_reply
+from pycoredns.plugins.forward.handler import client_reply, is_subdomain, mirror_opt
+from pycoredns.plugins.forward.policy import RandomPolicy, RoundRobinPolicy, SequentialPolicy
+from pycoredns.plugins.forward.proxy import Proxy
+from pycoredns.testing import make_request
+
+
+def _pending(name: str, qtype: str, qid: int) -> Pending:
+    req = make_request(name, qtype)
+    return Pending(qid, req.key, req.q.name_end - 12, lambda r, e: None, False)
+
+
+def _reply(name: str, qtype: str, qid: int, qr: bool = True) -> bytes:
+    q = dnslib.DNSRecord.question(name, qtype)
+    q.header.id = qid
+    r = q.reply() if qr else q
+    return bytes(r.pack())
+
+
+@pytest.mark.parametrize(
+    ("reply_name", "reply_type", "reply_id", "ok"),
+    [
+        pytest.param("example.org", "A", 7, True, id="same"),
+        pytest.param("EXAMPLE.org", "A", 7, True, id="name-case-differs"),
+        pytest.param("example.org", "A", 8, False, id="other-id"),
+        pytest.param("example.net", "A", 7, False, id="other-name"),
+        pytest.param("example.org", "AAAA", 7, False, id="other-type"),
+    ],
+)
+def test_matches(reply_name: str, reply_type: str, reply_id: int, ok: bool) -> None:
+    assert matches(_reply(reply_name, reply_type, reply_id), _pending("Example.Org", "A", 7)) is ok
+
+
+def test_matches_compares_type_bytes_exactly() -> None:
+    # HTTPS is type 65 = b"\x00A": lower-casing it would turn it into type 97.
+    p = _pending("example.org", "HTTPS", 1)
+    assert matches(_reply("example.org", "HTTPS", 1), p)
+    data = _reply("example.org", "HTTPS", 1)
+    assert data[-4:-2] == b"\x00A"
+    assert not matches(data[:-4] + b"\x00a" + data[-2:], p)
+
+
+def test_matches_needs_one_question_and_a_header() -> None:
+    p = _pending("example.org", "A", 7)
+    data = _reply("example.org", "A", 7)
+    assert not matches(data[:11], p)
+    assert not matches(data[:4] + b"\x00\x00" + data[6:], p)
+
+
+def test_overflow_reply_keeps_header_and_question_with_tc() -> None:
+    q = dnslib.DNSRecord.question("big.example.org")
+    r = q.reply()
+    r.add_answer(dnslib.RR("big.example.org", rdata=dnslib.A("192.0.2.1")))
+    data = bytes(r.pack())
+    qlen = len(make_request("big.example.org").key)
+    out = dnslib.DNSRecord.parse(overflow_reply(data, qlen))
+    assert out.header.tc == 1 and out.rr == [] and str(out.q.qname) == "big.example.org."
+    assert out.header.id == r.header.id
+
+
+def test_mirror_opt_patches_size_and_do() -> None:
+    r = dnslib.DNSRecord.question("example.org").reply()
+    r.add_answer(dnslib.RR("example.org", rdata=dnslib.A("192.0.2.1")))
+    r.add_ar(dnslib.EDNS0(udp_len=4096, flags="do", ext_rcode=1))
+    out = dnslib.DNSRecord.parse(mirror_opt(bytes(r.pack()), 1232, False))
+    opt = [rr for rr in out.ar if rr.rtype == dnslib.QTYPE.OPT]
+    assert len(opt) == 1 and opt[0].rclass == 1232
+    assert opt[0].ttl == 0x8000  # ext rcode and version cleared, upstream's DO kept (CoreDNS's mask)
+    out = dnslib.DNSRecord.parse(mirror_opt(bytes(r.pack()), 1400, True))
+    assert [rr.rclass for rr in out.ar] == [1400]
+
+
+def test_mirror_opt_adds_one_when_upstream_sent_none() -> None:
+    r = dnslib.DNSRecord.question("example.org").reply()
+    out = dnslib.DNSRecord.parse(mirror_opt(bytes(r.pack()), 1232, True))
+    assert [(rr.rtype, rr.rclass, rr.ttl) for rr in out.ar] == [(dnslib.QTYPE.OPT, 1232, 0x8000)]
+
+
+def test_mirror_opt_leaves_garbage_alone() -> None:
+    data = b"\x00\x01\x81\x80\x00\x01\x00\x05\x00\x00\x00\x00\x03abc"
+    assert mirror_opt(data, 1232, False) == data
+
+
+def test_client_reply_restores_the_client_id() -> None:
+    req = make_request("example.org")
+    reply = struct.pack(">H", (req.id + 1) & 0xFFFF) + _reply("example.org", "A", 0)[2:]
+    assert client_reply(req, reply)[:2] == req.wire[:2]
+
+
+def test_is_subdomain() -> None:
+    assert is_subdomain(".", "a.b.")
+    assert is_subdomain("example.org.", "example.org.")
+    assert is_subdomain("example.org.", "www.example.org.")
+    assert not is_subdomain("example.org.", "badexample.org.")
+
+
+def test_policies() -> None:
+    items = ["a", "b", "c"]
+    assert SequentialPolicy().order(items) == items
+    rr = RoundRobinPolicy()
+    assert [list(rr.order(items)) for _ in range(3)] == [["b", "a", "c"], ["c", "a", "b"], ["a", "b", "c"]]
+    rnd = RandomPolicy()
+    seen = {tuple(rnd.order(items)) for _ in range(200)}
+    assert all(sorted(s) == items for s in seen) and len(seen) > 1
+    assert {tuple(rnd.order(["a", "b"])) for _ in range(100)} == {("a", "b"), ("b", "a")}
+
+
+def test_pool_takes_oldest_first_and_drops_expired() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        p = Proxy("127.0.0.1", 9, expire=10.0)
+        first, second = p.dial_udp(loop), p.dial_udp(loop)
+        p.give_back(first)
+        p.give_back(second)
+        assert p.take_idle("udp") is first  # FIFO: source ports rotate
+        p.give_back(first)
+        second.used = time.monotonic() - 11  # idle longer than expire
+        assert p.take_idle("udp") is first
+        assert p.take_idle("udp") is None and second.closed
+        p.stop()
+        assert first.closed is False  # in use: not the pool's to close
+        first.close()
+
+    asyncio.run(main())
+
+
+def test_pool_max_age_max_idle_and_sweep() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        p = Proxy("127.0.0.1", 9, expire=30.0, max_age=60.0, max_idle_conns=1)
+        a, b = p.dial_udp(loop), p.dial_udp(loop)
+        p.give_back(a)
+        p.give_back(b)  # pool full: closed
+        assert b.closed and p.idle_count("udp") == 1
+        a.created = time.monotonic() - 61
+        p.sweep()
+        assert a.closed and p.idle_count("udp") == 0
+        c = p.dial_udp(loop)
+        p.give_back(c)
+        c.used = time.monotonic() - 31
+        p.sweep()
+        assert c.closed
+        p.stop()
+
+    asyncio.run(main())
+
+
+def test_udp_conn_reports_connection_refused() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        free = UDPConn.dial(loop, "127.0.0.1:1", ("127.0.0.1", 1), None)  # nothing listens on port 1
+        done: asyncio.Future[tuple[bytes | None, BaseException | None]] = loop.create_future()
+        req = make_request("example.org")
+        free.send(req.wire, req.id, req.key, req.q.name_end - 12, 2.0, 512,
+                  lambda r, e: done.set_result((r, e)), False)
+        reply, err = await asyncio.wait_for(done, 10)
+        assert reply is None and "connection refused" in str(err)
+        free.close()
+
+    asyncio.run(main())
