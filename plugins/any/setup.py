@@ -1,0 +1,15 @@
+"""Parse ``any`` (no arguments, no block; later occurrences in a block are ignored, as in CoreDNS)."""
+
+from __future__ import annotations
+
+from pycoredns.plugin import Controller
+from pycoredns.plugins.any.handler import Any
+
+
+def setup(c: Controller) -> None:
+    c.next()  # the directive itself
+    if c.next_arg():
+        raise c.arg_err()
+    if c.next_block():
+        raise c.errf("unknown property '%s'", c.val())
+    c.add_plugin(lambda next: Any(next))

@@ -1,0 +1,167 @@
+"""template setup: every option, valid and invalid, with CoreDNS's error texts."""
+
+from __future__ import annotations
+
+import pytest
+
+from pycoredns.errors import PyCoreDNSError
+from pycoredns.fall import Fall
+from pycoredns.plugins.template.handler import TemplatePlugin
+from pycoredns.server.config import load
+
+
+def plugin_of(body: str, keys: str = "domain.com:8053 dynamic.domain.com:8053") -> TemplatePlugin:
+    inst = load(f"{keys} {{\n{body}\n}}\n")
+    (handler,) = [h for h in inst.configs[0].handlers if isinstance(h, TemplatePlugin)]
+    return handler
+
+
+def test_defaults_and_zones() -> None:
+    p = plugin_of(" template ANY ANY")
+    (t,) = p.templates
+    assert (t.qclass, t.qtype, t.rcode) == (255, 255, 0)
+    assert t.zones == ["domain.com.", "dynamic.domain.com."]
+    assert [r.pattern for r in t.regexes] == [".*"]
+    assert t.fall == Fall()
+
+
+def test_every_option() -> None:
+    p = plugin_of(
+        " template IN A example.com {\n"
+        "  match ^ip-(?P<a>[0-9]+)[.]example[.]com[.]$ (?<b>x)\n"
+        '  answer "{{ .Name }} 60 IN A 10.0.0.{{ .Group.a }}" "{{ .Name }} 60 IN A 10.0.1.1"\n'
+        '  additional "ns.example.com. 60 IN A 10.9.9.9"\n'
+        '  authority "example.com. 60 IN NS ns.example.com."\n'
+        "  rcode NXDOMAIN\n"
+        "  fallthrough example.com\n"
+        "  upstream 8.8.8.8\n"
+        " }\n"
+        " template CH TXT"
+    )
+    t, second = p.templates
+    assert (t.qclass, t.qtype, t.zones, t.rcode) == (1, 1, ["example.com."], 3)
+    assert [r.pattern for r in t.regexes] == ["^ip-(?P<a>[0-9]+)[.]example[.]com[.]$", "(?P<b>x)"]
+    assert [str(x) for x in t.answer] == ["{{.Name}} 60 IN A 10.0.0.{{.Group.a}}", "{{.Name}} 60 IN A 10.0.1.1"]
+    assert len(t.additional) == 1 and len(t.authority) == 1
+    assert t.fall == Fall(["example.com."])
+    assert (second.qclass, second.qtype) == (3, 16)
+    assert p.zones == ["example.com.", "domain.com.", "dynamic.domain.com."]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("template ANY ANY (?P<x>", id="odd-zone"),
+        pytest.param("template ANY ANY {\n }", id="empty-block"),
+        pytest.param('template ANY ANY {\n  answer "{{ parseInt }}"\n }', id="parseInt-compiles"),
+        pytest.param(
+            "template IN ANY example.com {\n  match \"[.](example[.]com[.]dc1[.]example[.]com[.])$\"\n"
+            "  rcode NXDOMAIN\n"
+            '  authority "{{ index .Match 1 }} 60 IN SOA ns.{{ index .Match 1 }} hostmaster.example.com '
+            '(1 60 60 60 60)"\n  fallthrough example.com\n }',
+            id="readme-nxdomain",
+        ),
+    ],
+)
+def test_valid(body: str) -> None:
+    plugin_of(" " + body)
+
+
+def E(line: int, msg: str) -> str:
+    return f"plugin/template: Corefile:{line} - Error during parsing: {msg}"
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        pytest.param("template", E(2, "Wrong argument count or unexpected line ending after 'template'"), id="none"),
+        pytest.param("template X", E(2, "invalid query class X"), id="bad-class"),
+        pytest.param("template in A", E(2, "invalid query class in"), id="class-case-sensitive"),
+        pytest.param("template ANY", E(2, "Wrong argument count or unexpected line ending after 'ANY'"), id="no-type"),
+        pytest.param("template ANY X", E(2, "invalid RR class X"), id="bad-type"),
+        pytest.param(
+            "template ANY ANY .* {\n  notavailable\n }",
+            E(3, "Wrong argument count or unexpected line ending after 'notavailable'"),
+            id="unknown-option",
+        ),
+        pytest.param(
+            "template ANY ANY {\n  answer\n }",
+            E(3, "Wrong argument count or unexpected line ending after 'answer'"),
+            id="answer-empty",
+        ),
+        pytest.param(
+            "template ANY ANY {\n  additional\n }",
+            E(3, "Wrong argument count or unexpected line ending after 'additional'"),
+            id="additional-empty",
+        ),
+        pytest.param(
+            "template ANY ANY {\n  match\n }",
+            E(3, "Wrong argument count or unexpected line ending after 'match'"),
+            id="match-empty",
+        ),
+        pytest.param(
+            "template ANY ANY {\n  rcode\n }",
+            E(3, "Wrong argument count or unexpected line ending after 'rcode'"),
+            id="rcode-empty",
+        ),
+        pytest.param("template ANY ANY {\n  rcode UNDEFINED\n }", E(3, "unknown rcode UNDEFINED"), id="rcode-bad"),
+        pytest.param(
+            'template ANY ANY {\n  answer "{{"\n }',
+            E(3, "could not compile template: {{, template: answer:1: unclosed action"),
+            id="answer-unclosed",
+        ),
+        pytest.param(
+            'template ANY ANY {\n  authority "{{"\n }',
+            E(3, "could not compile template: {{, template: authority:1: unclosed action\n"),
+            id="authority-unclosed",
+        ),
+        pytest.param(
+            'template ANY ANY {\n  answer "{{ notAFunction }}"\n }',
+            E(3, 'could not compile template: {{ notAFunction }}, template: answer:1: function "notAFunction" '
+              "not defined"),
+            id="unknown-function",
+        ),
+        pytest.param(
+            'template ANY ANY {\n  answer "{{ if .Name }}x{{ end }}"\n }',
+            E(3, 'could not compile template: {{ if .Name }}x{{ end }}, template: answer:1: "if" actions are '
+              "not supported by this build"),
+            id="if-unsupported",
+        ),
+        pytest.param(
+            'template ANY ANY {\n  answer "{{ .Message }}"\n }',
+            E(3, "could not compile template: {{ .Message }}, template: answer:1: the field .Message is not "
+              "supported by this build"),
+            id="message-unsupported",
+        ),
+        pytest.param(
+            "template ANY ANY {\n  match " + "a" * 10001 + "\n }",
+            E(3, "regex pattern too long: 10001 > 10000"),
+            id="regex-too-long",
+        ),
+        pytest.param(
+            "template ANY ANY {\n  var ip group('a')\n }",
+            E(3, "template option 'var' is not supported by this build"),
+            id="var-unsupported",
+        ),
+        pytest.param(
+            "template ANY ANY {\n  expr incidr(client_ip(), '10.0.0.0/8')\n }",
+            E(3, "template option 'expr' is not supported by this build"),
+            id="expr-unsupported",
+        ),
+        pytest.param(
+            "template ANY ANY {\n  ederror 15 blocked\n }",
+            E(3, "template option 'ederror' is not supported by this build"),
+            id="ederror-unsupported",
+        ),
+    ],
+)
+def test_errors(body: str, error: str) -> None:
+    with pytest.raises(PyCoreDNSError) as got:
+        load(f". {{\n {body}\n}}\n")
+    assert str(got.value) == error
+
+
+def test_bad_regex_names_it() -> None:
+    with pytest.raises(PyCoreDNSError) as got:
+        load(". {\n template ANY ANY {\n  match [a\n }\n}\n")
+    assert str(got.value).startswith(E(3, "could not parse regex: [a, error parsing regexp: "))
