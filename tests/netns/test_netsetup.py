@@ -1,0 +1,131 @@
+"""bind's network setup for real, inside a namespace: interface, the 24 rules, sync, teardown."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from tests.netns.conftest import Netns, ServerProcess, wait_until
+from tests.netns.saves import expected_tables, rules_by_table, ruleset
+
+pytestmark = pytest.mark.netns
+
+ADDRESSES = ["169.254.20.10", "10.96.0.10"]
+COREFILE = """\
+.:53 {
+    bind 169.254.20.10 10.96.0.10 {
+        interface nodelocaldns
+        notrack
+        sync 1s%s
+    }
+    whoami
+}
+"""
+
+
+def interface_addresses(ns: Netns, name: str = "nodelocaldns") -> list[str] | None:
+    done = ns.exec("ip", "-j", "addr", "show", "dev", name, check=False)
+    if done.returncode != 0:
+        return None
+    info = json.loads(done.stdout)[0]
+    return [f"{a['local']}/{a['prefixlen']}" for a in info["addr_info"]]
+
+
+def our_rules(save: str) -> dict[str, list[str]]:
+    return {t: [ln for ln in rules if "NodeLocal DNS Cache" in ln] for t, rules in rules_by_table(save).items()}
+
+
+def test_rules_interface_resync_and_teardown(make_netns, start_server) -> None:  # type: ignore[no-untyped-def]
+    ns = make_netns("node")
+    before = ruleset(ns.iptables_save())
+    server: ServerProcess = start_server(ns, COREFILE % "")
+
+    assert rules_by_table(ns.iptables_save()) == expected_tables(ADDRESSES)
+    assert interface_addresses(ns) == ["169.254.20.10/32", "10.96.0.10/32"]
+    link = json.loads(ns.exec("ip", "-j", "link", "show", "dev", "nodelocaldns").stdout)[0]
+    assert "UP" not in link["flags"]  # left down, as node-cache leaves it
+    for ip in ADDRESSES:
+        assert "ANSWER SECTION" not in ns.dig(ip, "whoami.example.") and "status: NOERROR" in ns.dig(
+            ip, "whoami.example."
+        )
+
+    # A rule deleted by hand is back within one sync interval (1 s; the wait is generous for load).
+    ns.exec(
+        "iptables", "-w", "5", "-D", "PREROUTING", "-t", "raw", "-p", "udp", "-d", "10.96.0.10",
+        "--dport", "53", "-j", "NOTRACK", "-m", "comment", "--comment", "NodeLocal DNS Cache: skip conntrack",
+    )
+    assert len(our_rules(ns.iptables_save())["raw"]) == 15
+    assert wait_until(lambda: rules_by_table(ns.iptables_save()) == expected_tables(ADDRESSES), 10)
+    assert (
+        "[INFO] Added back nodelocaldns rule - {raw PREROUTING [-p udp -d 10.96.0.10 --dport 53 -j NOTRACK"
+        " -m comment --comment NodeLocal DNS Cache: skip conntrack]}"
+    ) in server.output
+
+    # Killed without teardown (as an OOM kill would), then started again: nothing duplicated.
+    server.kill()
+    assert rules_by_table(ns.iptables_save()) == expected_tables(ADDRESSES)
+    again: ServerProcess = start_server(ns, COREFILE % "")
+    assert rules_by_table(ns.iptables_save()) == expected_tables(ADDRESSES)
+    assert interface_addresses(ns) == ["169.254.20.10/32", "10.96.0.10/32"]
+    assert "Added interface" not in again.output and "Added back" not in again.output
+
+    # Duplicates (iptables-nft's flaky -C, kubernetes/dns#568) are all removed at teardown.
+    ns.exec(
+        "iptables", "-w", "5", "-I", "INPUT", "-t", "filter", "-p", "tcp", "-d", "169.254.20.10",
+        "--dport", "53", "-j", "ACCEPT", "-m", "comment", "--comment", "NodeLocal DNS Cache: allow DNS traffic",
+    )
+    assert again.stop(signal.SIGTERM) == 0
+    assert "[INFO] Tearing down" in again.output
+    assert ruleset(ns.iptables_save()) == before
+    assert interface_addresses(ns) is None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT], ids=["SIGINT", "SIGQUIT"])
+def test_other_exit_signals_tear_down(make_netns, start_server, sig: int) -> None:  # type: ignore[no-untyped-def]
+    ns = make_netns("node")
+    server: ServerProcess = start_server(ns, COREFILE % "")
+    assert our_rules(ns.iptables_save())["raw"]
+    assert server.stop(sig) == 0
+    assert our_rules(ns.iptables_save()) == {}
+    assert interface_addresses(ns) is None
+
+
+def test_keep_leaves_everything_in_place(make_netns, start_server) -> None:  # type: ignore[no-untyped-def]
+    ns = make_netns("node")
+    server: ServerProcess = start_server(ns, COREFILE % "\n        keep")
+    assert server.stop(signal.SIGTERM) == 0
+    assert rules_by_table(ns.iptables_save()) == expected_tables(ADDRESSES)
+    assert interface_addresses(ns) == ["169.254.20.10/32", "10.96.0.10/32"]
+
+
+def test_legacy_backend_when_kubelet_uses_it(make_netns, start_server) -> None:  # type: ignore[no-untyped-def]
+    ns = make_netns("node")
+    # kubelet's canary chain in legacy iptables is what the wrappers look for.
+    ns.exec("iptables-legacy", "-w", "5", "-t", "mangle", "-N", "KUBE-KUBELET-CANARY")
+    server: ServerProcess = start_server(ns, COREFILE % "")
+    assert rules_by_table(ns.iptables_save("iptables-legacy-save")).get("raw") == expected_tables(ADDRESSES)["raw"]
+    assert our_rules(ns.iptables_save("iptables-nft-save")) == {}
+    assert server.stop(signal.SIGTERM) == 0
+    assert our_rules(ns.iptables_save("iptables-legacy-save")) == {}
+
+
+def test_reload_hands_over_without_teardown(make_netns, start_server) -> None:  # type: ignore[no-untyped-def]
+    ns = make_netns("node")
+    one = COREFILE.replace(" 10.96.0.10 {", " {") % ""
+    server: ServerProcess = start_server(ns, one)
+    assert rules_by_table(ns.iptables_save()) == expected_tables(["169.254.20.10"])
+
+    server.conf.write_text(COREFILE % "")  # a second address: added, nothing removed meanwhile
+    server.proc.send_signal(signal.SIGUSR1)
+    assert wait_until(lambda: rules_by_table(ns.iptables_save()) == expected_tables(ADDRESSES), 15)
+    assert interface_addresses(ns) == ["169.254.20.10/32", "10.96.0.10/32"]
+    assert "Tearing down" not in server.output
+
+    server.conf.write_text(one)  # and back: only the dropped address's rules and /32 go
+    server.proc.send_signal(signal.SIGUSR1)
+    assert wait_until(lambda: interface_addresses(ns) == ["169.254.20.10/32"], 15)
+    assert wait_until(lambda: rules_by_table(ns.iptables_save()) == expected_tables(["169.254.20.10"]), 15)
+    assert server.stop(signal.SIGTERM) == 0
+    assert our_rules(ns.iptables_save()) == {} and interface_addresses(ns) is None
