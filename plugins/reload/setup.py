@@ -1,0 +1,59 @@
+"""Parse ``reload [INTERVAL] [JITTER]`` and hook the process-wide watcher to the new instance."""
+
+from __future__ import annotations
+
+import random
+
+from pycoredns.corefile import parse_duration
+from pycoredns.plugin import Controller
+from pycoredns.plugins.reload import metrics
+from pycoredns.plugins.reload.watcher import ReloadState
+
+DEFAULT_INTERVAL = 30.0
+DEFAULT_JITTER = 15.0
+MIN_INTERVAL = 2.0
+MIN_JITTER = 1.0
+
+
+def parse(c: Controller) -> tuple[float, float]:
+    """(interval, jitter) in seconds, validated as CoreDNS does. Only the first occurrence counts."""
+    c.next()  # 'reload'
+    args = c.remaining_args()
+    if len(args) > 2:
+        raise c.arg_err()
+    interval = DEFAULT_INTERVAL
+    if args:
+        interval = _duration(args[0])
+    if interval < MIN_INTERVAL:
+        raise ValueError("interval value must be greater or equal to 2s")
+    jitter = DEFAULT_JITTER
+    if len(args) > 1:
+        jitter = _duration(args[1])
+    if jitter != 0 and jitter < MIN_JITTER:
+        raise ValueError("jitter value must be 0 or greater or equal to 1s")
+    if jitter > interval / 2:
+        jitter = interval / 2
+    return interval, jitter
+
+
+def _duration(text: str) -> float:
+    # CoreDNS returns time.ParseDuration's error as is, without file and line.
+    return parse_duration(text)
+
+
+def effective_interval(interval: float, jitter: float) -> float:
+    """The check period: INTERVAL plus an offset drawn once, uniformly in [-JITTER/2, +JITTER/2)."""
+    if jitter <= 0:
+        return interval
+    return interval + random.uniform(0, jitter) - jitter / 2
+
+
+def setup(c: Controller) -> None:
+    interval, jitter = parse(c)
+    metrics.register()
+    state = c.process.get("reload")
+    if not isinstance(state, ReloadState):
+        state = ReloadState()
+        c.process["reload"] = state
+    # Process-wide, as in CoreDNS: with several blocks the last one set up sets the period.
+    state.prepare(c.instance, effective_interval(interval, jitter), c.on_listen, c.on_shutdown)

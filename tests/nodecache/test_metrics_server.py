@@ -1,0 +1,38 @@
+"""node-cache's own /metrics listener: the setup error counter, and a failed listen only logged."""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+
+from pycoredns.nodecache import metrics_server
+from pycoredns.testing import free_port
+
+
+def test_serves_setup_errors_with_all_labels() -> None:
+    port = free_port()
+    server = metrics_server.start(f"127.0.0.1:{port}")
+    assert server is not None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        assert "# HELP coredns_nodecache_setup_errors_total The number of errors during periodic network setup " \
+               "for node-cache" in text
+        for t in ("iptables", "iptables_lock", "interface_add", "interface_check", "configmap"):
+            assert f'coredns_nodecache_setup_errors_total{{errortype="{t}"}}' in text
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/other", timeout=10)
+        assert e.value.code == 404
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "address",
+    [pytest.param("0", id="zero-disables"), pytest.param("127.0.0.1:http", id="named-port")],
+)
+def test_listen_failure_is_logged_not_fatal(address: str, nclog: pytest.LogCaptureFixture) -> None:
+    assert metrics_server.start(address) is None
+    assert "[ERROR] Failed to start metrics handler: " in nclog.text
