@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -69,13 +70,29 @@ class Server:
     async def _open(self, key: ListenerKey, dispatcher: Dispatcher) -> Listener:
         if key.transport != "dns":
             raise ServerConfigError(f"transport {key.transport}:// is not supported by this build")
+        # Port 0 (tests, -dns.port 0) lets the kernel pick the UDP port; TCP and the other family
+        # must then get the same one, which may be taken: pick again a few times.
+        for attempt in range(8):
+            try:
+                return await self._open_once(key, dispatcher)
+            except OSError as e:
+                if key.port != 0 or e.errno != errno.EADDRINUSE or attempt == 7:
+                    raise ServerConfigError(f"listen {key}: {e.strerror or e}") from e
+        raise AssertionError("unreachable")
+
+    async def _open_once(self, key: ListenerKey, dispatcher: Dispatcher) -> Listener:
         loop = asyncio.get_running_loop()
         listener = Listener(key, DispatcherHolder(dispatcher))
+        port = key.port
         try:
             for family, addr in bind_targets(key.host):
-                usock = udp_socket(family, addr, key.port, key.host)
+                usock = udp_socket(family, addr, port, key.host)
                 port = usock.getsockname()[1]
-                tsock = tcp_socket(family, addr, port, key.host)
+                try:
+                    tsock = tcp_socket(family, addr, port, key.host)
+                except OSError:
+                    usock.close()
+                    raise
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda: UDPProtocol(listener.holder), sock=usock
                 )
@@ -83,9 +100,9 @@ class Server:
                 server = await loop.create_server(lambda: TCPProtocol(listener.holder), sock=tsock)
                 listener.servers.append(server)
                 listener.addresses.append(usock.getsockname()[:2])
-        except OSError as e:
+        except OSError:
             await listener.close()
-            raise ServerConfigError(f"listen {key}: {e.strerror or e}") from e
+            raise
         return listener
 
     def _banner(self, instance: Instance) -> None:

@@ -169,3 +169,12 @@ sub.example.org:{port} {{
         q = bytes(dnslib.DNSRecord.question("example.org").pack())
         assert disp._route(q, wire.read_question(q)).zone == "."  # type: ignore[union-attr]
         assert query("a.sub.example.org", "A", port).header.rcode == 0
+
+
+def test_port_zero_gets_one_port_for_udp_and_tcp() -> None:
+    with running_server(".:0 {\n    whoami\n}\n") as rs:
+        port = rs.port
+        assert port != 0
+        for proto in ("udp", "tcp"):
+            assert query("example.org", "A", port, proto=proto).header.rcode == 0
+        assert {a[1] for a in next(iter(rs.server.listeners.values())).addresses} == {port}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dnslib
 import pytest
@@ -45,7 +47,7 @@ def upstreams(*answers: Callable[[dnslib.DNSRecord, str], object] | None) -> Ite
 
 
 def corefile(tos: list[FakeUpstream], options: str = "", extra: str = "") -> str:
-    return f". {{\n forward . {' '.join(u.address for u in tos)} {{\n{options}\n }}\n{extra}}}\n"
+    return f".:{free_port()} {{\n forward . {' '.join(u.address for u in tos)} {{\n{options}\n }}\n{extra}}}\n"
 
 
 def a_of(r: dnslib.DNSRecord) -> list[str]:
@@ -63,7 +65,7 @@ def a_of(r: dnslib.DNSRecord) -> list[str]:
 )
 def test_policy_spreads_queries(policy: str, expect: Callable[[list[int]], bool]) -> None:
     with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2"), answer_a("192.0.2.3")) as ups:
-        with running_server(corefile(ups, f"policy {policy}"), dns_port="0") as s:
+        with running_server(corefile(ups, f"policy {policy}")) as s:
             for i in range(30):
                 r = query(f"q{i}.example.org", "A", s.port)
                 assert r.header.rcode == 0 and len(a_of(r)) == 1
@@ -73,7 +75,7 @@ def test_policy_spreads_queries(policy: str, expect: Callable[[list[int]], bool]
 
 def test_round_robin_starts_at_the_second_upstream() -> None:
     with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as ups:
-        with running_server(corefile(ups, "policy round_robin"), dns_port="0") as s:
+        with running_server(corefile(ups, "policy round_robin")) as s:
             assert [a_of(query(f"q{i}.example.org", "A", s.port))[0] for i in range(3)] == [
                 "192.0.2.2", "192.0.2.1", "192.0.2.2"]
 
@@ -84,7 +86,7 @@ def test_stopped_upstream_is_marked_down_skipped_then_healthy_again(option: str)
     # Over TCP, ``expire 0s``: a stopped FakeUpstream still serves connections it already accepted.
     with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as ups:
         first, second = ups
-        with running_server(corefile(ups, f"policy sequential\nhealth_check 50ms\n{option}"), dns_port="0") as s:
+        with running_server(corefile(ups, f"policy sequential\nhealth_check 50ms\n{option}")) as s:
             proxy = forwards(s)[0].proxies[0]
             assert a_of(query("a.example.org", "A", s.port)) == ["192.0.2.1"]
             first.stop()
@@ -103,7 +105,7 @@ def test_stopped_upstream_is_marked_down_skipped_then_healthy_again(option: str)
 
 def test_all_upstreams_down_gives_servfail_within_the_deadline() -> None:
     with upstreams(answer_a(), answer_a()) as ups:
-        with running_server(corefile(ups, "health_check 50ms"), dns_port="0") as s:
+        with running_server(corefile(ups, "health_check 50ms")) as s:
             for u in ups:
                 u.stop()
             start = time.monotonic()
@@ -129,7 +131,7 @@ def dials(to: str) -> int:
 def test_all_down_servfail_with_or_without_asking(failfast: bool, asks: bool) -> None:
     option = "failfast_all_unhealthy_upstreams" if failfast else ""
     with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups, f"health_check 50ms\n{option}"), dns_port="0") as s:
+        with running_server(corefile(ups, f"health_check 50ms\n{option}")) as s:
             ups[0].stop()
             assert query("x.example.org", "A", s.port).header.rcode == dnslib.RCODE.SERVFAIL
             proxy = forwards(s)[0].proxies[0]
@@ -144,7 +146,7 @@ def test_silent_upstreams_give_servfail_at_the_five_second_deadline() -> None:
     silent = lambda q, p: None  # noqa: E731
     with upstreams(silent, silent, silent) as ups:
         # 6 attempts of 2 s each would take 12 s: the 5 s deadline cuts them short.
-        with running_server(corefile(ups, "max_fails 0"), dns_port="0") as s:
+        with running_server(corefile(ups, "max_fails 0")) as s:
             start = time.monotonic()
             r = query("slow.example.org", "A", s.port, timeout=15)
             elapsed = time.monotonic() - start
@@ -164,7 +166,7 @@ def truncating(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
 
 def test_truncated_udp_answer_is_passed_to_the_client() -> None:
     with upstreams(truncating) as ups:
-        with running_server(corefile(ups), dns_port="0") as s:
+        with running_server(corefile(ups)) as s:
             r = query("tc.example.org", "A", s.port)
             assert r.header.tc == 1 and r.rr == []
             assert (ups[0].count("udp"), ups[0].count("tcp")) == (1, 0)
@@ -175,7 +177,7 @@ def test_truncated_udp_answer_is_passed_to_the_client() -> None:
 @pytest.mark.parametrize("client", ["udp", "tcp"])
 def test_truncated_udp_answer_is_fetched_over_tcp_with_prefer_udp(client: str) -> None:
     with upstreams(truncating) as ups:
-        with running_server(corefile(ups, "prefer_udp"), dns_port="0") as s:
+        with running_server(corefile(ups, "prefer_udp")) as s:
             r = query("tc.example.org", "A", s.port, proto=client)
             assert r.header.tc == 0 and a_of(r) == ["192.0.2.99"]
             assert [p for p, _ in ups[0].queries] == ["udp", "tcp"]
@@ -190,7 +192,7 @@ def big(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
 
 def test_udp_answer_bigger_than_the_buffer_becomes_a_truncated_header() -> None:
     with upstreams(big) as ups:
-        with running_server(corefile(ups), dns_port="0") as s:
+        with running_server(corefile(ups)) as s:
             r = query("big.example.org", "A", s.port)  # no EDNS: 512 bytes
             assert r.header.tc == 1 and r.rr == [] and str(r.q.qname) == "big.example.org."
             r = query("big.example.org", "A", s.port, edns=4096)
@@ -199,7 +201,7 @@ def test_udp_answer_bigger_than_the_buffer_becomes_a_truncated_header() -> None:
 
 def test_force_tcp_sends_nothing_over_udp() -> None:
     with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups, "force_tcp"), dns_port="0") as s:
+        with running_server(corefile(ups, "force_tcp")) as s:
             to = forwards(s)[0].proxies[0].to
             misses, hits = COUNTERS.conn_cache_misses.get((to, "tcp"), 0), COUNTERS.conn_cache_hits.get((to, "tcp"), 0)
             for i in range(5):
@@ -212,7 +214,7 @@ def test_force_tcp_sends_nothing_over_udp() -> None:
 
 def test_client_protocol_is_used_and_udp_sockets_are_reused() -> None:
     with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups), dns_port="0") as s:
+        with running_server(corefile(ups)) as s:
             to = forwards(s)[0].proxies[0].to
             misses, hits = COUNTERS.conn_cache_misses.get((to, "udp"), 0), COUNTERS.conn_cache_hits.get((to, "udp"), 0)
             for i in range(4):
@@ -225,7 +227,7 @@ def test_client_protocol_is_used_and_udp_sockets_are_reused() -> None:
 
 def test_reply_keeps_client_id_and_case_and_mirrors_edns() -> None:
     with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups), dns_port="0") as s:
+        with running_server(corefile(ups)) as s:
             q = dnslib.DNSRecord.question("MiXeD.Example.ORG", "A")
             q.header.id = 0x1234
             q.add_ar(dnslib.EDNS0(udp_len=1400, flags="do"))
@@ -289,7 +291,7 @@ class SpoofingUpstream:
 def test_forged_replies_are_dropped_and_the_real_answer_used() -> None:
     up = SpoofingUpstream()
     try:
-        with running_server(f". {{\n forward . 127.0.0.1:{up.port}\n}}\n", dns_port="0") as s:
+        with running_server(f".:{free_port()} {{\n forward . 127.0.0.1:{up.port}\n}}\n") as s:
             to = f"127.0.0.1:{up.port}"
             for i in range(3):
                 before = COUNTERS.dropped_replies.get((to, "udp"), 0)
@@ -330,7 +332,7 @@ def test_forged_frames_on_tcp_are_skipped() -> None:
     t = threading.Thread(target=accept, daemon=True)
     t.start()
     try:
-        with running_server(f". {{\n forward . 127.0.0.1:{port} {{\n force_tcp\n }}\n}}\n", dns_port="0") as s:
+        with running_server(f".:{free_port()} {{\n forward . 127.0.0.1:{port} {{\n force_tcp\n }}\n}}\n") as s:
             assert a_of(query("tcp.example.org", "A", s.port)) == ["192.0.2.54"]
             assert COUNTERS.dropped_replies.get((f"127.0.0.1:{port}", "tcp"), 0) >= 1
     finally:
@@ -341,7 +343,7 @@ def test_forged_frames_on_tcp_are_skipped() -> None:
 # -- limits and chaining --------------------------------------------------------------------------
 def test_max_concurrent_refuses_beyond_the_limit() -> None:
     with upstreams(lambda q, p: None) as ups:  # never answers: queries stay in flight
-        with running_server(corefile(ups, "max_concurrent 2\nmax_fails 0\nread_timeout 3s"), dns_port="0") as s:
+        with running_server(corefile(ups, "max_concurrent 2\nmax_fails 0\nread_timeout 3s")) as s:
             clients = []
             for i in range(2):
                 c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -384,23 +386,24 @@ def test_next_hands_the_query_to_the_following_forward(
     first: Callable[[dnslib.DNSRecord, str], dnslib.DNSRecord], option: str, answer: list[str]
 ) -> None:
     with upstreams(first, answer_a("192.0.2.7")) as (a, b):
-        text = f". {{\n forward . {a.address} {{\n {option}\n }}\n forward . {b.address}\n}}\n"
-        with running_server(text, dns_port="0") as s:
+        text = f".:{free_port()} {{\n forward . {a.address} {{\n {option}\n }}\n forward . {b.address}\n}}\n"
+        with running_server(text) as s:
             assert a_of(query("n.example.org", "A", s.port)) == answer
 
 
 def test_failover_tries_the_next_upstream() -> None:
     with upstreams(servfail, answer_a("192.0.2.8")) as ups:
-        with running_server(corefile(ups, "policy sequential\nfailover SERVFAIL"), dns_port="0") as s:
+        with running_server(corefile(ups, "policy sequential\nfailover SERVFAIL")) as s:
             assert a_of(query("f.example.org", "A", s.port)) == ["192.0.2.8"]
-        with running_server(corefile(ups, "policy sequential"), dns_port="0") as s:
+        with running_server(corefile(ups, "policy sequential")) as s:
             assert query("f.example.org", "A", s.port).header.rcode == dnslib.RCODE.SERVFAIL
 
 
 def test_from_and_except_pass_other_names_on() -> None:
     with upstreams(answer_a()) as ups:
-        text = f". {{\n forward example.org {ups[0].address} {{\n except skip.example.org\n }}\n whoami\n}}\n"
-        with running_server(text, dns_port="0") as s:
+        text = (f".:{free_port()} {{\n forward example.org {ups[0].address} {{\n except skip.example.org\n }}\n"
+                " whoami\n}\n")
+        with running_server(text) as s:
             assert a_of(query("www.example.org", "A", s.port)) == ["192.0.2.1"]
             for name in ("a.skip.example.org", "example.net"):  # whoami answers: empty answer, AA
                 r = query(name, "A", s.port)
@@ -410,7 +413,7 @@ def test_from_and_except_pass_other_names_on() -> None:
 
 def test_metrics_are_exported_with_coredns_names() -> None:
     with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups), dns_port="0") as s:
+        with running_server(corefile(ups)) as s:
             to = ups[0].address
             labels = {"proxy_name": "forward", "to": to, "rcode": "NOERROR"}
             before = REGISTRY.get_sample_value("coredns_proxy_request_duration_seconds_count", labels) or 0
@@ -431,3 +434,24 @@ def test_reload_swaps_upstreams_and_stops_the_old_ones() -> None:
             assert s.reload(f".:{port} {{\n forward . {b.address}\n}}\n")
             assert a_of(query("r.example.org", "A", port)) == ["192.0.2.2"]
             assert old.idle_count("udp") == 0
+
+
+def test_udp_miss_path_creates_no_task() -> None:
+    created: list[object] = []
+
+    async def count_tasks() -> None:
+        loop = asyncio.get_running_loop()
+
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kw: Any) -> asyncio.Task[Any]:
+            created.append(coro)
+            return asyncio.Task(coro, loop=loop, **kw)
+
+        loop.set_task_factory(factory)  # type: ignore[arg-type]
+
+    with upstreams(answer_a()) as ups:
+        with running_server(corefile(ups)) as s:
+            query("warm.example.org", "A", s.port)
+            s.call(count_tasks())
+            for i in range(20):
+                assert a_of(query(f"n{i}.example.org", "A", s.port)) == ["192.0.2.1"]
+            assert created == []

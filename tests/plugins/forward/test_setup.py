@@ -280,3 +280,27 @@ def test_several_stanzas_chain_in_file_order() -> None:
     assert [f.opts.from_zone for f in fs] == ["example.org.", "."]
     assert fs[0].next is fs[1]
     assert fs[1].next is None
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        pytest.param(". {\n forward . 1.1.1.1\n {\n  force_tcp\n }\n}",
+                     "plugin/forward: Corefile:3 - Error during parsing: Unexpected token '{', expecting argument",
+                     id="brace-on-next-line"),
+        pytest.param(". {\n forward . 1.1.1.1 { force_tcp }\n}",
+                     "plugin/forward: Corefile:2 - Error during parsing: Wrong argument count or unexpected line "
+                     "ending after '}'", id="one-line-block"),
+        pytest.param(". {\n forward . 1.1.1.1 {\n  force_tcp\n }", "force_tcp", id="missing-final-brace"),
+        pytest.param(". {\n forward . 1.1.1.1#c\n}", "plain", id="comment-after-to"),
+    ],
+)
+def test_spec_edge_cases(text: str, outcome: str) -> None:
+    if outcome.startswith("plugin/"):
+        with pytest.raises(PyCoreDNSError) as got:
+            load(text)
+        assert str(got.value) == outcome
+        return
+    f = load(text).configs[0].handlers[0]
+    assert isinstance(f, Forward)
+    assert ups(f) == ["1.1.1.1:53"] and f.opts.force_tcp is (outcome == "force_tcp")

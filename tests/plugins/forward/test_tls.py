@@ -17,7 +17,7 @@ import pytest
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.server.config import load
-from pycoredns.testing import query, running_server
+from pycoredns.testing import free_port, query, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command-line tool")
 
@@ -127,8 +127,8 @@ def _a(port: int, proto: str = "udp") -> list[str]:
 @pytest.mark.parametrize("client", ["udp", "tcp"])
 def test_tls_upstream_answers_with_the_test_ca(pki: Path, client: str) -> None:
     with tls_upstream(pki) as up:
-        text = f". {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
-        with running_server(text, dns_port="0") as s:
+        text = f".:{free_port()} {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
+        with running_server(text) as s:
             assert _a(s.port, client) == ["192.0.2.85"]
             assert _a(s.port, client) == ["192.0.2.85"]  # over the pooled connection
             assert up.server_names == [None]  # an IP: no SNI, the certificate's IP SAN is checked
@@ -136,25 +136,26 @@ def test_tls_upstream_answers_with_the_test_ca(pki: Path, client: str) -> None:
 
 def test_servername_per_upstream_is_sent_and_verified(pki: Path) -> None:
     with tls_upstream(pki) as up:
-        text = f". {{\n forward . tls://127.0.0.1%dns.test:{up.port} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
-        with running_server(text, dns_port="0") as s:
+        to = f"tls://127.0.0.1%dns.test:{up.port}"
+        text = f".:{free_port()} {{\n forward . {to} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
+        with running_server(text) as s:
             assert _a(s.port) == ["192.0.2.85"]
             assert up.server_names == ["dns.test"]
 
 
 def test_wrong_servername_fails_verification(pki: Path) -> None:
     with tls_upstream(pki) as up:
-        text = (f". {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n"
+        text = (f".:{free_port()} {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n"
                 "  tls_servername other.test\n  max_fails 0\n }\n}\n")
-        with running_server(text, dns_port="0") as s:
+        with running_server(text) as s:
             assert query("tls.example.org", "A", s.port, timeout=10).header.rcode == dnslib.RCODE.SERVFAIL
 
 
 def test_client_certificate_from_tls_cert_key_ca(pki: Path) -> None:
     with tls_upstream(pki, require_client_cert=True) as up:
         tls = f"{pki / 'client.pem'} {pki / 'client.key'} {pki / 'ca.pem'}"
-        text = f". {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {tls}\n }}\n}}\n"
-        with running_server(text, dns_port="0") as s:
+        text = f".:{free_port()} {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {tls}\n }}\n}}\n"
+        with running_server(text) as s:
             assert _a(s.port) == ["192.0.2.85"]
             assert up.client_cns == ["forward.test"]
 
