@@ -141,6 +141,7 @@ class NodeCache:
         # node-cache's own lines carry Go's timestamp on stderr until the DNS server runs.
         early = contextlib.ExitStack()
         early.enter_context(_early_log())
+        app.exit_hooks.append(self.netsetup.teardown)
         self._trap_signals(app)
         metrics = metrics_server.start(p.metrics_listen_address)
         sync = ConfigSync(_writer(p, p.reload_with_signal), p.kubedns_cm_path)
@@ -167,9 +168,11 @@ class NodeCache:
             early.close()
             for t in tasks:
                 t.cancel()
-            # Exit hooks before the listeners close: rules and interface go whatever else is running.
-            await asyncio.to_thread(self.netsetup.teardown)
-            if not self._quit_now:
+            if self._quit_now:
+                await asyncio.to_thread(app.run_exit_hooks)
+            else:
+                # CoreDNS's order: shutdown hooks (lameduck), the exit hooks (our teardown), then
+                # the listeners close. Teardown never waits for a reload in flight.
                 await app.shutdown()
             if metrics is not None:
                 metrics.close()

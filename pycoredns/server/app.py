@@ -100,6 +100,11 @@ class App:
         self.run_exit_hooks()
         os._exit(0)
 
+    async def _exit_hooks_in_thread(self) -> None:
+        # iptables and netlink calls block; the event loop keeps answering DNS meanwhile.
+        if self.exit_hooks:
+            await asyncio.to_thread(self.run_exit_hooks)
+
     def run_exit_hooks(self) -> None:
         """Run (once) the exit hooks; a failing hook is logged and the rest still run."""
         hooks, self.exit_hooks = self.exit_hooks, []
@@ -116,8 +121,8 @@ class App:
 
     async def shutdown(self) -> None:
         if self.server is not None:
-            await self.server.stop()
-        self.run_exit_hooks()
+            await self.server.stop(before_close=self._exit_hooks_in_thread)
+        await self._exit_hooks_in_thread()  # no server (a failed start): the hooks still run
         if self.pidfile:
             try:
                 os.unlink(self.pidfile)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pycoredns import COREDNS_VERSION, __version__
 from pycoredns.errors import ServerConfigError
+from pycoredns.plugin import Hook
 from pycoredns.server.config import Instance, ListenerKey
 from pycoredns.server.dispatch import Dispatcher
 from pycoredns.server.listener import (
@@ -135,6 +136,12 @@ class Server:
                 await listener.close()
             await self._run_hooks(new.lifecycle.shutdown, "shutdown")
             raise
+        if self.stopping:
+            # SIGTERM arrived while the new config was starting: retire it, never block the stop.
+            for listener in opened.values():
+                await listener.close()
+            await self._run_hooks(new.lifecycle.shutdown, "shutdown")
+            return
         for key, listener in self.listeners.items():
             if key in new.listeners:
                 listener.holder.dispatcher = self._dispatcher(new, key)
@@ -147,10 +154,14 @@ class Server:
         if not self.quiet:
             self._banner(new)
 
-    async def stop(self) -> None:
-        """Shutdown hooks (health's lameduck runs here, with DNS still answering), then sockets."""
+    async def stop(self, before_close: Hook | None = None) -> None:
+        """Stop in CoreDNS's order: shutdown hooks (health's lameduck, DNS still answering), then
+        ``before_close`` (the process-exit hooks: node-cache's teardown, so traffic falls back to
+        kube-dns while this server still answers), then the sockets, then final hooks."""
         self.stopping = True
         await self._run_hooks(self.instance.lifecycle.shutdown, "shutdown")
+        if before_close is not None:
+            await self._run_hooks([before_close], "exit")
         for listener in self.listeners.values():
             await listener.close()
         self.listeners.clear()

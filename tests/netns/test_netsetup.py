@@ -129,3 +129,19 @@ def test_reload_hands_over_without_teardown(make_netns, start_server) -> None:  
     assert wait_until(lambda: rules_by_table(ns.iptables_save()) == expected_tables(["169.254.20.10"]), 15)
     assert server.stop(signal.SIGTERM) == 0
     assert our_rules(ns.iptables_save()) == {} and interface_addresses(ns) is None
+
+
+def test_rules_stay_through_lameduck_then_go_before_exit(make_netns, start_server) -> None:  # type: ignore[no-untyped-def]
+    # CoreDNS's SIGTERM order: shutdown hooks (health's lameduck, DNS still answering), then the
+    # exit hooks (the teardown), then the listeners close.
+    ns = make_netns("node")
+    corefile = COREFILE.replace("    whoami\n", "    whoami\n    health 127.0.0.1:8080 {\n        lameduck 2s\n    }\n")
+    server: ServerProcess = start_server(ns, corefile % "")
+    server.proc.send_signal(signal.SIGTERM)
+    assert wait_until(lambda: "lameduck" in server.output, 10), server.output
+    assert our_rules(ns.iptables_save())["raw"], "rules removed before the lameduck period ended"
+    assert "status: NOERROR" in ns.dig("169.254.20.10", "whoami.example.")
+    assert server.stop(signal.SIGTERM) == 0
+    assert our_rules(ns.iptables_save()) == {} and interface_addresses(ns) is None
+    out = server.output
+    assert out.index("lameduck") < out.index("Tearing down")
