@@ -58,6 +58,9 @@ TIME_BUCKETS = tuple(0.00025 * 2**k for k in range(16))  # 0.25 ms .. ~8.2 s
 SLIM_TIME_BUCKETS = tuple(0.00025 * 10**k for k in range(5))  # 0.25 ms .. 2.5 s
 SIZE_BUCKETS = (0.0, 100.0, 200.0, 300.0, 400.0, 511.0, 1023.0, 2047.0, 4095.0, 8291.0,
                 16000.0, 32000.0, 48000.0, 64000.0)
+# Message size -> bucket index for every possible DNS message size (0..65535), so a hot path counts a
+# size with one lookup instead of a bisect.
+SIZE_INDEX = bytes(bisect_left(SIZE_BUCKETS, n) for n in range(65536))
 
 
 class Buckets:

@@ -43,6 +43,7 @@ class Request:
     __slots__ = (
         "wire",
         "q",
+        "lname",
         "proto",
         "remote",
         "local",
@@ -54,7 +55,6 @@ class Request:
         "meta",
         "_msg",
         "_qname",
-        "_key",
     )
 
     def __init__(
@@ -68,6 +68,7 @@ class Request:
     ) -> None:
         self.wire = data
         self.q = q
+        self.lname = q.lname  # the question name lower-cased, in wire form (routing, cache keys)
         self.proto = proto
         self.remote = remote
         self.local = local
@@ -79,7 +80,6 @@ class Request:
         self.meta: dict[str, str] | None = None
         self._msg: dnslib.DNSRecord | None = None
         self._qname: str | None = None
-        self._key: bytes | None = None
 
     # -- the question -------------------------------------------------------------------------
     @property
@@ -151,19 +151,32 @@ class Request:
     @property
     def key(self) -> bytes:
         """The question as a lookup key: lower-cased name, type and class (wire form)."""
-        if self._key is None:
-            w = self.wire
-            q = self.q
-            self._key = w[12 : q.name_end].lower() + w[q.name_end : q.end]
-        return self._key
+        return self.q.key
 
     # -- the message -----------------------------------------------------------------------------
     @property
     def msg(self) -> dnslib.DNSRecord:
         """The whole query parsed by dnslib (parsed on first use only)."""
         if self._msg is None:
-            self._msg = dnslib.DNSRecord.parse(self.wire)
+            try:
+                self._msg = dnslib.DNSRecord.parse(self.wire)
+            except Exception:  # dnslib raises several kinds (and RecursionError): all mean "cannot read"
+                self._msg = self._header_and_question()
         return self._msg
+
+    def _header_and_question(self) -> dnslib.DNSRecord:
+        """The query as dnslib sees it when dnslib cannot parse all of it.
+
+        wire.read_question accepted the packet as miekg/dns would, but dnslib refuses some valid
+        wire (labels that are not UTF-8, records with empty rdata) and some that only miekg's
+        per-type rdata checks would reject; the header and the question, already read, are all
+        a reply is built from, so they are built directly rather than failing the query.
+        """
+        w = self.wire
+        q = self.q
+        labels = [w[off + 1 : off + 1 + w[off]] for off in q.labels]
+        header = dnslib.DNSHeader(id=self.id, bitmap=(w[2] << 8) | w[3], q=1)
+        return dnslib.DNSRecord(header, q=dnslib.DNSQuestion(dnslib.DNSLabel(labels), q.qtype, q.qclass))
 
     def with_wire(self, data: bytes) -> Request:
         """A copy of this request carrying other wire bytes (a rewritten query), re-read."""

@@ -50,6 +50,8 @@ class Question:
 
     __slots__ = (
         "labels",
+        "lname",
+        "key",
         "name_end",
         "end",
         "qtype",
@@ -62,6 +64,8 @@ class Question:
     )
 
     labels: list[int]
+    lname: bytes  # the name lower-cased, wire form
+    key: bytes  # lname + type + class: the question as a lookup key
     name_end: int
     end: int
     qtype: int
@@ -73,29 +77,30 @@ class Question:
     opcode: int
 
 
-def _skip_name(data: bytes, pos: int) -> int:
-    """Return the offset after a (possibly compressed) name starting at ``pos``."""
-    n = len(data)
-    while True:
-        if pos >= n:
-            raise IndexError(pos)
-        length = data[pos]
-        if length == 0:
-            return pos + 1
-        if length & 0xC0 == 0xC0:
-            if pos + 2 > n:
-                raise IndexError(pos)
-            return pos + 2
-        if length & 0xC0:
-            raise ValueError("bad label type")
-        pos += 1 + length
-
-
 _ONE_QUESTION = b"\x00\x01\x00\x00\x00\x00\x00\x00"
 _ONE_QUESTION_ONE_EXTRA = b"\x00\x01\x00\x00\x00\x00\x00\x01"
 
 
+# Parsed questions by the query's bytes after its ID. A node cache sees the same few thousand
+# questions over and over with new IDs; reusing the parse makes reading a repeated query one dict
+# lookup. Bounded: cleared when full. Questions are never changed once read.
+_MEMO_SIZE = 8192
+_memo: dict[bytes, Question] = {}
+
+
 def read_question(data: bytes) -> Question:
+    """:func:`parse_question`, remembered by everything after the ID (repeat queries are free)."""
+    tail = data[2:]
+    q = _memo.get(tail)
+    if q is None:
+        q = parse_question(data)
+        if len(_memo) >= _MEMO_SIZE:
+            _memo.clear()
+        _memo[tail] = q
+    return q
+
+
+def parse_question(data: bytes) -> Question:
     """Read the header, the single question and any OPT record of a query.
 
     Follows miekg/dns's accept rules (what CoreDNS runs on): responses are dropped, opcodes other
@@ -133,6 +138,8 @@ def read_question(data: bytes) -> Question:
     q.labels = labels
     q.name_end = pos + 1
     q.end = end
+    q.lname = data[12 : pos + 1].lower()
+    q.key = q.lname + data[pos + 1 : end]
     if counts == _ONE_QUESTION:
         q.edns = False
         q.udp_size = 512
@@ -152,7 +159,12 @@ def read_question(data: bytes) -> Question:
 
 
 def _read_rest(data: bytes, q: Question) -> None:
-    """The general case: check the counts and walk every other record for an OPT."""
+    """The general case: check the counts and walk every other record for an OPT.
+
+    Records are checked as miekg/dns unpacks them (names, pointers, lengths, rdata), so whatever
+    it would answer FORMERR gets FORMERR here, before any plugin sees the query; as there, records
+    that a count promises but the message does not hold are simply absent.
+    """
     _id, _f1, _f2, qd, an, ns, ar = _H.unpack_from(data)
     if qd != 1 or an > 1 or ns > 1 or ar > 2:
         raise MalformedQuery(FORMERR)
@@ -163,25 +175,26 @@ def _read_rest(data: bytes, q: Question) -> None:
     n = len(data)
     pos = q.end
     try:
-        for _ in range(an + ns):
-            pos = _skip_name(data, pos)
-            rdlen = struct.unpack_from(">H", data, pos + 8)[0]
-            pos += 10 + rdlen
-        for _ in range(ar):
+        for i in range(an + ns + ar):
+            if pos == n:
+                break
             start = pos
-            pos = _skip_name(data, pos)
+            pos = _name_after(data, pos)
             rtype, size, _ext, version, flags, rdlen = _OPT_TAIL.unpack_from(data, pos)
-            if rtype == TYPE_OPT and data[start] == 0:
+            rdata = pos + 10
+            pos = rdata + rdlen
+            if pos > n:
+                raise MalformedQuery(FORMERR)
+            if rdlen:
+                _check_rdata(data, rtype, rdata, pos)
+            if rtype == TYPE_OPT and i >= an + ns and data[start] == 0:
                 if q.edns:
                     raise MalformedQuery(FORMERR)  # two OPT records
                 q.edns = True
                 q.udp_size = max(size, 512)
                 q.do = bool(flags & 0x8000)
                 q.edns_version = version
-            pos += 10 + rdlen
-        if pos > n:
-            raise MalformedQuery(FORMERR)
-    except (IndexError, ValueError, struct.error):
+    except (ValueError, struct.error):
         raise MalformedQuery(FORMERR, q.end) from None
 
 
@@ -235,3 +248,131 @@ def _escape_label(raw: bytes) -> str:
         else:
             out.append(f"\\{b:03d}")
     return "".join(out)
+
+
+class MalformedMessage(ValueError):
+    """A message (an upstream's reply) does not unpack; the text is miekg/dns's for the same fault."""
+
+
+# miekg/dns's limits: a name is at most 255 octets and follows at most 126 compression pointers,
+# which also ends any pointer loop.
+_MAX_NAME_OCTETS = 255
+_MAX_POINTERS = (_MAX_NAME_OCTETS + 1) // 2 - 2
+# Record types whose rdata holds names (octets before the first name, how many names, octets after
+# them) and types whose rdata has a fixed length: rdata that does not unpack to exactly its length
+# is malformed for miekg/dns too ("bad rdlength").
+_RDATA_NAMES = {2: (0, 1, 0), 5: (0, 1, 0), 6: (0, 2, 20), 12: (0, 1, 0), 15: (2, 1, 0), 33: (6, 1, 0),
+                39: (0, 1, 0)}
+_RDATA_LENGTH = {1: 4, 28: 16}
+_COUNTS = struct.Struct(">HHHH")
+_RR_HEAD = struct.Struct(">HHIH")
+
+
+def _name_after(data: bytes, pos: int) -> int:
+    """The offset after the name at ``pos``, checked as miekg/dns's UnpackDomainName does."""
+    n = len(data)
+    end = -1
+    pointers = 0
+    octets = 1  # the root label
+    while True:
+        if pos >= n:
+            raise MalformedMessage("dns: buffer size too small")
+        c = data[pos]
+        kind = c & 0xC0
+        if kind == 0:
+            if c == 0:
+                return end if end >= 0 else pos + 1
+            octets += c + 1
+            if octets > _MAX_NAME_OCTETS:
+                raise MalformedMessage("dns: domain name exceeded 255 wire-format octets")
+            pos += c + 1
+        elif kind == 0xC0:
+            if pos + 1 >= n:
+                raise MalformedMessage("dns: buffer size too small")
+            pointers += 1
+            if pointers > _MAX_POINTERS:
+                raise MalformedMessage("dns: too many compression pointers")
+            if end < 0:
+                end = pos + 2
+            pos = ((c & 0x3F) << 8) | data[pos + 1]
+        else:
+            raise MalformedMessage("dns: bad rdata")
+
+
+def check_reply(data: bytes) -> bytes:
+    """Check that ``data`` unpacks as a DNS message; return it with its counts made true.
+
+    The walk is structural (names, pointers, record lengths, the rdata of the types that carry
+    names or have a fixed size) and cheap, so a forwarded reply is never handed to the cache or a
+    client in a shape that a resolver cannot read. As miekg/dns, a section that ends exactly at
+    the end of the message ends the message even if its count promised more ("the count is a
+    lie"), and the counts are set to what is there; anything else that runs past the end raises
+    :class:`MalformedMessage`.
+    """
+    n = len(data)
+    if n < 12:
+        raise MalformedMessage("dns: overflow unpacking uint16")
+    counts = _COUNTS.unpack_from(data, 4)
+    found = [0, 0, 0, 0]
+    pos = 12
+    try:
+        for _ in range(counts[0]):
+            if pos == n:
+                break
+            pos = _name_after(data, pos) + 4
+            if pos > n:
+                raise MalformedMessage("dns: overflow unpacking uint16")
+            found[0] += 1
+        for section in (1, 2, 3):
+            if pos == n:
+                break
+            for _ in range(counts[section]):
+                if pos == n:
+                    break
+                pos = _name_after(data, pos)
+                rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
+                rdata = pos + 10
+                pos = rdata + rdlen
+                if pos > n:
+                    raise MalformedMessage("dns: bad rdlength")
+                if rdlen:
+                    _check_rdata(data, rtype, rdata, pos)
+                found[section] += 1
+    except struct.error:
+        raise MalformedMessage("dns: overflow unpacking uint16") from None
+    if tuple(found) != counts:
+        return data[:4] + _COUNTS.pack(*found) + data[12:]
+    return data
+
+
+def check_edns_options(data: bytes, start: int, end: int) -> None:
+    """Each EDNS option of an OPT rdata has its code and length and fits in the rdata."""
+    pos = start
+    while pos < end:
+        if pos + 4 > end:
+            raise MalformedMessage("dns: overflow unpacking opt")
+        pos += 4 + ((data[pos + 2] << 8) | data[pos + 3])
+        if pos > end:
+            raise MalformedMessage("dns: overflow unpacking opt")
+
+
+def _check_rdata(data: bytes, rtype: int, start: int, end: int) -> None:
+    if rtype == TYPE_OPT:
+        check_edns_options(data, start, end)
+        return
+    size = _RDATA_LENGTH.get(rtype)
+    if size is not None:
+        if end - start != size:
+            raise MalformedMessage("dns: bad rdlength")
+        return
+    names = _RDATA_NAMES.get(rtype)
+    if names is None:
+        return
+    before, count, after = names
+    pos = start + before
+    for _ in range(count):
+        if pos >= end:
+            raise MalformedMessage("dns: bad rdlength")
+        pos = _name_after(data, pos)
+    if pos + after != end:
+        raise MalformedMessage("dns: bad rdlength")

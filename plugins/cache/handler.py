@@ -44,6 +44,11 @@ class Cache(Plugin):
         self._stats: dict[str, metrics.Stats] = {}
         self._stale_secs = int(settings.stale_up_to)  # CoreDNS compares with whole seconds
         self._prefetch = settings.prefetch > 0
+        self._keepttl = settings.keepttl
+        # prefer_positive changes the lookup order; everything else may take the plain hit path.
+        self._plain_lookup = not (settings.prefer_positive and settings.stale_up_to > 0)
+        self._pmaps = self.pcache.maps
+        self._nmaps = self.ncache.maps
         self.refresher = Refresher(self)
 
     # -- the query path -------------------------------------------------------------------------
@@ -56,6 +61,18 @@ class Cache(Plugin):
         now = self.clock()
         stats = self._stats.get(req.server) or self.stats_for(req.server)
         stats.requests += 1
+        # The common hit, decided with two dict reads: no denial entry, a fresh success entry.
+        shard = hash(key) & 0xFF
+        if self._plain_lookup and self._nmaps[shard].get(key) is None:
+            entry = self._pmaps[shard].get(key)
+            if entry is not None:
+                ttl = entry.orig_ttl - int(now - entry.stored)
+                if ttl > 0:
+                    stats.hits_success += 1
+                    if self._prefetch and self._should_prefetch(entry, now, ttl):
+                        self.refresher.prefetch(req, key, entry, stats, now, stale=False)
+                    req.answered_by = "cache"
+                    return entry.render(req, entry.orig_ttl if self._keepttl else ttl)
         entry = self._get(key, now, stats)
         if entry is None:
             stats.misses += 1

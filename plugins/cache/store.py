@@ -7,6 +7,8 @@ entry of its own when a new key arrives (``cachetools.RRCache``), whatever the T
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cachetools import RRCache
 
 from pycoredns.plugins.cache.entry import Entry
@@ -21,11 +23,15 @@ def shard_capacity(capacity: int) -> int:
 class ShardedCache:
     """Keys are the lower-cased question wire plus the DO/CD byte; values are :class:`Entry`."""
 
-    __slots__ = ("shards", "shard_size", "count")
+    __slots__ = ("shards", "maps", "shard_size", "count")
 
     def __init__(self, capacity: int) -> None:
         self.shard_size = shard_capacity(capacity)
         self.shards: list[RRCache[bytes, Entry]] = [RRCache(self.shard_size) for _ in range(SHARDS)]
+        # The hit path reads each shard's own mapping: cachetools keeps it as Cache.__data, and a
+        # plain dict.get saves three Python-level calls per hit. Writes and eviction still go
+        # through RRCache. Should a cachetools release rename it, the shard itself serves (slower).
+        self.maps: list[Mapping[bytes, Entry]] = [getattr(s, "_Cache__data", s) for s in self.shards]
         self.count = 0  # kept here so the entries gauge never walks the shards
 
     @property
@@ -33,7 +39,7 @@ class ShardedCache:
         return self.shard_size * SHARDS
 
     def get(self, key: bytes) -> Entry | None:
-        return self.shards[hash(key) & 0xFF].get(key)
+        return self.maps[hash(key) & 0xFF].get(key)
 
     def add(self, key: bytes, entry: Entry) -> bool:
         """Store ``entry``; True when another entry had to be evicted to make room."""

@@ -18,7 +18,7 @@ from pycoredns.server.config import ListenerKey, Site
 
 log = logging.getLogger("pycoredns")
 
-Send = Callable[[bytes], None]
+Send = Callable[[bytes, Any], None]
 
 # Plugins that make a listener accept classes other than IN (CoreDNS's server.go).
 _ANY_CLASS_PLUGINS = frozenset(("chaos", "forward", "proxy"))
@@ -36,90 +36,104 @@ class DroppedObserver:
     def observe_dropped(self, req: Request | None, server: str, proto: str, reply: bytes | None) -> None: ...
 
 
+class Route:
+    """What the query path needs of a matched zone, flattened for the hot path."""
+
+    __slots__ = ("zone", "chain", "observers", "debug", "site")
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.zone = site.zone
+        self.chain = site.config.chain
+        self.observers = tuple(site.config.observers)
+        self.debug = site.config.debug
+
+
 class Dispatcher:
     """Routes a listener's queries to the zones its server blocks serve."""
 
     def __init__(self, key: ListenerKey, sites: dict[str, Site], dropped: list[Any] | None = None) -> None:
         self.key = key
         self.server = str(key)
-        # Zones in wire form, lower-cased: b"\x07example\x03org\x00" -> Site.
-        self.sites: dict[bytes, Site] = {_zone_wire(z): s for z, s in sites.items()}
-        self.root = self.sites.get(b"\x00")
+        # Zones in wire form, lower-cased: b"\x07example\x03org\x00" -> Route.
+        self.routes: dict[bytes, Route] = {_zone_wire(z): Route(s) for z, s in sites.items()}
+        self.root = self.routes.get(b"\x00")
+        # A listener serving only "." (a plain caching resolver) needs no suffix walk.
+        self.root_only = self.root is not None and len(self.routes) == 1
         self.any_class = any(
             name in _ANY_CLASS_PLUGINS for s in sites.values() for name in s.config.directives
         )
         self.dropped: list[Any] = dropped or []
 
     # ------------------------------------------------------------------------------------------
-    def handle(self, data: bytes, remote: tuple[Any, ...], local: tuple[Any, ...], proto: str, send: Send) -> None:
+    def handle(self, data: bytes, remote: Any, local: Any, proto: str, send: Send) -> None:
+        """Answer one query. ``send(reply, remote)`` writes a reply (UDP: the transport's sendto)."""
         try:
             q = wire.read_question(data)
         except wire.MalformedQuery as e:
             if e.rcode is not None:
                 reply = wire.error_reply(data, e.rcode, e.question_end, False, 512, False)
-                send(reply)
+                send(reply, remote)
                 self._drop(None, proto, reply)
             return
         req = Request(data, q, proto, remote, local, self.server)
-        if q.edns and q.edns_version != 0:
+        if q.edns_version and q.edns:
             reply = wire.error_reply(data, wire.BADVERS, q.end, True, q.udp_size, q.do)
-            send(reply)
+            send(reply, remote)
             self._drop(req, proto, reply)
             return
-        if q.qclass != wire.CLASS_IN and not self.any_class:
+        if q.qclass != 1 and not self.any_class:
             self._refuse(req, send)
             return
-        site = self._route(data, q)
-        if site is None:
+        route = self.root if self.root_only else self.route(req)
+        if route is None or route.chain is None:
             self._refuse(req, send)
             return
-        cfg = site.config
-        req.zone = site.zone
-        chain = cfg.chain
-        if chain is None:
-            self._refuse(req, send)
-            return
+        req.zone = route.zone
         try:
-            result = chain.serve(req)
+            result = route.chain.serve(req)
         except HandlerError as e:
-            self._finish(req, cfg.observers, e.rcode, send, e)
+            self._finish(req, route.observers, e.rcode, send, e)
             return
         except Exception as e:  # the one error boundary: never let a query take the server down
-            self._panic(req, cfg.debug, e)
-            self._finish(req, cfg.observers, wire.SERVFAIL, send, e)
+            self._panic(req, route.debug, e)
+            self._finish(req, route.observers, wire.SERVFAIL, send, e)
             return
-        if type(result) is bytearray:
-            result = bytes(result)
         if type(result) is bytes:
-            if proto == "udp" and len(result) > q.udp_size:
+            if len(result) > q.udp_size and proto == "udp":
                 result = truncate(result, q.udp_size)
-            send(result)
-            if cfg.observers:
+            send(result, remote)
+            if route.observers:
                 rcode = result[3] & 0xF
                 err = req.error
-                for o in cfg.observers:
+                for o in route.observers:
                     o.observe(req, result, rcode, err)
             return
         if type(result) is int:
-            self._finish(req, cfg.observers, result, send, req.error)
+            self._finish(req, route.observers, result, send, req.error)
+            return
+        if isinstance(result, (bytes, bytearray)):
+            self._reply(req, route.observers, bytes(result), send)
             return
         fut = asyncio.ensure_future(result)  # type: ignore[arg-type]
-        fut.add_done_callback(lambda f: self._done(f, req, cfg.observers, cfg.debug, send))
+        fut.add_done_callback(lambda f: self._done(f, req, route.observers, route.debug, send))
 
     # ------------------------------------------------------------------------------------------
-    def _route(self, data: bytes, q: wire.Question) -> Site | None:
-        sites = self.sites
-        name_end = q.name_end
+    def route(self, req: Request) -> Route | None:
+        """The zone that answers: the longest matching suffix (for DS the shortest), else "."."""
+        routes = self.routes
+        q = req.q
+        lname = req.lname
         found = None
         for off in q.labels:
-            site = sites.get(data[off:name_end].lower())
-            if site is not None:
+            route = routes.get(lname[off - 12 :])
+            if route is not None:
                 if q.qtype != 43:  # DS: keep looking, the parent zone answers (CoreDNS)
-                    return site
-                found = site
+                    return route
+                found = route
         return found or self.root
 
-    def _done(self, fut: asyncio.Future[Any], req: Request, observers: list[Any], debug: bool, send: Send) -> None:
+    def _done(self, fut: asyncio.Future[Any], req: Request, observers: Any, debug: bool, send: Send) -> None:
         try:
             result = fut.result()
         except HandlerError as e:
@@ -132,25 +146,27 @@ class Dispatcher:
             self._finish(req, observers, wire.SERVFAIL, send, e)
             return
         if isinstance(result, (bytes, bytearray)):
-            result = bytes(result)
-            if req.proto == "udp" and len(result) > req.q.udp_size:
-                result = truncate(result, req.q.udp_size)
-            send(result)
-            rcode = result[3] & 0xF
-            for o in observers:
-                o.observe(req, result, rcode, req.error)
+            self._reply(req, observers, bytes(result), send)
         else:
             self._finish(req, observers, int(result), send, req.error)
 
-    def _finish(self, req: Request, observers: list[Any], rcode: int, send: Send, err: BaseException | None) -> None:
+    def _reply(self, req: Request, observers: Any, result: bytes, send: Send) -> None:
+        if req.proto == "udp" and len(result) > req.q.udp_size:
+            result = truncate(result, req.q.udp_size)
+        send(result, req.remote)
+        rcode = result[3] & 0xF
+        for o in observers:
+            o.observe(req, result, rcode, req.error)
+
+    def _finish(self, req: Request, observers: Any, rcode: int, send: Send, err: BaseException | None) -> None:
         reply = req.error_reply(rcode)
-        send(reply)
+        send(reply, req.remote)
         for o in observers:
             o.observe(req, reply, rcode, err)
 
     def _refuse(self, req: Request, send: Send) -> None:
         reply = req.error_reply(wire.REFUSED)
-        send(reply)
+        send(reply, req.remote)
         self._drop(req, req.proto, reply)
 
     def _drop(self, req: Request | None, proto: str, reply: bytes | None) -> None:

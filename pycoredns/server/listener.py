@@ -41,8 +41,8 @@ class UDPProtocol(asyncio.DatagramProtocol):
         self.local = transport.get_extra_info("sockname") or ("", 0)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        sendto = self.transport.sendto  # type: ignore[union-attr]
-        self.holder.dispatcher.handle(data, addr, self.local, "udp", lambda reply: sendto(reply, addr))
+        # The transport's own sendto is the reply writer: no closure per datagram.
+        self.holder.dispatcher.handle(data, addr, self.local, "udp", self.transport.sendto)  # type: ignore[union-attr]
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors for earlier replies; nothing to do but not to die.
@@ -88,7 +88,7 @@ class TCPProtocol(asyncio.Protocol):
             self.pending += 1
             self.holder.dispatcher.handle(msg, self.remote, self.local, "tcp", self._send)
 
-    def _send(self, reply: bytes) -> None:
+    def _send(self, reply: bytes, _remote: Any = None) -> None:
         self.pending -= 1
         t = self.transport
         if t is not None and not t.is_closing():

@@ -162,12 +162,12 @@ sub.example.org:{port} {{
         sites = rs.server.listeners
         assert len(sites) == 1
         disp = next(iter(sites.values())).holder.dispatcher
-        q = bytes(dnslib.DNSRecord.question("a.SUB.example.org").pack())
-        from pycoredns import wire
+        from pycoredns.testing import make_request
 
-        assert disp._route(q, wire.read_question(q)).zone == "sub.example.org."  # type: ignore[union-attr]
-        q = bytes(dnslib.DNSRecord.question("example.org").pack())
-        assert disp._route(q, wire.read_question(q)).zone == "."  # type: ignore[union-attr]
+        assert disp.route(make_request("a.SUB.example.org")).zone == "sub.example.org."  # type: ignore[union-attr]
+        assert disp.route(make_request("example.org")).zone == "."  # type: ignore[union-attr]
+        # DS walks on to the parent, but "." is only the fallback: the child zone still answers.
+        assert disp.route(make_request("sub.example.org", "DS")).zone == "sub.example.org."  # type: ignore[union-attr]
         assert query("a.sub.example.org", "A", port).header.rcode == 0
 
 
