@@ -220,27 +220,4 @@ class Request:
 
 def truncate(data: bytes, size: int) -> bytes:
     """Drop records from the end until the reply fits ``size``; set TC if answers had to go."""
-    msg = dnslib.DNSRecord.parse(data)
-    opt = [rr for rr in msg.ar if rr.rtype == wire.TYPE_OPT]
-    extra = [rr for rr in msg.ar if rr.rtype != wire.TYPE_OPT]
-    sections = [msg.rr, msg.auth, extra]
-    truncated = False
-    while True:
-        msg.rr, msg.auth = sections[0], sections[1]
-        msg.ar = sections[2] + opt
-        out: bytes = msg.pack()
-        if len(out) <= size:
-            return out
-        for i in (2, 1, 0):
-            if sections[i]:
-                sections[i] = sections[i][:-1]
-                if i < 2:
-                    truncated = True
-                    msg.header.tc = 1
-                break
-        else:
-            msg.header.tc = 1
-            msg.ar = opt
-            return bytes(msg.pack())
-        if truncated:
-            msg.header.tc = 1
+    return wire.truncate_reply(data, size)

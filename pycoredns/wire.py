@@ -376,3 +376,64 @@ def _check_rdata(data: bytes, rtype: int, start: int, end: int) -> None:
         pos = _name_after(data, pos)
     if pos + after != end:
         raise MalformedMessage("dns: bad rdlength")
+
+
+def truncate_reply(data: bytes, size: int) -> bytes:
+    """Cut a reply to at most ``size`` octets as miekg/dns's Msg.Truncate does, on the wire.
+
+    Records are kept in wire order (answer, authority, additional) as long as they fit, with the
+    OPT record kept (moved to the end when the cut falls before it); TC is set when an answer or
+    authority record had to go. Cutting at a record boundary keeps every compression pointer valid
+    (pointers only reach back), so no record is re-encoded: this is one walk, however many
+    records the reply holds. A reply that cannot be walked becomes its header (and question when
+    that reads) with TC set.
+    """
+    qd, an, ns, ar = _COUNTS.unpack_from(data, 4)
+    n = len(data)
+    spans: list[tuple[int, int]] = []  # (start, end) of every record, in wire order
+    opt_index = -1
+    question_end = 0
+    try:
+        pos = 12
+        for _ in range(qd):
+            pos = _name_after(data, pos) + 4
+        question_end = pos
+        if question_end > n:
+            raise MalformedMessage("question past the end")
+        for i in range(an + ns + ar):
+            start = pos
+            pos = _name_after(data, pos)
+            rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
+            pos += 10 + rdlen
+            if pos > n:
+                raise MalformedMessage("record past the end")
+            if rtype == TYPE_OPT and i >= an + ns and opt_index < 0:
+                opt_index = len(spans)
+            spans.append((start, pos))
+    except (MalformedMessage, struct.error):
+        end = question_end if 12 < question_end <= n else 12
+        kept_qd = qd if end > 12 else 0
+        return data[:2] + bytes((data[2] | 0x02, data[3])) + _COUNTS.pack(kept_qd, 0, 0, 0) + data[12:end]
+    opt = data[spans[opt_index][0] : spans[opt_index][1]] if opt_index >= 0 else b""
+    keep = len(spans)
+    while keep > 0:
+        end = spans[keep - 1][1]
+        extra = len(opt) if opt_index >= keep else 0
+        if end + extra <= size:
+            break
+        keep -= 1
+    else:
+        end = question_end
+        if end + len(opt) > size:
+            opt = b""  # not even the OPT fits: header and question only
+    kept_an = min(keep, an)
+    kept_ns = min(max(keep - an, 0), ns)
+    kept_ar = max(keep - an - ns, 0)
+    body = data[12:end]
+    if opt_index >= keep and opt:
+        body += opt
+        kept_ar += 1
+    f1 = data[2]
+    if kept_an < an or kept_ns < ns:
+        f1 |= 0x02
+    return data[:2] + bytes((f1, data[3])) + _COUNTS.pack(qd, kept_an, kept_ns, kept_ar) + body

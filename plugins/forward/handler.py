@@ -229,6 +229,16 @@ class Exchange:
                 return
             self.failed(err)
             return
+        try:
+            reply = wire.check_reply(reply)
+        except wire.MalformedMessage as e:
+            # As CoreDNS's proxy: a reply that does not unpack closes the connection and fails
+            # this attempt; it never reaches the cache or the client.
+            if conn is not None:
+                conn.close()
+            if not self.outer.done():
+                self.failed(e)
+            return
         if conn is not None:
             proxy.give_back(conn)
         if self.outer.done():
