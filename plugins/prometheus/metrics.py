@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from pycoredns import COREDNS_VERSION
-from pycoredns.metrics import SIZE_BUCKETS, TIME_BUCKETS, Buckets, add_histogram
+from pycoredns.metrics import SIZE_BUCKETS, SIZE_INDEX, TIME_BUCKETS, Buckets, add_histogram
 from pycoredns.server.dispatch import Stats
 
 VIEW = ""  # no view plugin in this build: CoreDNS's label is then empty
@@ -47,17 +47,29 @@ def build_info() -> tuple[str, str, str]:
 
 
 class Series:
-    """Everything counted for one (server, zone, proto); labels are spelled out at scrape."""
+    """Everything counted for one (server, zone, proto); labels are spelled out at scrape.
 
-    __slots__ = ("do", "duration", "req_size", "requests", "resp_size", "responses")
+    One reply is one increment of ``counts`` under a single key holding every label the families
+    split on (family, qtype, DO, rcode, plugin, request and response size buckets): the hot path
+    builds one tuple and touches one dict entry, and :meth:`CoreStats.collect` adds the families
+    up. The key space stays small (sizes are bucketed).
+    """
+
+    __slots__ = ("counts", "duration", "req_bytes", "resp_bytes")
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[int, int], int] = {}  # (family, qtype) -> count
-        self.responses: dict[tuple[int, str], int] = {}  # (rcode, plugin) -> count
-        self.do = 0
+        # (family, qtype, do, rcode, plugin, request size bucket, response size bucket) -> count
+        self.counts: dict[tuple[int, int, bool, int, str, int, int], int] = {}
         self.duration = Buckets(TIME_BUCKETS)
-        self.req_size = Buckets(SIZE_BUCKETS)
-        self.resp_size = Buckets(SIZE_BUCKETS)
+        self.req_bytes = 0
+        self.resp_bytes = 0
+
+    def count(self, family: int, qtype: int, do: bool, rcode: int, plugin: str, req_size: int, resp_size: int) -> None:
+        """Count one reply (the observer inlines the same steps)."""
+        key = (family, qtype, do, rcode, plugin, SIZE_INDEX[req_size], SIZE_INDEX[resp_size])
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.req_bytes += req_size
+        self.resp_bytes += resp_size
 
 
 class CoreStats:
@@ -144,20 +156,23 @@ class CoreStats:
         resp_counts: dict[tuple[str, ...], int] = {}
         durations: dict[tuple[str, str], Buckets] = {}
         for (server, zone, proto), s in sorted(self.series.items()):
-            for (family, qtype), n in list(s.requests.items()):
+            req_hist = [0] * (len(SIZE_BUCKETS) + 1)
+            resp_hist = [0] * (len(SIZE_BUCKETS) + 1)
+            for (family, qtype, do_bit, rcode, plugin, req_b, resp_b), n in list(s.counts.items()):
                 key = (server, zone, VIEW, proto, str(family), type_label(qtype))
                 req_counts[key] = req_counts.get(key, 0) + n
-            for (rcode, plugin), n in list(s.responses.items()):
                 rkey = (server, zone, VIEW, rcode_label(rcode), plugin)
                 resp_counts[rkey] = resp_counts.get(rkey, 0) + n
-            if s.do:
-                do_counts[(server, zone)] = do_counts.get((server, zone), 0) + s.do
+                if do_bit:
+                    do_counts[(server, zone)] = do_counts.get((server, zone), 0) + n
+                req_hist[req_b] += n
+                resp_hist[resp_b] += n
             merged = durations.get((server, zone))
             if merged is None:
                 merged = durations[(server, zone)] = Buckets(TIME_BUCKETS)
             merged.merge(s.duration)
-            add_histogram(req_size, [server, zone, VIEW, proto], s.req_size)
-            add_histogram(resp_size, [server, zone, VIEW, proto], s.resp_size)
+            add_histogram(req_size, [server, zone, VIEW, proto], _buckets(req_hist, s.req_bytes))
+            add_histogram(resp_size, [server, zone, VIEW, proto], _buckets(resp_hist, s.resp_bytes))
         for req_key, n in req_counts.items():
             requests.add_metric(list(req_key), n)
         for (server, zone), n in do_counts.items():
@@ -173,6 +188,13 @@ class CoreStats:
         # Every family name, so the registry can detect clashes without running a scrape.
         for name, kind in _FAMILIES:
             yield Metric(name, "", kind)
+
+
+def _buckets(counts: list[int], total: int) -> Buckets:
+    b = Buckets(SIZE_BUCKETS)
+    b.counts = counts
+    b.total = float(total)
+    return b
 
 
 _FAMILIES = (

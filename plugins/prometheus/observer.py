@@ -41,29 +41,20 @@ class MetricsObserver:
         s = self.series.get((req.server, zone, req.proto))
         if s is None:
             s = self.stats.get(req.server, zone, req.proto)
-        fam = (2 if ":" in req.remote[0] else 1, q.qtype)
-        counts = s.requests
-        counts[fam] = counts.get(fam, 0) + 1
-        if q.do:
-            s.do += 1
         plugin = req.answered_by
-        rk = (rcode, plugin)
-        responses = s.responses
-        responses[rk] = responses.get(rk, 0) + 1
+        n = len(req.wire)
+        # A reply the server wrote for the chain (an rcode returned) was not written by any
+        # plugin: CoreDNS's recorder then saw 0 bytes.
+        m = len(reply) if reply is not None and plugin else 0
+        key = (2 if ":" in req.remote[0] else 1, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m])
+        counts = s.counts
+        counts[key] = counts.get(key, 0) + 1
+        s.req_bytes += n
+        s.resp_bytes += m
         h = s.duration
         took = perf_counter() - req.start
         h.counts[bisect_left(TIME_BUCKETS, took)] += 1
         h.total += took
-        n = len(req.wire)
-        h = s.req_size
-        h.counts[SIZE_INDEX[n]] += 1
-        h.total += n
-        # A reply the server wrote for the chain (an rcode returned) was not written by any
-        # plugin: CoreDNS's recorder then saw 0 bytes.
-        n = len(reply) if reply is not None and plugin else 0
-        h = s.resp_size
-        h.counts[SIZE_INDEX[n]] += 1
-        h.total += n
 
 
 class DroppedObserver:
@@ -75,17 +66,11 @@ class DroppedObserver:
     def observe_dropped(self, req: Request | None, server: str, proto: str, reply: bytes | None) -> None:
         s = self.stats.get(server, DROPPED, proto)
         rcode = reply[3] & 0xF if reply is not None and len(reply) > 3 else 0
+        size = len(reply) if reply is not None else 0
         if req is not None:
-            fam = (2 if ":" in req.remote[0] else 1, req.q.qtype)
-            if req.q.do:
-                s.do += 1
+            s.count(2 if ":" in req.remote[0] else 1, req.q.qtype, req.q.do, rcode, "", len(req.wire), size)
             s.duration.observe(perf_counter() - req.start)
-            s.req_size.observe(len(req.wire))
         else:
-            fam = (1, 0)  # no question could be read: type "other"; the family is not known here
+            # No question could be read: type "other"; the family is not known here.
+            s.count(1, 0, False, rcode, "", 0, size)
             s.duration.observe(0.0)
-            s.req_size.observe(0)
-        s.requests[fam] = s.requests.get(fam, 0) + 1
-        rk = (rcode, "")
-        s.responses[rk] = s.responses.get(rk, 0) + 1
-        s.resp_size.observe(len(reply) if reply is not None else 0)
