@@ -1,0 +1,78 @@
+"""Running dnsperf (pinned to its own core, always bounded) and reading its summary."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class PerfResult:
+    sent: int = 0
+    completed: int = 0
+    lost: int = 0
+    qps: float = 0.0
+    rcodes: dict[str, int] = field(default_factory=dict)
+
+
+_NUMBER = {
+    "sent": re.compile(r"Queries sent:\s+(\d+)"),
+    "completed": re.compile(r"Queries completed:\s+(\d+)"),
+    "lost": re.compile(r"Queries lost:\s+(\d+)"),
+}
+_QPS = re.compile(r"Queries per second:\s+([\d.]+)")
+_RCODES = re.compile(r"Response codes:\s+(.*)")
+_RCODE = re.compile(r"([A-Z]+) (\d+)")
+
+
+def parse_summary(text: str) -> PerfResult:
+    """dnsperf's end-of-run statistics; raises ValueError when the text has none."""
+    numbers: dict[str, int] = {}
+    for key, rx in _NUMBER.items():
+        m = rx.search(text)
+        if m is None:
+            raise ValueError("no dnsperf summary in output")
+        numbers[key] = int(m.group(1))
+    qps = _QPS.search(text)
+    if qps is None:
+        raise ValueError("no dnsperf summary in output")
+    r = PerfResult(numbers["sent"], numbers["completed"], numbers["lost"], float(qps.group(1)))
+    codes = _RCODES.search(text)
+    if codes:
+        r.rcodes = {name: int(n) for name, n in _RCODE.findall(codes.group(1))}
+    return r
+
+
+def dnsperf_argv(
+    port: int,
+    query_file: Path,
+    seconds: float,
+    *,
+    rate: int | None = None,
+    passes: int | None = None,
+    clients: int = 1,
+    threads: int = 1,
+    outstanding: int = 100,
+    cpu: int | None = 0,
+) -> list[str]:
+    """dnsperf's command line: always time-bounded (-l), rate-bounded (-Q) when ``rate`` is set."""
+    argv = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    argv += ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(query_file), "-l", f"{seconds:g}"]
+    argv += ["-c", str(clients), "-T", str(threads), "-q", str(outstanding), "-t", "2"]
+    if rate is not None:
+        argv += ["-Q", str(rate)]
+    if passes is not None:
+        argv += ["-n", str(passes)]
+    return argv
+
+
+def run(argv: list[str], log_path: Path, seconds: float) -> PerfResult:
+    """Run dnsperf, append its output to ``log_path``, return its summary."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    with log_path.open("a") as log:
+        log.write("$ " + " ".join(argv) + "\n" + done.stdout + done.stderr + "\n")
+    if done.returncode != 0:
+        raise RuntimeError(f"dnsperf failed ({done.returncode}): see {log_path}")
+    return parse_summary(done.stdout)

@@ -1,0 +1,145 @@
+"""Run the pycoredns benchmarks against unbound and dnsmasq and write results/latest.md.
+
+    .venv/bin/python benchmarks/run.py            # the full run (a few minutes)
+    .venv/bin/python benchmarks/run.py --quick    # every scenario for ~2 s: checks the harness
+
+Installs nothing: it names the missing tools and stops. Everything listens on 127.0.0.1 with
+free ports; every server is started and stopped here; logs go to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import configs, scenarios
+from benchmarks.procs import ServerFailed
+from benchmarks.report import Results, render
+from benchmarks.targets import Lab
+
+HERE = Path(__file__).resolve().parent
+LATEST = HERE / "results" / "latest.md"
+# command -> Debian package that provides it
+TOOLS = {"dnsperf": "dnsperf", "unbound": "unbound", "dnsmasq": "dnsmasq-base", "taskset": "util-linux"}
+
+# Re-exported for the smoke test and for readers: what the runner generates.
+hit_names = configs.hit_names
+unique_names = configs.unique_names
+query_file_text = configs.query_file_text
+corefile = configs.corefile
+unbound_conf = configs.unbound_conf
+dnsmasq_cache_args = configs.dnsmasq_cache_args
+upstream_dnsmasq_args = configs.upstream_dnsmasq_args
+
+
+def missing_tools() -> dict[str, str]:
+    """Tools not on PATH, with the package to install for each."""
+    return {tool: pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None}
+
+
+def plugin_loads(name: str) -> bool:
+    """Whether this build can load the directive (plugins are being written alongside)."""
+    from pycoredns.registry import Registry
+
+    try:
+        Registry.default(entry_points=False).get(name)
+    except Exception:
+        return False
+    return True
+
+
+def cores() -> tuple[int | None, int | None]:
+    """(server core, client core): server on CPU 1, dnsperf and the upstream on CPU 0."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return None, None
+    return allowed[1], allowed[0]
+
+
+def _version(argv: list[str]) -> str:
+    """The first version-looking word a tool prints, e.g. ``1.17.1``."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except OSError:
+        return "?"
+    m = re.search(r"\b(\d+\.\d+(?:\.\d+)?)\b", done.stdout + done.stderr)
+    return m.group(1) if m else "?"
+
+
+def meta(quick: bool, server_cpu: int | None, client_cpu: int | None) -> dict[str, str]:
+    cpu_model = "?"
+    try:
+        cpu_model = next(
+            ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        pass
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "mode": "quick (2 s per scenario: harness check, figures not meaningful)" if quick else "full",
+        "host": f"{platform.node()}, {os.cpu_count()} CPUs, {cpu_model}",
+        "pinning": f"servers on CPU {server_cpu}, dnsperf and upstream on CPU {client_cpu}"
+        if server_cpu is not None else "none (fewer than 2 CPUs)",
+        "versions": f"python {platform.python_version()}, unbound {_version(['unbound', '-V'])}, "
+        f"dnsmasq {_version(['dnsmasq', '-v'])}, dnsperf {_version(['dnsperf', '-h'])}",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="every scenario for about 2 s (checks the harness)")
+    ap.add_argument("--only", action="append", choices=sorted(scenarios.SCENARIOS), help="run only these")
+    ap.add_argument("--out", type=Path, help="results file (default: results/latest.md; quick: the log dir)")
+    args = ap.parse_args(argv)
+
+    missing = missing_tools()
+    if missing:
+        print(f"missing tools: {', '.join(missing)}", file=sys.stderr)
+        print(f"install them with: apt-get install -y {' '.join(sorted(set(missing.values())))}", file=sys.stderr)
+        return 2
+
+    workdir = Path(tempfile.mkdtemp(prefix="pycoredns-bench-"))
+    print(f"logs and generated configs: {workdir}", flush=True)
+    settings = scenarios.Settings.quick() if args.quick else scenarios.Settings()
+    server_cpu, client_cpu = cores()
+    results = Results(meta=meta(args.quick, server_cpu, client_cpu))
+    lab = Lab(workdir, server_cpu, client_cpu)
+    bench = scenarios.Bench(lab, settings, results, plugin_loads("bind"), plugin_loads("prometheus"))
+    failed = False
+    try:
+        upstream = lab.start_upstream()
+        upstream.server.wait_ready(upstream.port, f"ready.{configs.BENCH_DOMAIN}")
+        for name, scenario in scenarios.SCENARIOS.items():
+            if args.only and name not in args.only:
+                continue
+            print(f"== {name}", flush=True)
+            try:
+                scenario(bench)
+            except (ServerFailed, RuntimeError, OSError) as e:
+                failed = True
+                results.notes.append(f"scenario {name} failed: {e}")
+    finally:
+        lab.stop_all()
+    text = render(results)
+    out = args.out or (workdir / "results.md" if args.quick else LATEST)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    print(text)
+    print(f"written to {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,334 @@
+"""The measured paths: cache hit, cache miss, memory per cached answer, start to first answer.
+
+Each scenario starts its servers one at a time on the server core, drives them with dnsperf on
+the client core, and records server CPU time per answered query from /proc/PID/stat.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import configs, dnsperf
+from benchmarks.procs import ServerFailed, free_port, warm
+from benchmarks.report import Peak, Results, Row
+from benchmarks.targets import Lab, MakeCorefile, Target, pycoredns_validates
+
+HIT_BUDGET = 1.5  # times unbound's CPU per query, same run
+MISS_BUDGET = 1.5
+MEMORY_BUDGET = 600  # bytes of RSS per cached answer
+STARTUP_BUDGET = 1.0  # seconds from spawn to first answer
+MEMORY_CACHE_CAPACITY = 150_000  # above the entries filled, so nothing is evicted while measuring
+
+PATH_HIT = "cache hit, UDP (cache + forward), CPU/query"
+PATH_HIT_NODECACHE = "cache hit, UDP, node-cache set (+errors, prometheus), CPU/query"
+PATH_WHOAMI = "whoami (dnslib parse and build, no cache), CPU/query"
+PATH_MISS = "cache miss forwarded over UDP, CPU/query"
+PATH_MEMORY = "memory per cached answer (RSS)"
+PATH_STARTUP = "start to first answer"
+
+
+@dataclass
+class Settings:
+    seconds: float = 6.0  # one bounded dnsperf run
+    rounds: int = 3  # runs per server, servers alternating; the median is reported
+    hit_rate: int = 10_000
+    miss_rate: int = 3_000
+    hit_names: int = 100
+    memory_entries: int = 100_000
+    memory_rate: int = 8_000
+    startup_runs: int = 3
+    peak_clients: int = 4
+
+    @classmethod
+    def quick(cls) -> Settings:
+        """Every scenario for about 2 s: checks the harness, not the figures."""
+        return cls(seconds=2.0, rounds=1, memory_entries=10_000, startup_runs=1)
+
+
+Starter = Callable[[], Target]
+PEAK_LABELS = {"floor": "uvloop floor", "pycoredns-nodecache": "pycoredns (node-cache set)"}
+
+
+class Bench:
+    """One run: the lab of servers, the settings, what pycoredns can load, and the results."""
+
+    def __init__(self, lab: Lab, settings: Settings, results: Results, has_bind: bool, has_prometheus: bool) -> None:
+        self.lab = lab
+        self.st = settings
+        self.results = results
+        self.has_bind = has_bind
+        self.has_prometheus = has_prometheus
+        self.perf_log = lab.workdir / "dnsperf.log"
+
+    def corefile(self, *, cache: bool = True, errors: bool = False, prometheus: bool = False) -> MakeCorefile:
+        """cache (or not) in front of forward to the upstream, optionally with errors and prometheus."""
+        up = self.lab.upstream_port
+
+        def make(port: int) -> str:
+            prom = free_port() if prometheus else None
+            return configs.corefile(port, up, cache=cache, errors=errors, prometheus_port=prom, bind=self.has_bind)
+
+        return make
+
+    def pycoredns_starter(self, label: str, make: MakeCorefile) -> Starter | None:
+        """A starter for this Corefile, or None (with a note) when pycoredns cannot load it yet."""
+        err = pycoredns_validates(self.lab.python, make, self.lab.workdir)
+        if err is not None:
+            self.results.notes.append(f"{label} skipped: the Corefile does not load: {err}")
+            return None
+        return lambda: self.lab.pycoredns(label, make)
+
+    def cpu_per_query(
+        self, t: Target, query_file: Path, seconds: float, rate: int | None, *, passes: int | None = None,
+        clients: int = 1,
+    ) -> tuple[float, dnsperf.PerfResult]:
+        """Server CPU microseconds per answered query over one bounded dnsperf run."""
+        argv = dnsperf.dnsperf_argv(
+            t.port, query_file, seconds, rate=rate, passes=passes, clients=clients,
+            outstanding=200 if rate is None else 100, cpu=self.lab.client_cpu,
+        )
+        before = t.server.cpu_seconds()
+        res = dnsperf.run(argv, self.perf_log, seconds)
+        after = t.server.cpu_seconds()
+        if not t.server.alive():
+            raise ServerFailed(f"{t.label} died under load: see {t.server.log_path}")
+        if res.completed == 0:
+            raise ServerFailed(f"{t.label} answered no query: see {self.perf_log}")
+        return (after - before) * 1e6 / res.completed, res
+
+
+# ------------------------------------------------------------------------------------------------
+def start_all(b: Bench, starters: dict[str, Starter | None], ready: Callable[[str], str]) -> dict[str, Target]:
+    """Start every server (idle ones cost nothing), so rounds can alternate between them."""
+    live: dict[str, Target] = {}
+    for label, start in starters.items():
+        if start is None:
+            continue
+        t = start()
+        try:
+            t.server.wait_ready(t.port, ready(label), need_answer=label != "pycoredns-whoami")
+        except ServerFailed as e:
+            b.results.notes.append(f"{label}: {e}")
+            t.server.stop()
+            continue
+        live[label] = t
+    return live
+
+
+def measure_rounds(
+    b: Bench, scenario: str, live: dict[str, Target], query_file: Callable[[str, int], Path],
+    rate: Callable[[str], int], passes: int | None = None,
+) -> dict[str, float]:
+    """CPU us per query for each server: the median of ``rounds`` runs, servers taken in turn each
+    round so a burst of load from elsewhere on the machine does not land on one server only."""
+    per_round: dict[str, list[float]] = {}
+    for r in range(b.st.rounds):
+        for label, t in list(live.items()):
+            try:
+                us, res = b.cpu_per_query(t, query_file(label, r), b.st.seconds, rate(label), passes=passes)
+            except (ServerFailed, RuntimeError) as e:
+                b.results.notes.append(f"{label}: {e}")
+                t.server.stop()
+                del live[label]
+                continue
+            per_round.setdefault(label, []).append(us)
+            if res.lost:
+                b.results.notes.append(f"{label}: {res.lost} of {res.sent} queries lost at {rate(label)} qps")
+    if b.st.rounds > 1:
+        for label, values in per_round.items():
+            rounds = ", ".join(f"{v:.1f}" for v in values)
+            b.results.notes.append(f"{scenario}, {label}, CPU per query in each round: {rounds} us")
+    return {label: statistics.median(values) for label, values in per_round.items()}
+
+
+def cache_hit(b: Bench) -> None:
+    names = configs.hit_names(b.st.hit_names)
+    qfile = configs.write_query_file(b.lab.workdir / "hit.queries", names)
+    starters: dict[str, Starter | None] = {
+        "unbound": b.lab.unbound,
+        "dnsmasq": b.lab.dnsmasq,
+        "floor": lambda: b.lab.floor(qfile),
+        "pycoredns": b.pycoredns_starter("pycoredns", b.corefile()),
+        "pycoredns-nodecache": b.pycoredns_starter(
+            "pycoredns-nodecache", b.corefile(errors=True, prometheus=b.has_prometheus)
+        ),
+        "pycoredns-whoami": b.pycoredns_starter(
+            "pycoredns-whoami", lambda port: configs.corefile(port, None, cache=False, whoami=True, bind=b.has_bind)
+        ),
+    }
+    live = start_all(b, starters, lambda label: names[0])
+    try:
+        for label, t in live.items():
+            if label != "pycoredns-whoami":
+                warmed = warm(t.port, names)
+                if warmed != len(names):
+                    b.results.notes.append(f"{label}: only {warmed}/{len(names)} names warmed")
+        # whoami builds every answer with dnslib: a lower rate keeps it below saturation.
+        figures = measure_rounds(
+            b, "hit", live, lambda label, r: qfile,
+            lambda label: b.st.miss_rate if label == "pycoredns-whoami" else b.st.hit_rate,
+        )
+        for label, t in live.items():
+            if label == "pycoredns-whoami":
+                continue
+            try:
+                us, peak = b.cpu_per_query(t, qfile, b.st.seconds, None, clients=b.st.peak_clients)
+            except (ServerFailed, RuntimeError) as e:
+                b.results.notes.append(f"{label} (max throughput): {e}")
+                continue
+            b.results.peaks.append(Peak(PEAK_LABELS.get(label, label), peak.qps, us, peak.lost))
+    finally:
+        for t in live.values():
+            t.server.stop()
+    span = f"at {b.st.hit_rate} qps, median of {b.st.rounds} x {b.st.seconds:g} s, {len(names)} names pre-warmed"
+    for path, key in ((PATH_HIT, "pycoredns"), (PATH_HIT_NODECACHE, "pycoredns-nodecache")):
+        row = Row(path, "us", figures.get(key), figures.get("unbound"), figures.get("dnsmasq"), figures.get("floor"))
+        row.budget = f"<= {HIT_BUDGET}x unbound"
+        row.passed = None if row.ratio is None else row.ratio <= HIT_BUDGET
+        row.note = span
+        if "floor" in figures and figures.get("unbound"):
+            row.note += f"; the uvloop floor is {figures['floor'] / figures['unbound']:.2f}x unbound"
+        b.results.rows.append(row)
+    if "pycoredns-whoami" in figures:
+        row = Row(PATH_WHOAMI, "us", figures["pycoredns-whoami"], figures.get("unbound"), floor=figures.get("floor"))
+        row.note = f"at {b.st.miss_rate} qps; unbound column is its cache hit, for scale; no budget"
+        b.results.rows.append(row)
+
+
+def cache_miss(b: Bench) -> None:
+    count = int(b.st.miss_rate * b.st.seconds * 1.2) + 100
+    starters: dict[str, Starter | None] = {
+        "unbound": b.lab.unbound,
+        "dnsmasq": b.lab.dnsmasq,
+        "pycoredns-forward": b.pycoredns_starter("pycoredns-forward", b.corefile(cache=False)),
+    }
+    seeds = {label: i for i, label in enumerate(starters)}
+
+    def fresh_names(label: str, r: int) -> Path:
+        # New names for every server and round: each query is a miss, the upstream answers them all.
+        names = configs.unique_names(count, seed=100 * r + seeds[label])
+        return configs.write_query_file(b.lab.workdir / f"miss-{label}-{r}.queries", names)
+
+    live = start_all(b, starters, lambda label: f"ready{seeds[label]}.{configs.BENCH_DOMAIN}")
+    try:
+        figures = measure_rounds(b, "miss", live, fresh_names, lambda label: b.st.miss_rate, passes=1)
+    finally:
+        for t in live.values():
+            t.server.stop()
+    row = Row(PATH_MISS, "us", figures.get("pycoredns-forward"), figures.get("unbound"), figures.get("dnsmasq"))
+    row.budget = f"<= {MISS_BUDGET}x unbound"
+    row.passed = None if row.ratio is None else row.ratio <= MISS_BUDGET
+    row.note = (
+        f"{b.st.miss_rate} qps, median of {b.st.rounds} x {b.st.seconds:g} s, every name new; "
+        "pycoredns runs forward only"
+    )
+    b.results.rows.append(row)
+
+
+def cache_entries(metrics_port: int) -> int:
+    """Sum of coredns_cache_entries (all types, servers, zones) scraped from /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("coredns_cache_entries{") or line.startswith("coredns_cache_entries "):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def scrape_entries(metrics_port: int, b: Bench) -> int:
+    """coredns_cache_entries, or 0 (with a note) when /metrics cannot be read."""
+    try:
+        return cache_entries(metrics_port)
+    except OSError as e:
+        b.results.notes.append(f"memory: could not read /metrics on port {metrics_port}: {e}")
+        return 0
+
+
+def memory(b: Bench) -> None:
+    metrics_port = free_port()
+    up = b.lab.upstream_port
+
+    def make(port: int) -> str:
+        prom = metrics_port if b.has_prometheus else None
+        return configs.corefile(
+            port, up, cache_capacity=MEMORY_CACHE_CAPACITY, prometheus_port=prom, bind=b.has_bind
+        )
+
+    start = b.pycoredns_starter("pycoredns-memory", make)
+    if start is None:
+        return
+    fill = configs.unique_names(b.st.memory_entries, seed=1000)
+    qfile = configs.write_query_file(b.lab.workdir / "memory.queries", fill)
+    row = Row(PATH_MEMORY, "B", budget=f"<= {MEMORY_BUDGET} B")
+    t = start()
+    try:
+        t.server.wait_ready(t.port, f"ready.{configs.BENCH_DOMAIN}")
+        # Warm first, so code paths, sockets and buffers are in the baseline, not in the delta.
+        warm(t.port, configs.unique_names(1000, seed=999))
+        rss0 = t.server.rss_bytes()
+        entries0 = scrape_entries(metrics_port, b) if b.has_prometheus else 0
+        seconds = b.st.memory_entries / b.st.memory_rate * 2 + 10
+        _, res = b.cpu_per_query(t, qfile, seconds, b.st.memory_rate, passes=1)
+        time.sleep(1.0)
+        rss1 = t.server.rss_bytes()
+        added = scrape_entries(metrics_port, b) - entries0 if b.has_prometheus else 0
+        how = "coredns_cache_entries"
+        if added <= 0:
+            added = res.rcodes.get("NOERROR", 0)
+            how = "answered queries (no coredns_cache_entries to read: entries assumed)"
+        if added > 0:
+            row.pycoredns = (rss1 - rss0) / added
+            row.passed = row.pycoredns <= MEMORY_BUDGET
+        row.note = (
+            f"RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB for {added} new entries (counted by {how}), "
+            f"{b.st.memory_entries} names queried"
+        )
+    except (ServerFailed, RuntimeError, OSError) as e:
+        row.note = str(e)
+    finally:
+        t.server.stop()
+    b.results.rows.append(row)
+
+
+def startup(b: Bench) -> None:
+    """Spawn to first answer, polling with a query every few milliseconds."""
+    name = f"host0.{configs.BENCH_DOMAIN}"
+    starters: dict[str, Starter | None] = {
+        "pycoredns": b.pycoredns_starter("pycoredns-start", b.corefile()),
+        "unbound": b.lab.unbound,
+        "dnsmasq": b.lab.dnsmasq,
+    }
+    times: dict[str, list[float]] = {}
+    for label, start in starters.items():
+        if start is None:
+            continue
+        for _ in range(b.st.startup_runs):
+            t = start()
+            try:
+                times.setdefault(label, []).append(t.server.wait_ready(t.port, name, timeout=30))
+            except ServerFailed as e:
+                b.results.notes.append(f"{label} (start): {e}")
+            finally:
+                t.server.stop()
+    median = {k: statistics.median(v) for k, v in times.items() if v}
+    row = Row(PATH_STARTUP, "s", median.get("pycoredns"), median.get("unbound"), median.get("dnsmasq"))
+    row.budget = f"< {STARTUP_BUDGET:g} s"
+    row.passed = None if row.pycoredns is None else row.pycoredns < STARTUP_BUDGET
+    if "pycoredns" in times:
+        runs = ", ".join(f"{s:.2f}" for s in times["pycoredns"])
+        row.note = f"median of {len(times['pycoredns'])} spawns (pycoredns: {runs} s), cache + forward Corefile"
+    b.results.rows.append(row)
+
+
+SCENARIOS: dict[str, Callable[[Bench], None]] = {
+    "hit": cache_hit,
+    "miss": cache_miss,
+    "memory": memory,
+    "startup": startup,
+}

@@ -1,0 +1,136 @@
+"""The benchmark runner's generators: query files and server configs (no servers are started)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pycoredns.corefile import parse
+
+RUN_PY = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+
+
+def _load_runner() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_run", RUN_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("benchmarks_run", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+run = _load_runner()
+
+
+def test_hit_names_are_a_small_fixed_set_under_the_bench_domain() -> None:
+    names = run.hit_names(100)
+    assert len(set(names)) == 100
+    assert names == run.hit_names(100)
+    assert all(n.endswith(".bench.test") for n in names)
+
+
+def test_unique_names_are_distinct_and_seeded() -> None:
+    a = run.unique_names(5000, seed=1)
+    assert len(set(a)) == 5000
+    assert a == run.unique_names(5000, seed=1)
+    assert not set(a) & set(run.unique_names(5000, seed=2))
+    assert all(n.endswith(".bench.test") and len(n.split(".")[0]) <= 63 for n in a)
+
+
+def test_query_file_is_dnsperf_format(tmp_path: Path) -> None:
+    assert run.query_file_text(["a.bench.test", "b.bench.test"]) == "a.bench.test A\nb.bench.test A\n"
+    from benchmarks import configs
+
+    path = configs.write_query_file(tmp_path / "q", ["x.bench.test"], "AAAA")
+    assert configs.read_query_file(path) == [("x.bench.test", "AAAA")]
+
+
+@pytest.mark.parametrize(
+    ("options", "directives"),
+    [
+        pytest.param({}, ["bind", "cache", "forward"], id="cache-forward"),
+        pytest.param({"cache": False}, ["bind", "forward"], id="forward-only"),
+        pytest.param(
+            {"cache_capacity": 150000, "prometheus_port": 9253, "errors": True},
+            ["bind", "errors", "prometheus", "cache", "forward"],
+            id="memory-with-metrics",
+        ),
+        pytest.param({"bind": False}, ["cache", "forward"], id="no-bind"),
+    ],
+)
+def test_corefile_parses_with_the_expected_directives(options: dict[str, object], directives: list[str]) -> None:
+    text = run.corefile(10053, 10054, **options)
+    (block,) = parse(text, "Corefile")
+    assert block.key_texts == [".:10053"]
+    assert list(block.directives) == directives
+    if "forward" in directives:
+        assert [t.text for t in block.directives["forward"]] == ["forward", ".", "127.0.0.1:10054"]
+    if "cache_capacity" in options:
+        cache_args = [t.text for t in block.directives["cache"]]
+        assert cache_args == ["cache", "{", "success", "150000", "denial", "150000", "}"]
+
+
+def test_unbound_conf_forwards_to_the_upstream(tmp_path: Path) -> None:
+    text = run.unbound_conf(10053, 10054, tmp_path)
+    assert "    port: 10053\n" in text
+    assert "    forward-addr: 127.0.0.1@10054\n" in text
+    assert '    local-zone: "test." nodefault\n' in text
+
+
+@pytest.mark.skipif(shutil.which("unbound-checkconf") is None, reason="unbound-checkconf not installed")
+def test_unbound_conf_passes_unbound_checkconf(tmp_path: Path) -> None:
+    conf = tmp_path / "unbound.conf"
+    conf.write_text(run.unbound_conf(10053, 10054, tmp_path))
+    done = subprocess.run(["unbound-checkconf", str(conf)], capture_output=True, text=True, timeout=10)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq not installed")
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(run.upstream_dnsmasq_args(10054), id="upstream"),
+        pytest.param(run.dnsmasq_cache_args(10053, 10054), id="cache"),
+    ],
+)
+def test_dnsmasq_args_pass_dnsmasq_test(args: list[str]) -> None:
+    done = subprocess.run(["dnsmasq", "--test", *args], capture_output=True, text=True, timeout=10)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dnsmasq_upstream_answers_with_a_cacheable_ttl() -> None:
+    args = run.upstream_dnsmasq_args(10054)
+    assert "--address=/bench.test/192.0.2.1" in args
+    assert "--local-ttl=3600" in args
+    assert "--no-resolv" in args and "--listen-address=127.0.0.1" in args
+
+
+def test_dnsperf_summary_is_parsed() -> None:
+    from benchmarks import dnsperf
+
+    text = """Statistics:
+
+  Queries sent:         20000
+  Queries completed:    19990 (99.95%)
+  Queries lost:         10 (0.05%)
+
+  Response codes:       NOERROR 19980 (99.95%), SERVFAIL 10 (0.05%)
+  Average packet size:  request 34, response 50
+  Run time (s):         2.000083
+  Queries per second:   9994.585
+"""
+    r = dnsperf.parse_summary(text)
+    assert (r.sent, r.completed, r.lost) == (20000, 19990, 10)
+    assert r.qps == pytest.approx(9994.585)
+    assert r.rcodes == {"NOERROR": 19980, "SERVFAIL": 10}
+    with pytest.raises(ValueError):
+        dnsperf.parse_summary("dnsperf: error")
+    argv = dnsperf.dnsperf_argv(10053, Path("q"), 2, rate=10000, cpu=0)
+    assert argv[:3] == ["taskset", "-c", "0"]
+    assert argv[argv.index("-l") + 1] == "2" and argv[argv.index("-Q") + 1] == "10000"
