@@ -58,6 +58,8 @@ class Observer(Protocol):
 
     ``reply`` is the wire sent (None when nothing was sent), ``rcode`` its rcode, ``error`` the
     error a handler raised or attached to the request. Observers must be quick and must not raise.
+    An observer with a true class attribute ``only_errors`` is called only for replies that carry
+    an error (the errors plugin), so the fast path skips it.
     """
 
     def observe(self, req: Request, reply: bytes | None, rcode: int, error: BaseException | None) -> None: ...

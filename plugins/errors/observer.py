@@ -42,6 +42,9 @@ class Pattern:
 
 
 class ErrorsObserver:
+    # Only replies that carry an error concern it: the server skips it for the others.
+    only_errors = True
+
     def __init__(self, patterns: list[Pattern], stacktrace: bool = False) -> None:
         self.patterns = patterns
         self.stacktrace = stacktrace

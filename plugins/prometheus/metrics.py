@@ -95,11 +95,6 @@ class CoreStats:
             self.enabled_owner = owner
         self.enabled.update(labels)
 
-    def reset(self) -> None:
-        self.series.clear()
-        self.enabled = set()
-        self.enabled_owner = None
-
     # -- scrape --------------------------------------------------------------------------------
     def collect(self) -> Iterator[Metric]:
         info = GaugeMetricFamily(

@@ -10,7 +10,7 @@ from bisect import bisect_left
 from time import perf_counter
 
 from pycoredns.metrics import SIZE_INDEX, TIME_BUCKETS
-from pycoredns.plugins.prometheus.metrics import CoreStats
+from pycoredns.plugins.prometheus.metrics import CoreStats, Series
 from pycoredns.request import Request
 
 _DS = 43
@@ -25,6 +25,7 @@ class MetricsObserver:
         # Longest first: the zone label is the longest of the block's zones containing the qname.
         self.zones = sorted(zones, key=len, reverse=True)
         self.series = stats.series
+        self._last: tuple[str, str, str, Series] = ("", "", "", Series())
 
     def zone_of(self, name: str) -> str:
         for z in self.zones:
@@ -38,9 +39,16 @@ class MetricsObserver:
         # The router already picked this block's longest zone holding the name, except for DS,
         # which it routes to the parent zone.
         zone = req.zone if q.qtype != _DS else self.zone_of(req.name)
-        s = self.series.get((req.server, zone, req.proto))
-        if s is None:
-            s = self.stats.get(req.server, zone, req.proto)
+        server = req.server
+        proto = req.proto
+        last = self._last
+        # Consecutive replies mostly share (server, zone, proto), the very same string objects
+        # (the listener's label, the route's zone, a literal): compare identities, skip the lookup.
+        if last[0] is server and last[1] is zone and last[2] is proto:
+            s = last[3]
+        else:
+            s = self.series.get((server, zone, proto)) or self.stats.get(server, zone, proto)
+            self._last = (server, zone, proto, s)
         plugin = req.answered_by
         n = len(req.wire)
         # A reply the server wrote for the chain (an rcode returned) was not written by any

@@ -39,13 +39,15 @@ class DroppedObserver:
 class Route:
     """What the query path needs of a matched zone, flattened for the hot path."""
 
-    __slots__ = ("zone", "chain", "observers", "debug", "site")
+    __slots__ = ("zone", "chain", "observers", "reply_observers", "debug", "site")
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.zone = site.zone
         self.chain = site.config.chain
         self.observers = tuple(site.config.observers)
+        # For a reply without an error: the observers that care (not the errors plugin).
+        self.reply_observers = tuple(o for o in self.observers if not getattr(o, "only_errors", False))
         self.debug = site.config.debug
 
 
@@ -103,11 +105,9 @@ class Dispatcher:
             if len(result) > q.udp_size and proto == "udp":
                 result = truncate(result, q.udp_size)
             send(result, remote)
-            if route.observers:
-                rcode = result[3] & 0xF
-                err = req.error
-                for o in route.observers:
-                    o.observe(req, result, rcode, err)
+            err = req.error
+            for o in route.reply_observers if err is None else route.observers:
+                o.observe(req, result, result[3] & 0xF, err)
             return
         if type(result) is int:
             self._finish(req, route.observers, result, send, req.error)

@@ -21,28 +21,44 @@ _LEN = struct.Struct(">H")
 
 
 class DispatcherHolder:
-    """A mutable reference to the listener's current dispatcher (swapped on reload)."""
+    """A mutable reference to the listener's current dispatcher (swapped on reload).
 
-    __slots__ = ("dispatcher",)
+    UDP protocols keep the dispatcher's ``handle`` as their own attribute, so a datagram costs
+    no lookups through here; setting ``dispatcher`` updates them all at once.
+    """
+
+    __slots__ = ("_dispatcher", "udp")
 
     def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
+        self._dispatcher = dispatcher
+        self.udp: list[UDPProtocol] = []
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self._dispatcher
+
+    @dispatcher.setter
+    def dispatcher(self, dispatcher: Dispatcher) -> None:
+        self._dispatcher = dispatcher
+        for protocol in self.udp:
+            protocol.handle = dispatcher.handle
 
 
 class UDPProtocol(asyncio.DatagramProtocol):
     def __init__(self, holder: DispatcherHolder) -> None:
-        self.holder = holder
-        self.transport: asyncio.DatagramTransport | None = None
+        self.handle = holder.dispatcher.handle
+        holder.udp.append(self)
+        self.sendto: Any = None
         self.local: tuple[Any, ...] = ("", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's UDPTransport does not subclass asyncio.DatagramTransport; it has the same API.
-        self.transport = transport  # type: ignore[assignment]
+        # Its sendto is the reply writer: no closure per datagram.
+        self.sendto = transport.sendto  # type: ignore[attr-defined]
         self.local = transport.get_extra_info("sockname") or ("", 0)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        # The transport's own sendto is the reply writer: no closure per datagram.
-        self.holder.dispatcher.handle(data, addr, self.local, "udp", self.transport.sendto)  # type: ignore[union-attr]
+        self.handle(data, addr, self.local, "udp", self.sendto)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors for earlier replies; nothing to do but not to die.
