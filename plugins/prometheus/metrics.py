@@ -8,6 +8,7 @@ prometheus_client type is built in :meth:`CoreStats.collect`.
 from __future__ import annotations
 
 import platform
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -50,26 +51,30 @@ class Series:
     """Everything counted for one (server, zone, proto); labels are spelled out at scrape.
 
     One reply is one increment of ``counts`` under a single key holding every label the families
-    split on (family, qtype, DO, rcode, plugin, request and response size buckets): the hot path
-    builds one tuple and touches one dict entry, and :meth:`CoreStats.collect` adds the families
-    up. The key space stays small (sizes are bucketed).
+    split on (family, qtype, DO, rcode, plugin) and its bucket in each histogram (request size,
+    response size, duration): the hot path builds one tuple and touches one dict entry, and
+    :meth:`CoreStats.collect` adds the families up. The key space stays small (values bucketed).
     """
 
-    __slots__ = ("counts", "duration", "req_bytes", "resp_bytes")
+    __slots__ = ("counts", "req_bytes", "resp_bytes", "seconds")
 
     def __init__(self) -> None:
-        # (family, qtype, do, rcode, plugin, request size bucket, response size bucket) -> count
-        self.counts: dict[tuple[int, int, bool, int, str, int, int], int] = {}
-        self.duration = Buckets(TIME_BUCKETS)
+        # (family, qtype, do, rcode, plugin, request size bucket, response size bucket,
+        #  duration bucket) -> count
+        self.counts: dict[tuple[int, int, bool, int, str, int, int, int], int] = {}
         self.req_bytes = 0
         self.resp_bytes = 0
+        self.seconds = 0.0
 
-    def count(self, family: int, qtype: int, do: bool, rcode: int, plugin: str, req_size: int, resp_size: int) -> None:
+    def count(self, family: int, qtype: int, do: bool, rcode: int, plugin: str, req_size: int, resp_size: int,
+              took: float) -> None:
         """Count one reply (the observer inlines the same steps)."""
-        key = (family, qtype, do, rcode, plugin, SIZE_INDEX[req_size], SIZE_INDEX[resp_size])
+        key = (family, qtype, do, rcode, plugin, SIZE_INDEX[req_size], SIZE_INDEX[resp_size],
+               bisect_left(TIME_BUCKETS, took))
         self.counts[key] = self.counts.get(key, 0) + 1
         self.req_bytes += req_size
         self.resp_bytes += resp_size
+        self.seconds += took
 
 
 class CoreStats:
@@ -153,7 +158,10 @@ class CoreStats:
         for (server, zone, proto), s in sorted(self.series.items()):
             req_hist = [0] * (len(SIZE_BUCKETS) + 1)
             resp_hist = [0] * (len(SIZE_BUCKETS) + 1)
-            for (family, qtype, do_bit, rcode, plugin, req_b, resp_b), n in list(s.counts.items()):
+            merged = durations.get((server, zone))
+            if merged is None:
+                merged = durations[(server, zone)] = Buckets(TIME_BUCKETS)
+            for (family, qtype, do_bit, rcode, plugin, req_b, resp_b, dur_b), n in list(s.counts.items()):
                 key = (server, zone, VIEW, proto, str(family), type_label(qtype))
                 req_counts[key] = req_counts.get(key, 0) + n
                 rkey = (server, zone, VIEW, rcode_label(rcode), plugin)
@@ -162,10 +170,8 @@ class CoreStats:
                     do_counts[(server, zone)] = do_counts.get((server, zone), 0) + n
                 req_hist[req_b] += n
                 resp_hist[resp_b] += n
-            merged = durations.get((server, zone))
-            if merged is None:
-                merged = durations[(server, zone)] = Buckets(TIME_BUCKETS)
-            merged.merge(s.duration)
+                merged.counts[dur_b] += n
+            merged.total += s.seconds
             add_histogram(req_size, [server, zone, VIEW, proto], _buckets(req_hist, s.req_bytes))
             add_histogram(resp_size, [server, zone, VIEW, proto], _buckets(resp_hist, s.resp_bytes))
         for req_key, n in req_counts.items():

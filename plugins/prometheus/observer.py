@@ -54,15 +54,16 @@ class MetricsObserver:
         # A reply the server wrote for the chain (an rcode returned) was not written by any
         # plugin: CoreDNS's recorder then saw 0 bytes.
         m = len(reply) if reply is not None and plugin else 0
-        key = (2 if ":" in req.remote[0] else 1, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m])
+        took = perf_counter() - req.start
+        # One key holds every label and bucket of the reply (duration included), so a reply
+        # touches one dict entry and the series' three sums, nothing else.
+        key = (2 if ":" in req.remote[0] else 1, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m],
+               bisect_left(TIME_BUCKETS, took))
         counts = s.counts
         counts[key] = counts.get(key, 0) + 1
         s.req_bytes += n
         s.resp_bytes += m
-        h = s.duration
-        took = perf_counter() - req.start
-        h.counts[bisect_left(TIME_BUCKETS, took)] += 1
-        h.total += took
+        s.seconds += took
 
 
 class DroppedObserver:
@@ -76,9 +77,8 @@ class DroppedObserver:
         rcode = reply[3] & 0xF if reply is not None and len(reply) > 3 else 0
         size = len(reply) if reply is not None else 0
         if req is not None:
-            s.count(2 if ":" in req.remote[0] else 1, req.q.qtype, req.q.do, rcode, "", len(req.wire), size)
-            s.duration.observe(perf_counter() - req.start)
+            s.count(2 if ":" in req.remote[0] else 1, req.q.qtype, req.q.do, rcode, "", len(req.wire), size,
+                    perf_counter() - req.start)
         else:
             # No question could be read: type "other"; the family is not known here.
-            s.count(1, 0, False, rcode, "", 0, size)
-            s.duration.observe(0.0)
+            s.count(1, 0, False, rcode, "", 0, size, 0.0)
