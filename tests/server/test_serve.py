@@ -178,3 +178,18 @@ def test_port_zero_gets_one_port_for_udp_and_tcp() -> None:
         for proto in ("udp", "tcp"):
             assert query("example.org", "A", port, proto=proto).header.rcode == 0
         assert {a[1] for a in next(iter(rs.server.listeners.values())).addresses} == {port}
+
+
+def test_idle_tcp_connection_is_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pycoredns.server import listener
+
+    monkeypatch.setattr(listener, "TCP_IDLE_TIMEOUT", 0.5)  # CoreDNS's is 10 s
+    port = free_port()
+    with running_server(_two_blocks(port)):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            data = bytes(dnslib.DNSRecord.question("example.org").pack())
+            s.sendall(struct.pack(">H", len(data)) + data)
+            n = struct.unpack(">H", s.recv(2))[0]
+            assert len(s.recv(n)) == n  # answered; now stay idle
+            s.settimeout(5)
+            assert s.recv(1) == b"", "the server closes an idle connection"
