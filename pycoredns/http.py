@@ -21,13 +21,28 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
-from pycoredns.corefile import split_host_port
+from pycoredns.corefile import Dispenser, split_host_port
 from pycoredns.errors import ServerConfigError
 
 log = logging.getLogger("pycoredns")
 
 TIMEOUT = 5.0  # CoreDNS's http.Server ReadTimeout/WriteTimeout for health and metrics
 MAX_HEADER = 16 * 1024
+
+
+def address_arg(c: Dispenser, default: str) -> str:
+    """The one optional ADDRESS on an HTTP plugin's line (health, ready, prometheus).
+
+    More than one argument is an argument error; the address must split as host:port, with
+    net.SplitHostPort's error unwrapped, as CoreDNS returns it.
+    """
+    args = c.remaining_args()
+    if len(args) > 1:
+        raise c.arg_err()
+    if not args:
+        return default
+    split_host_port(args[0])
+    return args[0]
 MAX_BODY = 64 * 1024
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 

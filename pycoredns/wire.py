@@ -268,6 +268,23 @@ _COUNTS = struct.Struct(">HHHH")
 _RR_HEAD = struct.Struct(">HHIH")
 
 
+def skip_name(data: bytes, pos: int) -> int:
+    """The offset after the name at ``pos`` without following pointers (a pointer ends a name).
+
+    For messages already checked (:func:`check_reply`) or walks that tolerate damage: raises
+    IndexError past the end and :class:`MalformedMessage` on a reserved label type.
+    """
+    while True:
+        length = data[pos]
+        if length == 0:
+            return pos + 1
+        if length & 0xC0 == 0xC0:
+            return pos + 2
+        if length & 0xC0:
+            raise MalformedMessage("dns: bad rdata")
+        pos += 1 + length
+
+
 def _name_after(data: bytes, pos: int) -> int:
     """The offset after the name at ``pos``, checked as miekg/dns's UnpackDomainName does."""
     n = len(data)

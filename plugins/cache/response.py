@@ -130,15 +130,10 @@ def parse(data: bytes) -> Reply:
 
 
 def skip_name(data: bytes, pos: int) -> int:
-    while True:
-        length = data[pos]
-        if length == 0:
-            return pos + 1
-        if length & 0xC0 == 0xC0:
-            return pos + 2
-        if length & 0xC0:
-            raise BadReply("bad label type")
-        pos += 1 + length
+    try:
+        return wire.skip_name(data, pos)
+    except wire.MalformedMessage:
+        raise BadReply("bad label type") from None
 
 
 def read_name(data: bytes, pos: int) -> bytes:

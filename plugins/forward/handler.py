@@ -325,16 +325,6 @@ def client_reply(req: Request, reply: bytes) -> bytes:
     return data
 
 
-def _skip_name(data: bytes, pos: int) -> int:
-    while True:
-        length = data[pos]
-        if length == 0:
-            return pos + 1
-        if length & 0xC0 == 0xC0:
-            return pos + 2
-        pos += 1 + length
-
-
 def mirror_opt(data: bytes, udp_size: int, do: bool) -> bytes:
     """Set the reply's OPT to the client's buffer size and DO bit, or add one (CoreDNS's SizeAndDo).
 
@@ -345,18 +335,18 @@ def mirror_opt(data: bytes, udp_size: int, do: bool) -> bytes:
         qd, an, ns, ar = struct.unpack_from(">HHHH", data, 4)
         pos = 12
         for _ in range(qd):
-            pos = _skip_name(data, pos) + 4
+            pos = wire.skip_name(data, pos) + 4
         for _ in range(an + ns):
-            pos = _skip_name(data, pos)
+            pos = wire.skip_name(data, pos)
             pos += 10 + struct.unpack_from(">H", data, pos + 8)[0]
         for _ in range(ar):
-            name_end = _skip_name(data, pos)
+            name_end = wire.skip_name(data, pos)
             rtype, _cls, ttl, rdlen = struct.unpack_from(">HHIH", data, name_end)
             if rtype == wire.TYPE_OPT:
                 ttl = (ttl & 0xFF00) | (0x8000 if do else 0)
                 patched = struct.pack(">HHI", rtype, udp_size, ttl)
                 return data[:name_end] + patched + data[name_end + 8 :]
             pos = name_end + 10 + rdlen
-    except (IndexError, struct.error):
+    except (IndexError, struct.error, wire.MalformedMessage):
         return data  # not ours to repair: the client gets what the upstream sent
     return data[:10] + struct.pack(">H", ar + 1) + data[12:] + wire.opt_record(udp_size, do)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pycoredns.corefile import parse_duration, split_host_port
+from pycoredns import http
+from pycoredns.corefile import parse_duration
 from pycoredns.plugin import Controller
 from pycoredns.plugins.health.health import Health
 
@@ -12,12 +13,7 @@ DEFAULT_ADDR = ":8080"
 def parse(c: Controller) -> tuple[str, float]:
     addr, lameduck = DEFAULT_ADDR, 0.0
     while c.next():
-        args = c.remaining_args()
-        if len(args) > 1:
-            raise c.arg_err()
-        if args:
-            addr = args[0]
-            split_host_port(addr)  # net.SplitHostPort's error, unwrapped, as CoreDNS returns it
+        addr = http.address_arg(c, addr)
         while c.next_block():
             option = c.val()
             if option != "lameduck":

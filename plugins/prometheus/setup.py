@@ -6,7 +6,6 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import choose_encoder
 
 from pycoredns import http
-from pycoredns.corefile import split_host_port
 from pycoredns.metrics import REGISTRY, FuncCollector, register_once
 from pycoredns.plugin import Controller
 from pycoredns.plugins.prometheus.metrics import STATS
@@ -20,12 +19,7 @@ _OBSERVER_PLUGINS = ("prometheus", "errors", "log")
 def parse(c: Controller) -> str:
     addr = DEFAULT_ADDR
     c.next()
-    args = c.remaining_args()
-    if len(args) > 1:
-        raise c.arg_err()
-    if args:
-        addr = args[0]
-        split_host_port(addr)  # net.SplitHostPort's error, unwrapped, as CoreDNS returns it
+    addr = http.address_arg(c, addr)
     while c.next_block():
         option = c.val()
         if option == "runtime_metrics":

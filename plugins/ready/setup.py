@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pycoredns import http
-from pycoredns.corefile import split_host_port
 from pycoredns.plugin import Controller
 from pycoredns.plugins.ready.ready import readiness_objects, state_of
 
@@ -14,12 +13,7 @@ MONITOR_TYPES = ("until-ready", "continuously")
 def parse(c: Controller) -> tuple[str, str]:
     addr, monitor = DEFAULT_ADDR, "until-ready"
     c.next()
-    args = c.remaining_args()
-    if len(args) > 1:
-        raise c.arg_err()
-    if args:
-        addr = args[0]
-        split_host_port(addr)  # net.SplitHostPort's error, unwrapped, as CoreDNS returns it
+    addr = http.address_arg(c, addr)
     while c.next_block():
         option = c.val()
         if option != "monitor":
