@@ -60,8 +60,8 @@ class Series:
 
     def __init__(self) -> None:
         # (family, qtype, do, rcode, plugin, request size bucket, response size bucket,
-        #  duration bucket) -> count
-        self.counts: dict[tuple[int, int, bool, int, str, int, int, int], int] = {}
+        #  duration bucket) -> [count]: a mutable cell, so counting a known key is one lookup.
+        self.counts: dict[tuple[int, int, bool, int, str, int, int, int], list[int]] = {}
         self.req_bytes = 0
         self.resp_bytes = 0
         self.seconds = 0.0
@@ -71,7 +71,10 @@ class Series:
         """Count one reply (the observer inlines the same steps)."""
         key = (family, qtype, do, rcode, plugin, SIZE_INDEX[req_size], SIZE_INDEX[resp_size],
                bisect_left(TIME_BUCKETS, took))
-        self.counts[key] = self.counts.get(key, 0) + 1
+        cell = self.counts.get(key)
+        if cell is None:
+            cell = self.counts[key] = [0]
+        cell[0] += 1
         self.req_bytes += req_size
         self.resp_bytes += resp_size
         self.seconds += took
@@ -161,7 +164,7 @@ class CoreStats:
             merged = durations.get((server, zone))
             if merged is None:
                 merged = durations[(server, zone)] = Buckets(TIME_BUCKETS)
-            for (family, qtype, do_bit, rcode, plugin, req_b, resp_b, dur_b), n in list(s.counts.items()):
+            for (family, qtype, do_bit, rcode, plugin, req_b, resp_b, dur_b), (n,) in list(s.counts.items()):
                 key = (server, zone, VIEW, proto, str(family), type_label(qtype))
                 req_counts[key] = req_counts.get(key, 0) + n
                 rkey = (server, zone, VIEW, rcode_label(rcode), plugin)
