@@ -12,6 +12,9 @@ if [ "${1:-}" = "test" ]; then
     need iptables iptables
     need dnsperf dnsperf
     need getent libc-bin
+    need openssl openssl            # forward's TLS tests make their own certificates
+    need unbound-checkconf unbound  # benchmarks (and their config checks in the suite)
+    need dnsmasq dnsmasq-base
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
