@@ -7,22 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from pycoredns import log as clog
+from tests.conftest import coredns_caplog
 
 
 @pytest.fixture
 def nclog(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """caplog, also attached to the ``pycoredns`` logger (which may not propagate to the root)."""
-    logger = logging.getLogger("pycoredns")
-    # CoreDNS's line layout ([INFO] plugin/NAME: ...), so tests can match real log lines.
-    caplog.handler.setFormatter(clog._Format())
-    logger.addHandler(caplog.handler)
-    old, propagate = logger.level, logger.propagate
-    logger.propagate = False  # the root has caplog's handler too: no double lines
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
-        logger.setLevel(old)
-        logger.propagate = propagate
+    with coredns_caplog(caplog, logging.DEBUG) as log:
+        yield log

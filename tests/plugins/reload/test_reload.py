@@ -12,7 +12,6 @@ import dnslib
 import pytest
 from prometheus_client import generate_latest
 
-from pycoredns import log as clog
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.metrics import REGISTRY
 from pycoredns.plugins.reload import metrics as reload_metrics
@@ -20,23 +19,13 @@ from pycoredns.plugins.reload.setup import effective_interval
 from pycoredns.plugins.reload.watcher import corefile_digest
 from pycoredns.server import config
 from pycoredns.testing import free_port, query, running_server
+from tests.conftest import coredns_caplog
 
 
 @pytest.fixture
 def rlog(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    logger = logging.getLogger("pycoredns")
-    # CoreDNS's line layout ([INFO] plugin/NAME: ...), so tests can match real log lines.
-    caplog.handler.setFormatter(clog._Format())
-    logger.addHandler(caplog.handler)
-    old, propagate = logger.level, logger.propagate
-    logger.propagate = False  # the root has caplog's handler too: no double lines
-    logger.setLevel(logging.INFO)
-    try:
-        yield caplog
-    finally:
-        logger.removeHandler(caplog.handler)
-        logger.setLevel(old)
-        logger.propagate = propagate
+    with coredns_caplog(caplog, logging.INFO) as log:
+        yield log
 
 
 def _load(body: str) -> config.Instance:
