@@ -94,6 +94,9 @@ def mount_configmap(folder: Path, data: dict[str, str]) -> None:
         link = folder / key
         if not link.is_symlink():
             link.symlink_to(f"..data/{key}")
+    for link in folder.iterdir():  # keys no longer in the ConfigMap disappear, as with kubelet
+        if link.is_symlink() and not link.name.startswith(".") and link.name not in data:
+            link.unlink()
 
 
 class Netns:

@@ -18,27 +18,9 @@ from pycoredns.nodecache.kubedns import (
 )
 from pycoredns.nodecache.template import TemplateValues
 from pycoredns.nodecache.watch import ConfigSync, CorefileWriter
+from tests.nodecache.netns_kit import mount_configmap
 
 BASE = ".:53 {\n    errors\n    bind __PILLAR__LOCAL__DNS__\n    forward . __PILLAR__UPSTREAM__SERVERS__\n}\n"
-
-
-def mount_configmap(folder: Path, data: dict[str, str]) -> None:
-    """Write a ConfigMap the way kubelet does: a timestamped dir, ..data link, per-key links."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = folder / f"..{len(list(folder.iterdir()))}_ts"
-    stamp.mkdir()
-    for key, value in data.items():
-        (stamp / key).write_text(value)
-    tmp = folder / "..data_tmp"
-    tmp.symlink_to(stamp.name)
-    os.replace(tmp, folder / "..data")
-    for key in data:
-        link = folder / key
-        if not link.is_symlink():
-            link.symlink_to(f"..data/{key}")
-    for link in folder.iterdir():
-        if link.is_symlink() and not link.name.startswith(".") and link.name not in data:
-            link.unlink()
 
 
 def test_read_dir_skips_hidden_and_follows_links(tmp_path: Path) -> None:
