@@ -44,17 +44,15 @@ class FakeUpstream:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeUpstream:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        self._udp = socket.socket(family, socket.SOCK_DGRAM)
-        self._udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._udp.bind((self.host, self.port))
-        self.port = self._udp.getsockname()[1]
-        self._tcp = socket.socket(family, socket.SOCK_STREAM)
-        self._tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._tcp.bind((self.host, self.port))
-        self._tcp.listen(64)
-        self._udp.settimeout(0.2)
-        self._tcp.settimeout(0.2)
+        # With port 0 the kernel picks the UDP port, which may be taken for TCP: pick again.
+        wanted = self.port
+        for attempt in range(20):
+            try:
+                self._bind(wanted)
+                break
+            except OSError:
+                if wanted or attempt == 19:
+                    raise
         self._running = True
         self._threads = [
             threading.Thread(target=self._serve_udp, daemon=True),
@@ -63,6 +61,25 @@ class FakeUpstream:
         for t in self._threads:
             t.start()
         return self
+
+    def _bind(self, port: int) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            udp.bind((self.host, port))
+            port = udp.getsockname()[1]
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            tcp.bind((self.host, port))
+            tcp.listen(64)
+        except OSError:
+            udp.close()
+            tcp.close()
+            raise
+        udp.settimeout(0.2)
+        tcp.settimeout(0.2)
+        self._udp, self._tcp, self.port = udp, tcp, port
 
     def stop(self) -> None:
         self._running = False
