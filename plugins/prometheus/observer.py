@@ -57,16 +57,30 @@ class MetricsObserver:
         # plugin: CoreDNS's recorder then saw 0 bytes.
         m = len(reply) if reply is not None and plugin else 0
         took = perf_counter() - req.start
-        # One key holds every label and bucket of the reply (duration included), so a reply
-        # touches one dict entry and the series' three sums, nothing else.
-        key = (2 if ":" in req.remote[0] else 1, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m],
-               0 if took <= _FIRST_BOUND else bisect_left(TIME_BUCKETS, took))
-        # The count lives in a one-item list: a known key costs one tuple hash, not two
-        # (``get`` then ``__setitem__``); the key tuple is then dropped at once.
-        cell = s.counts.get(key)
-        if cell is None:
-            cell = s.counts[key] = [0]
-        cell[0] += 1
+        family = 2 if ":" in req.remote[0] else 1
+        # A repeated question answered alike (same series, plugin, rcode, size, family, and in the
+        # first duration bucket, as every cache hit is) counts straight into the cell it used last.
+        memo = q.memo
+        if (
+            memo is not None
+            and memo[0] is s
+            and memo[1] is plugin
+            and memo[2] == rcode
+            and memo[3] == m
+            and memo[4] == family
+            and took <= _FIRST_BOUND
+        ):
+            memo[5][0] += 1
+        else:
+            # One key holds every label and bucket of the reply (duration included).
+            dur_b = 0 if took <= _FIRST_BOUND else bisect_left(TIME_BUCKETS, took)
+            key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m], dur_b)
+            cell = s.counts.get(key)
+            if cell is None:
+                cell = s.counts[key] = [0]
+            cell[0] += 1
+            if dur_b == 0:
+                q.memo = (s, plugin, rcode, m, family, cell)
         s.req_bytes += n
         s.resp_bytes += m
         s.seconds += took
