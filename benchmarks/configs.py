@@ -64,17 +64,7 @@ def upstream_dnsmasq_args(port: int) -> list[str]:
     No cache of its own (cache-size=0) and no resolv.conf, so it never sends anything off the host.
     """
     return [
-        "--keep-in-foreground",
-        "--conf-file=/dev/null",
-        "--pid-file",
-        "--user=root",
-        "--log-facility=-",
-        "--no-resolv",
-        "--no-hosts",
-        "--no-poll",
-        "--bind-interfaces",
-        f"--listen-address={LOOPBACK}",
-        f"--port={port}",
+        *_dnsmasq_common(port),
         "--cache-size=0",
         f"--local-ttl={UPSTREAM_TTL}",
         f"--address=/{BENCH_DOMAIN}/{BENCH_ADDRESS}",
@@ -82,8 +72,8 @@ def upstream_dnsmasq_args(port: int) -> list[str]:
     ]
 
 
-def dnsmasq_cache_args(port: int, upstream_port: int, cache_size: int = 10000) -> list[str]:
-    """dnsmasq under test: a caching forwarder to the upstream."""
+def _dnsmasq_common(port: int) -> list[str]:
+    """Foreground, no config file, no resolv.conf or hosts, bound to loopback only."""
     return [
         "--keep-in-foreground",
         "--conf-file=/dev/null",
@@ -96,6 +86,13 @@ def dnsmasq_cache_args(port: int, upstream_port: int, cache_size: int = 10000) -
         "--bind-interfaces",
         f"--listen-address={LOOPBACK}",
         f"--port={port}",
+    ]
+
+
+def dnsmasq_cache_args(port: int, upstream_port: int, cache_size: int = 10000) -> list[str]:
+    """dnsmasq under test: a caching forwarder to the upstream."""
+    return [
+        *_dnsmasq_common(port),
         f"--cache-size={cache_size}",
         f"--server={LOOPBACK}#{upstream_port}",
         "--dns-forward-max=10000",

@@ -65,6 +65,13 @@ class Observer(Protocol):
     def observe(self, req: Request, reply: bytes | None, rcode: int, error: BaseException | None) -> None: ...
 
 
+class DroppedObserver(Protocol):
+    """Sees the queries no chain handled: no zone, a refused class, FORMERR (CoreDNS counts them
+    under zone="dropped"). Registered process-wide in ``c.process["dropped_observers"]``."""
+
+    def observe_dropped(self, req: Request | None, server: str, proto: str, reply: bytes | None) -> None: ...
+
+
 @runtime_checkable
 class Readiness(Protocol):
     """A handler or observer that needs time before it can answer (CoreDNS's ``ready.Readiness``).

@@ -226,11 +226,6 @@ def error_reply(query: bytes, rcode: int, question_end: int, edns: bool, udp_siz
     return query[:2] + struct.pack(">BBHHHH", f1, f2, qd, 0, 0, 0) + body
 
 
-def rcode_of(reply: bytes) -> int:
-    """The (4-bit header) rcode of a reply."""
-    return reply[3] & 0xF
-
-
 def name_to_text(data: bytes, labels: list[int]) -> str:
     """The question name as presentation text with a trailing dot (case kept)."""
     if not labels:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pycoredns import wire
-from pycoredns.plugin import HandlerError
+from pycoredns.plugin import DroppedObserver, HandlerError
 from pycoredns.request import Request, truncate
 from pycoredns.server.config import ListenerKey, Site
 
@@ -30,19 +30,12 @@ class Stats:
     panics = 0
 
 
-class DroppedObserver:
-    """Receives queries no chain handled (CoreDNS's zone="dropped" accounting)."""
-
-    def observe_dropped(self, req: Request | None, server: str, proto: str, reply: bytes | None) -> None: ...
-
-
 class Route:
     """What the query path needs of a matched zone, flattened for the hot path."""
 
-    __slots__ = ("zone", "chain", "observers", "reply_observers", "debug", "site")
+    __slots__ = ("zone", "chain", "observers", "reply_observers", "debug")
 
     def __init__(self, site: Site) -> None:
-        self.site = site
         self.zone = site.zone
         self.chain = site.config.chain
         self.observers = tuple(site.config.observers)
@@ -54,7 +47,9 @@ class Route:
 class Dispatcher:
     """Routes a listener's queries to the zones its server blocks serve."""
 
-    def __init__(self, key: ListenerKey, sites: dict[str, Site], dropped: list[Any] | None = None) -> None:
+    def __init__(
+        self, key: ListenerKey, sites: dict[str, Site], dropped: list[DroppedObserver] | None = None
+    ) -> None:
         self.key = key
         self.server = str(key)
         # Zones in wire form, lower-cased: b"\x07example\x03org\x00" -> Route.
@@ -65,7 +60,7 @@ class Dispatcher:
         self.any_class = any(
             name in _ANY_CLASS_PLUGINS for s in sites.values() for name in s.config.directives
         )
-        self.dropped: list[Any] = dropped or []
+        self.dropped: list[DroppedObserver] = dropped or []
 
     # ------------------------------------------------------------------------------------------
     def handle(self, data: bytes, remote: Any, local: Any, proto: str, send: Send) -> None:
