@@ -1,10 +1,11 @@
 """A tiny asyncio HTTP/1.1 server for the side endpoints: /metrics, /health and /ready.
 
 CoreDNS runs one HTTP listener per address and lets several server blocks (and successive
-configurations across a reload) share it. Here :func:`acquire` hands out the listener for an
-address from the process-wide state (``c.process``), opening it on first use; each user registers
-its route and calls :func:`release` when its configuration retires. The listener closes when its
-last user has gone, so a reload that keeps the address never drops the endpoint.
+configurations across a reload) share it. Here :func:`server_for` hands out the listener for an
+address from the process-wide state, opening it on first use; each user registers its routes
+with :meth:`HTTPServer.acquire` and calls :meth:`HTTPServer.release` when its configuration
+retires. The listener closes when its last user has gone, so a reload that keeps the address
+never drops the endpoint.
 
 Listeners use SO_REUSEPORT (two pycoredns processes on one node can share the port, as with
 CoreDNS) and 5 s read and write timeouts. Only what probes and scrapers send is understood: a
@@ -19,10 +20,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, cast
+from typing import cast
 
 from pycoredns.corefile import Dispenser, split_host_port
 from pycoredns.errors import ServerConfigError
+from pycoredns.state import Key, Store
 
 log = logging.getLogger("pycoredns")
 
@@ -60,8 +62,9 @@ Route = Callable[[str, dict[str, str]], Response | Awaitable[Response]]  # (meth
 class HTTPServer:
     """One listening address and the routes served on it."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, registry: dict[str, HTTPServer] | None = None) -> None:
         self.address = address
+        self._registry = registry if registry is not None else {}
         host, port = split_host_port(address)
         self.host = host
         self.port = int(port) if port.isdigit() else -1  # -1: refused when the listener opens
@@ -96,6 +99,27 @@ class HTTPServer:
         except OSError as e:
             raise ServerConfigError(f"listen tcp {self.address}: {e.strerror or e}") from None
 
+    async def acquire(self, user: object, routes: dict[str, Route]) -> None:
+        """Serve ``routes`` for ``user``, opening the listener if nobody has yet."""
+        self._registry[self.address] = self
+        self.routes.update(routes)
+        self.users.add(id(user))
+        try:
+            await self.start()
+        except ServerConfigError:
+            self.users.discard(id(user))
+            if not self.users:
+                self._registry.pop(self.address, None)
+            raise
+
+    async def release(self, user: object) -> None:
+        """``user`` no longer needs the listener; the last one out closes it."""
+        self.users.discard(id(user))
+        if not self.users:
+            if self._registry.get(self.address) is self:
+                self._registry.pop(self.address, None)
+            await self.close()
+
     async def close(self) -> None:
         server, self._server = self._server, None
         if server is None:
@@ -116,43 +140,16 @@ class HTTPServer:
         return got
 
 
-def _servers(process: dict[str, Any]) -> dict[str, HTTPServer]:
-    servers: dict[str, HTTPServer] = process.setdefault("http_servers", {})
-    return servers
+SERVERS: Key[dict[str, HTTPServer]] = Key("http.servers")
 
 
-async def acquire(process: dict[str, Any], address: str, user: object, routes: dict[str, Route]) -> HTTPServer:
-    """Serve ``routes`` on ``address`` for ``user`` (opening the listener if nobody has yet)."""
-    servers = _servers(process)
+def server_for(state: Store, address: str) -> HTTPServer:
+    """The process's listener for ``address``, made (not yet opened) on first use."""
+    servers = state.setdefault(SERVERS, dict)
     server = servers.get(address)
     if server is None:
-        server = servers[address] = HTTPServer(address)
-    server.routes.update(routes)
-    server.users.add(id(user))
-    try:
-        await server.start()
-    except ServerConfigError:
-        server.users.discard(id(user))
-        if not server.users:
-            servers.pop(address, None)
-        raise
+        server = servers[address] = HTTPServer(address, servers)
     return server
-
-
-async def release(process: dict[str, Any], address: str, user: object) -> None:
-    """``user`` no longer needs ``address``; the last one out closes the listener."""
-    servers = _servers(process)
-    server = servers.get(address)
-    if server is None:
-        return
-    server.users.discard(id(user))
-    if not server.users:
-        servers.pop(address, None)
-        await server.close()
-
-
-def lookup(process: dict[str, Any], address: str) -> HTTPServer | None:
-    return _servers(process).get(address)
 
 
 class _HTTPProtocol(asyncio.Protocol):

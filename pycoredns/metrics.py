@@ -2,8 +2,7 @@
 
 Hot paths count in plain integers (dicts keyed by label tuples) and a collector turns them into
 metric families only when /metrics is scraped; prometheus_client objects are fine off the hot
-path. ``REGISTRY`` is what the prometheus plugin serves; tests may create their own registry and
-pass it where a plugin takes one.
+path. ``REGISTRY`` is what the prometheus plugin serves (through :func:`exposition`).
 """
 
 from __future__ import annotations
@@ -11,8 +10,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import disable_created_metrics
+from prometheus_client import disable_created_metrics, generate_latest
 from prometheus_client.core import CollectorRegistry, HistogramMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
@@ -50,6 +50,13 @@ def register_once(key: str, make: Callable[[], Collector], registry: CollectorRe
         reg.register(got)
         _registered[full] = got
     return got
+
+
+def exposition(accept: str = "") -> tuple[bytes, str]:
+    """:data:`REGISTRY` in the format the Accept header asks for: (body, content type)."""
+    encoder, content_type = choose_encoder(accept)
+    body = generate_latest(REGISTRY) if encoder is generate_latest else encoder(REGISTRY)
+    return body, content_type
 
 
 # -- cheap histograms for hot paths ----------------------------------------------------------------

@@ -1,36 +1,123 @@
-"""The public plugin API: directives, handlers, observers and the setup controller.
+"""The public plugin API: every name a plugin may use, built-in or third-party.
 
 A plugin is a *directive*: a name, a ``setup(c)`` function, and a place in the chain order.
-``setup`` reads its arguments from the controller (a token cursor over every occurrence of the
-directive in one server block), validates them eagerly, and then either adds a handler to the
-block's chain with :meth:`Controller.add_plugin`, registers an observer with
-:meth:`Controller.add_observer`, or only starts side services through the lifecycle hooks.
+``setup`` reads its arguments from the :class:`Controller` (a token cursor over every occurrence
+of the directive in one server block), validates them eagerly, and then adds a handler to the
+block's chain (:meth:`Controller.add_plugin`), registers an observer
+(:meth:`Controller.add_observer`), or starts side services through the lifecycle hooks.
 
 The handler contract (CoreDNS's ``ServeDNS``, made cheap): ``serve(req)`` returns
 
 * ``bytes``: the reply, already written by this handler or one after it;
-* an ``int`` rcode from :data:`pycoredns.wire.SERVER_WRITES` (SERVFAIL, REFUSED, FORMERR, NOTIMP):
-  nothing was written, the server writes a reply with that rcode;
+* an ``int`` rcode from :data:`wire.SERVER_WRITES` (SERVFAIL, REFUSED, FORMERR, NOTIMP): nothing
+  was written, the server writes a reply with that rcode;
 * an awaitable resolving to one of those, for handlers that wait for I/O.
 
 A handler answers synchronously whenever it can (a cache hit must), so the common path creates
 no coroutine. A handler that raises :class:`HandlerError` gets its rcode written and its message
 logged by the errors plugin; any other exception becomes SERVFAIL and counts as a panic.
+
+This module is the whole public surface: the names in ``__all__`` are kept stable. Everything
+else under ``pycoredns`` is private to the engine, and the built-in plugins import only from
+here (a test holds them to it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from pycoredns import wire
-from pycoredns.corefile import Dispenser, Token
-from pycoredns.errors import PyCoreDNSError
+from prometheus_client.registry import Collector
+
+from pycoredns import COREDNS_VERSION, counters, dns, goregex, http, metrics, wire
+from pycoredns.corefile import Dispenser, Token, ZoneAddress, normalize_name, normalize_zone, split_host_port
+from pycoredns.corefile.keys import is_domain_name
+from pycoredns.corefile.parser import corefile_digest
+from pycoredns.corefile.values import go_strconv_quote, parse_atoi, parse_duration
+from pycoredns.errors import CorefileError, PyCoreDNSError
+from pycoredns.fall import Fall, zone_match
+from pycoredns.http import HTTPServer, Response, Route
+from pycoredns.log import go_duration, plugin_log
+from pycoredns.metrics import (
+    NAMESPACE,
+    SIZE_BUCKETS,
+    SIZE_INDEX,
+    SLIM_TIME_BUCKETS,
+    TIME_BUCKETS,
+    Buckets,
+    FuncCollector,
+    add_histogram,
+    register_once,
+)
+from pycoredns.request import Request
+from pycoredns.state import Key, Store
 
 if TYPE_CHECKING:
-    from pycoredns.request import Request
-    from pycoredns.server.config import BlockConfig, Instance
+    # Heavy (netlink, iptables): imported on first use through __getattr__ below.
+    from pycoredns.nodecache.netif import off_loop
+    from pycoredns.nodecache.netsetup import NetSetup, NetSetupConfig
+
+__all__ = [
+    "COREDNS_VERSION",
+    "NAMESPACE",
+    "SIZE_BUCKETS",
+    "SIZE_INDEX",
+    "SLIM_TIME_BUCKETS",
+    "TIME_BUCKETS",
+    "VIEW",
+    "Buckets",
+    "Controller",
+    "CorefileError",
+    "Directive",
+    "DroppedObserver",
+    "Fall",
+    "FuncCollector",
+    "HTTPServer",
+    "Handler",
+    "HandlerError",
+    "Hook",
+    "Key",
+    "NetSetup",
+    "NetSetupConfig",
+    "Observer",
+    "Plugin",
+    "PyCoreDNSError",
+    "Readiness",
+    "Reply",
+    "Request",
+    "Response",
+    "Result",
+    "Route",
+    "Runtime",
+    "Store",
+    "ZoneAddress",
+    "add_histogram",
+    "corefile_digest",
+    "dns",
+    "exposition",
+    "go_duration",
+    "go_strconv_quote",
+    "goregex",
+    "http",
+    "is_domain_name",
+    "normalize_name",
+    "normalize_zone",
+    "off_loop",
+    "panics",
+    "parse_atoi",
+    "parse_duration",
+    "plugin_log",
+    "split_host_port",
+    "wire",
+    "zone_match",
+]
+
+T = TypeVar("T")
+
+# The block's view name (CoreDNS's ``config.ViewName``), set by a view plugin and read by the
+# plugins that label metrics with it (cache). Empty when no view plugin is used.
+VIEW: Key[str] = Key("view")
 
 Reply = bytes | int
 Result = bytes | int | Awaitable[bytes | int]
@@ -67,7 +154,7 @@ class Observer(Protocol):
 
 class DroppedObserver(Protocol):
     """Sees the queries no chain handled: no zone, a refused class, FORMERR (CoreDNS counts them
-    under zone="dropped"). Registered process-wide in ``c.process["dropped_observers"]``."""
+    under zone="dropped"). Registered with :meth:`Controller.add_dropped_observer`."""
 
     def observe_dropped(self, req: Request | None, server: str, proto: str, reply: bytes | None) -> None: ...
 
@@ -81,6 +168,28 @@ class Readiness(Protocol):
     """
 
     def ready(self) -> bool: ...
+
+
+class Runtime(Protocol):
+    """The running process as a plugin sees it (the same object across reloads)."""
+
+    @property
+    def stopping(self) -> bool:
+        """True once the process has been asked to stop (a signal, or :meth:`stop`)."""
+        ...
+
+    def stop(self, code: int = 0) -> None:
+        """Stop the process with exit status ``code`` (loop detection, a fatal error)."""
+        ...
+
+    async def restart(self) -> None:
+        """Load the Corefile again and swap it in; raises :class:`PyCoreDNSError` when the new one
+        fails to load or start, and the running configuration then stays."""
+        ...
+
+    def read_corefile(self) -> tuple[str, str]:
+        """(text, filename) of the Corefile as a restart would read it now."""
+        ...
 
 
 class Plugin:
@@ -119,7 +228,6 @@ class Directive:
     before: str | None = None
     after: str | None = None
     once: bool = False  # "this plugin can only be used once per Server Block"
-    description: str = ""
 
 
 @dataclass
@@ -132,61 +240,238 @@ class Lifecycle:
     final_shutdown: list[Hook] = field(default_factory=list)  # on process exit only
 
 
+class BlockSetup(Protocol):
+    """What the engine keeps for the server block being set up (the Controller writes it)."""
+
+    addresses: list[ZoneAddress]
+    directives: list[str]
+    factories: list[tuple[str, Factory]]
+    observers: list[Observer]
+    handlers: list[Handler]
+    listen_hosts: list[str]
+    debug: bool
+    any_class: bool
+    root: str
+    shared: Store
+
+
+class LoadSetup(Protocol):
+    """What the engine keeps for the Corefile being loaded, and the process it loads into."""
+
+    generation: int
+    text: str
+    filename: str
+    lifecycle: Lifecycle
+    dropped: list[DroppedObserver]
+    directive_order: list[str]
+
+    @property
+    def process(self) -> ProcessSetup: ...
+
+
+class ProcessSetup(Runtime, Protocol):
+    state: Store
+
+    def add_exit_hook(self, hook: Callable[[], None]) -> None: ...
+
+
 class Controller(Dispenser):
-    """What ``setup`` receives: a token cursor plus access to the block being configured."""
+    """What ``setup`` receives: a token cursor plus typed access to the block being configured.
+
+    Properties that describe the block (``listen_hosts``, ``handlers``, ``observers``) read the
+    engine's state when called, so lifecycle hooks see what every plugin's setup decided.
+    """
 
     def __init__(
-        self,
-        directive: str,
-        tokens: list[Token],
-        config: BlockConfig,
-        instance: Instance,
-        server_block_index: int,
+        self, directive: str, tokens: list[Token], block: BlockSetup, load: LoadSetup, server_block_index: int
     ) -> None:
         super().__init__(tokens, plugin=directive)
         self.directive = directive
-        self.config = config
-        self.instance = instance
         self.server_block_index = server_block_index
+        self._block = block
+        self._load = load
 
-    # -- chain -------------------------------------------------------------------------------
+    # -- the chain ---------------------------------------------------------------------------
     def add_plugin(self, factory: Factory) -> None:
         """Add a handler factory ``next -> handler`` to this block's chain."""
-        self.config.factories.append((self.directive, factory))
+        self._block.factories.append((self.directive, factory))
 
     def add_observer(self, observer: Observer) -> None:
-        self.config.observers.append(observer)
+        """See every reply of this block (after it is sent)."""
+        self._block.observers.append(observer)
+
+    def add_dropped_observer(self, observer: DroppedObserver) -> None:
+        """See the queries no chain of this configuration handled (added once, however many
+        blocks ask for the same object)."""
+        if all(o is not observer for o in self._load.dropped):
+            self._load.dropped.append(observer)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_startup(self, hook: Hook) -> None:
-        self.instance.lifecycle.startup.append(hook)
+        """Run ``hook`` before this configuration's listeners open (a failure stops the start)."""
+        self._load.lifecycle.startup.append(hook)
 
     def on_listen(self, hook: Hook) -> None:
-        """Run ``hook`` once every listener of the instance is open (after a reload too)."""
-        self.instance.lifecycle.listen.append(hook)
+        """Run ``hook`` once every listener of the configuration is open (after a reload too)."""
+        self._load.lifecycle.listen.append(hook)
 
     def on_shutdown(self, hook: Hook) -> None:
-        self.instance.lifecycle.shutdown.append(hook)
+        """Run ``hook`` when this configuration retires: replaced by a reload, or at exit."""
+        self._load.lifecycle.shutdown.append(hook)
 
     def on_final_shutdown(self, hook: Hook) -> None:
-        self.instance.lifecycle.final_shutdown.append(hook)
+        """Run ``hook`` at process exit only, after the listeners closed."""
+        self._load.lifecycle.final_shutdown.append(hook)
+
+    def on_exit(self, hook: Callable[[], None]) -> None:
+        """Run the synchronous ``hook`` once when the process exits, SIGQUIT included, whatever
+        configuration is loaded and whether or not a reload is in flight (Caddy's OnProcessExit).
+        It runs before the listeners close. Register it once per process (see :meth:`process_state`)."""
+        self._load.process.add_exit_hook(hook)
+
+    # -- the process -------------------------------------------------------------------------
+    @property
+    def runtime(self) -> Runtime:
+        """The running process: stop it, restart it with the Corefile, ask whether it stops."""
+        return self._load.process
+
+    @property
+    def generation(self) -> int:
+        """A number unique to the configuration being loaded: each reload gets a new one."""
+        return self._load.generation
+
+    @property
+    def corefile(self) -> tuple[str, str]:
+        """(text, filename) of the Corefile this configuration is loaded from."""
+        return self._load.text, self._load.filename
+
+    def process_state(self, key: Key[T], make: Callable[[], T]) -> T:
+        """Process-wide state that outlives reloads (a watcher, a shared listener's users),
+        made with ``make()`` on first use."""
+        return self._load.process.state.setdefault(key, make)
+
+    @property
+    def shared(self) -> Store:
+        """Values this block's plugins share with each other, under typed :class:`Key` s."""
+        return self._block.shared
+
+    def http_server(self, address: str) -> HTTPServer:
+        """The process's HTTP listener for ``address`` (shared by every block and configuration
+        that serves on it): ``await server.acquire(user, routes)`` in a startup hook,
+        ``await server.release(user)`` in a shutdown hook."""
+        return http.server_for(self._load.process.state, address)
+
+    # -- metrics -----------------------------------------------------------------------------
+    def register_metrics(
+        self, key: str, collect: Callable[[], Iterable[Any]], describe: Callable[[], Iterable[Any]] | None = None
+    ) -> None:
+        """Export the metric families ``collect()`` yields at every scrape (registered once per
+        process under ``key``: setup runs again on each reload). ``describe`` lists the families
+        without computing them, when that is cheaper (default: ``collect``)."""
+        register_once(key, lambda: FuncCollector(collect, describe or collect))
+
+    def register_collector(self, key: str, make: Callable[[], Collector]) -> Collector:
+        """Register a prometheus_client collector once per process under ``key``."""
+        return register_once(key, make)
+
+    # -- what the engine does for the block ----------------------------------------------------
+    def set_listen_hosts(self, hosts: list[str]) -> None:
+        """Listen on these addresses instead of the wildcard (bind)."""
+        self._block.listen_hosts = list(hosts)
+
+    @property
+    def listen_hosts(self) -> list[str]:
+        """The addresses the block listens on ("" is the wildcard)."""
+        return list(self._block.listen_hosts)
+
+    def set_debug(self) -> None:
+        """Debug mode for the block (panics are logged with their stack), and [DEBUG] lines for
+        the process (CoreDNS's ``clog.D.Set``: once any block asks, they are shown)."""
+        from pycoredns import log
+
+        self._block.debug = True
+        log.set_debug(True)
+
+    def accept_any_class(self) -> None:
+        """Let the block's listeners take queries of any class, not only IN (forward, chaos)."""
+        self._block.any_class = True
+
+    def set_root(self, path: str) -> None:
+        """The folder relative file names of this block resolve against (CoreDNS's config.Root)."""
+        self._block.root = path
+
+    def root_path(self, path: str) -> str:
+        """``path`` joined onto the block's root when it is relative and a root is set."""
+        import os
+
+        root = self._block.root
+        if root and not os.path.isabs(path):
+            return os.path.normpath(os.path.join(root, path))
+        return path
 
     # -- the block ---------------------------------------------------------------------------
     @property
-    def zones(self) -> list[str]:
-        """The block's zones, normalised (``example.org.``), in key order."""
-        return list(dict.fromkeys(a.zone for a in self.config.addresses))
+    def addresses(self) -> list[ZoneAddress]:
+        """The block's keys: transport, zone and port of each."""
+        return list(self._block.addresses)
 
     @property
-    def process(self) -> dict[str, Any]:
-        """Process-wide state that outlives reloads (shared HTTP listeners, registries)."""
-        return self.instance.process
+    def zones(self) -> list[str]:
+        """The block's zones, normalised (``example.org.``), in key order."""
+        return list(dict.fromkeys(a.zone for a in self._block.addresses))
+
+    @property
+    def directives(self) -> list[str]:
+        """The directives the block uses."""
+        return list(self._block.directives)
+
+    @property
+    def handlers(self) -> list[Handler]:
+        """The block's chain, outermost first (empty until every setup has run)."""
+        return list(self._block.handlers)
+
+    @property
+    def observers(self) -> list[Observer]:
+        return list(self._block.observers)
+
+    @property
+    def directive_order(self) -> list[str]:
+        """Every directive this build knows, in chain order."""
+        return list(self._load.directive_order)
 
     def zones_or_block(self, args: Iterable[str]) -> list[str]:
         """Zone arguments normalised, or the block's zones when there are none."""
-        from pycoredns.corefile import normalize_zone
-
         out: list[str] = []
         for a in args:
             out.extend(normalize_zone(a))
         return out or self.zones
+
+
+def panics() -> int:
+    """How many queries raised an unexpected exception (``coredns_panics_total``)."""
+    return counters.panics
+
+
+def exposition(accept: str = "") -> tuple[bytes, str]:
+    """Every registered metric in the format a scraper's Accept header asks for (Prometheus text
+    by default): (body, content type). What the prometheus plugin serves on /metrics."""
+    return metrics.exposition(accept)
+
+
+_LAZY = {
+    "NetSetup": ("pycoredns.nodecache.netsetup", "NetSetup"),
+    "NetSetupConfig": ("pycoredns.nodecache.netsetup", "NetSetupConfig"),
+    "off_loop": ("pycoredns.nodecache.netif", "off_loop"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The node network setup pulls in netlink and iptables: only the plugins that use it pay.
+    spec = _LAZY.get(name)
+    if spec is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(spec[0]), spec[1])
+    globals()[name] = value
+    return value

@@ -8,7 +8,6 @@ the tiny header-only error replies, so a cache hit never pays for a parse.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 # RCODEs used by the engine.
 NOERROR = 0
@@ -62,13 +61,9 @@ class Question:
         "do",
         "edns_version",
         "opcode",
-        "memo",
     )
 
     labels: list[int]
-    # Per-question scratch for observers that count the same question over and over (the
-    # prometheus plugin keeps its counter cell here); questions are shared by repeated queries.
-    memo: Any
     lname: bytes  # the name lower-cased, wire form
     key: bytes  # lname + type + class: the question as a lookup key
     name_end: int
@@ -124,7 +119,6 @@ def parse_question(data: bytes) -> Question:
     counts = data[4:12]
     q = Question()
     q.opcode = opcode
-    q.memo = None
     labels: list[int] = []
     pos = 12
     try:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dnslib
 
-from pycoredns.plugin import Plugin, Result
-from pycoredns.request import Request
+from pycoredns.plugin import Plugin, Request, Result
 
 TYPE_ANY = 255
 HINFO_TTL = 8482  # the RFC's number, as CoreDNS uses it

@@ -13,8 +13,7 @@ import logging
 
 from pyroute2 import IPRoute
 
-from pycoredns.errors import PyCoreDNSError
-from pycoredns.nodecache.netif import off_loop
+from pycoredns.plugin import PyCoreDNSError, off_loop
 
 log = logging.getLogger("pycoredns")
 

@@ -1,4 +1,4 @@
-"""bind's network setup across reloads: one NetSetup per interface, kept in ``c.process``.
+"""bind's network setup across reloads: one NetSetup per interface, in process-wide state.
 
 Lifecycle, per loaded Corefile (instance):
 
@@ -19,15 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
-from typing import Any
 
-from pycoredns.errors import PyCoreDNSError
-from pycoredns.nodecache import errors_metric
-from pycoredns.nodecache.netsetup import NetSetup, NetSetupConfig
-from pycoredns.plugin import Controller
-
-STATE_KEY = "bind.netsetup"
+from pycoredns.plugin import Controller, Key, NetSetup, NetSetupConfig, PyCoreDNSError
 
 
 def key_of(cfg: NetSetupConfig) -> str:
@@ -60,10 +53,11 @@ class NetworkState:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.active: dict[str, NetSetup] = {}
-        self.pending: dict[int, dict[str, NetSetup]] = {}  # instance id -> prepared setups
-        self.plans: dict[int, dict[str, NetSetupConfig]] = {}  # instance id -> wanted configs
+        self.pending: dict[int, dict[str, NetSetup]] = {}  # configuration (generation) -> prepared setups
+        self.plans: dict[int, dict[str, NetSetupConfig]] = {}  # configuration (generation) -> wanted configs
         self.tasks: dict[int, asyncio.Task[None]] = {}  # id(NetSetup) -> its sync loop
         self.closed = False
+        self.hooked = False  # the process exit hook is registered
 
     # -- one instance ---------------------------------------------------------------------------
     def prepare(self, inst: int) -> None:
@@ -137,23 +131,25 @@ class NetworkState:
         self.tasks.clear()
 
 
+STATE: Key[NetworkState] = Key("bind.netsetup")
+
+
 def register(c: Controller, plans: dict[str, NetSetupConfig], where: str) -> None:
-    """Hook this block's plans into the instance's lifecycle (hooks registered once per instance)."""
-    process = c.process
-    state: NetworkState | None = process.get(STATE_KEY)
-    if state is None:
-        if not plans:
-            return  # nothing wanted now, nothing running: stay out of the way
-        state = process[STATE_KEY] = NetworkState()
-        _hook_app_exit(process, state)
-        errors_metric.register()
-    inst = id(c.instance)
+    """Hook this block's plans into the configuration's lifecycle (hooks registered once per
+    configuration)."""
+    state = c.process_state(STATE, NetworkState)
+    if not plans and not state.hooked:
+        return  # nothing wanted now, nothing ever ran: stay out of the way
+    if not state.hooked:
+        state.hooked = True
+        c.on_exit(state.teardown_all)
+        NetSetup.expose_errors()
+    inst = c.generation
     if inst in state.plans:
         for cfg in plans.values():
             merge(state.plans[inst], cfg, where)
         return
     state.plans[inst] = dict(plans)
-    weakref.finalize(c.instance, state.plans.pop, inst, None)
     s = state
 
     async def startup() -> None:
@@ -164,15 +160,9 @@ def register(c: Controller, plans: dict[str, NetSetupConfig], where: str) -> Non
 
     async def shutdown() -> None:
         s.discard(inst)
+        s.plans.pop(inst, None)  # this configuration retires: its plans are done with
 
     c.on_startup(startup)
     c.on_listen(listen)
     c.on_shutdown(shutdown)
     c.on_final_shutdown(s.final_shutdown)
-
-
-def _hook_app_exit(process: dict[str, Any], state: NetworkState) -> None:
-    app = process.get("app")
-    hooks = getattr(app, "exit_hooks", None)
-    if isinstance(hooks, list):
-        hooks.append(state.teardown_all)

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pycoredns.errors import PyCoreDNSError
-from pycoredns.nodecache.netsetup import NetSetupConfig
-from pycoredns.plugin import Controller
+from pycoredns.plugin import Controller, NetSetupConfig, PyCoreDNSError
 from pycoredns.plugins.bind import network
 from pycoredns.plugins.bind.addresses import go_quote, interface_table, list_ip
 
@@ -56,7 +54,7 @@ def setup(c: Controller) -> None:
         if b.wants_network and kept:
             where = where or f"{c.file()}:{line_no}"
             network.merge(plans, _net_config(c, b, kept), f"{c.file()}:{line_no}")
-    c.config.listen_hosts = hosts
+    c.set_listen_hosts(hosts)
     network.register(c, plans, where)
 
 
@@ -113,7 +111,7 @@ def _interface_name(c: Controller, name: str) -> str:
 
 
 def _ports(c: Controller) -> list[int]:
-    return sorted({int(a.port) for a in c.config.addresses})
+    return sorted({int(a.port) for a in c.addresses})
 
 
 def _net_config(c: Controller, b: BindLine, addresses: list[str]) -> NetSetupConfig:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from pycoredns import wire
+from pycoredns.plugin import wire
 
 if TYPE_CHECKING:
-    from pycoredns.request import Request
+    from pycoredns.plugin import Request
 
 _TTL = struct.Struct(">I")
 _COUNTS = struct.Struct(">HHHH")

@@ -11,8 +11,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from pycoredns import wire
-from pycoredns.plugin import Handler, Plugin, Reply, Result
+from pycoredns.plugin import Handler, Plugin, Reply, Result, wire
 from pycoredns.plugins.cache import metrics
 from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.refresh import Refresher
@@ -22,7 +21,7 @@ from pycoredns.plugins.cache.upstream import copy_back, with_ad
 from pycoredns.plugins.cache.writer import Context, write
 
 if TYPE_CHECKING:
-    from pycoredns.request import Request
+    from pycoredns.plugin import Request
 
 # The last key byte: DO and CD, so DNSSEC and checking-disabled queries get their own entries.
 _FLAG_BYTES = (b"\x00", b"\x01", b"\x02", b"\x03")

@@ -2,7 +2,7 @@
 
 Counters live in one :class:`Stats` per ``(server, zones, view)`` for the whole process, so they
 survive reloads like CoreDNS's package-level CounterVecs; the hit path only bumps attributes, and
-a collector on :data:`pycoredns.metrics.REGISTRY` renders them when /metrics is scraped.
+a collector registered through the plugin API renders them when /metrics is scraped.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
-from pycoredns.metrics import REGISTRY, FuncCollector, register_once
+from pycoredns.plugin import Controller
 
 
 class Stats:
@@ -117,5 +116,5 @@ def describe() -> Iterator[Metric]:
     yield from _families().values()
 
 
-def register() -> Collector:
-    return register_once("cache", lambda: FuncCollector(collect, describe), REGISTRY)
+def register(c: Controller) -> None:
+    c.register_metrics("cache", collect, describe)

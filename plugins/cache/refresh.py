@@ -12,16 +12,15 @@ import contextlib
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from pycoredns.log import plugin_log
-from pycoredns.plugin import HandlerError, Reply
+from pycoredns.plugin import HandlerError, Reply, plugin_log
 from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.metrics import Stats
 from pycoredns.plugins.cache.upstream import with_ad
 from pycoredns.plugins.cache.writer import Context, verify_write, write
 
 if TYPE_CHECKING:
+    from pycoredns.plugin import Request
     from pycoredns.plugins.cache.handler import Cache
-    from pycoredns.request import Request
 
 MAX_IN_FLIGHT = 1024
 log = plugin_log("cache")

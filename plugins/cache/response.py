@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pycoredns import wire
+from pycoredns.plugin import wire
 
 TYPE_NS = 2
 TYPE_CNAME = 5

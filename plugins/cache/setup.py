@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pycoredns.corefile import normalize_name
-from pycoredns.corefile.values import parse_atoi, parse_duration
-from pycoredns.errors import PyCoreDNSError
-from pycoredns.plugin import Controller
+from pycoredns.plugin import VIEW, Controller, PyCoreDNSError, normalize_name, parse_atoi, parse_duration
 from pycoredns.plugins.cache import metrics
 from pycoredns.plugins.cache.handler import Cache
 from pycoredns.plugins.cache.settings import STALE_DEFAULT, CacheSettings
@@ -22,8 +19,8 @@ MAX_UINT32 = (1 << 32) - 1
 
 def setup(c: Controller) -> None:
     settings = parse(c)
-    metrics.register()
-    view = str(c.config.settings.get("view", ""))
+    metrics.register(c)
+    view = c.shared.get(VIEW) or ""
     caches: list[Cache] = []
 
     def make(next: object) -> Cache:

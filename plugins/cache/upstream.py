@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pycoredns.request import Request
+    from pycoredns.plugin import Request
 
 
 def with_ad(req: Request, proto: str | None = None) -> Request:

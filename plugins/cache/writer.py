@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pycoredns import wire
+from pycoredns.plugin import wire
 from pycoredns.plugins.cache import response
 from pycoredns.plugins.cache.entry import Entry, intern_offsets
 from pycoredns.plugins.cache.metrics import Stats

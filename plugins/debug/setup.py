@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pycoredns import log
 from pycoredns.plugin import Controller
 
 
@@ -10,6 +9,6 @@ def setup(c: Controller) -> None:
     while c.next():
         if c.next_arg():
             raise c.arg_err()
-        c.config.debug = True
-        # Process-wide, as CoreDNS's clog.D.Set(): once any block asks, debug lines are shown.
-        log.set_debug(True)
+        # The block's panics are logged with their stack; [DEBUG] lines are process-wide, as
+        # CoreDNS's clog.D.Set(): once any block asks, they are shown.
+        c.set_debug()

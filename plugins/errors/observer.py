@@ -12,9 +12,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pycoredns.log import go_duration, plugin_log
-from pycoredns.plugin import HandlerError
-from pycoredns.request import Request
+from pycoredns.plugin import HandlerError, Request, go_duration, plugin_log
 
 log = plugin_log("errors")
 LEVELS: dict[str, Callable[..., None]] = {

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pycoredns.corefile import parse_duration
-from pycoredns.plugin import Controller
+from pycoredns.plugin import Controller, parse_duration
 from pycoredns.plugins.errors.observer import LEVELS, ErrorsObserver, Pattern
 
 MAX_REGEXP_LEN = 10000  # CoreDNS's guard against pathological patterns

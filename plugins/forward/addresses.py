@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import dnslib
 
-from pycoredns.corefile.values import go_strconv_quote, split_host_port
-from pycoredns.errors import CorefileError
+from pycoredns.plugin import CorefileError, go_strconv_quote, split_host_port
 
 DEFAULT_PORTS = {"dns": "53", "tls": "853", "https": "443", "quic": "853", "grpc": "443"}
 SCHEMES = ("tls", "dns", "quic", "grpc", "https3", "https", "unix")

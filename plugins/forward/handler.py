@@ -16,13 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycoredns import wire
-from pycoredns.plugin import Handler, HandlerError, Plugin, Result
+from pycoredns.plugin import Handler, HandlerError, Plugin, Request, Result, wire
 from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
 from pycoredns.plugins.forward.proxy import Proxy
-from pycoredns.request import Request
 
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: no query waits longer than this
 ATTEMPTS_PER_UPSTREAM = 2  # defaultConnectAttemptsPerUpstream

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-from pycoredns.metrics import FuncCollector, register_once
+from pycoredns.plugin import Controller
 from pycoredns.plugins.forward.rcodes import RCODE_NAMES
 
 PROXY_NAME = "forward"
@@ -126,6 +126,6 @@ class Counters:
 COUNTERS = Counters()
 
 
-def register() -> None:
+def register(c: Controller) -> None:
     """Put forward's collector on the process registry (once, however often setup runs)."""
-    register_once("forward", lambda: FuncCollector(COUNTERS.collect, COUNTERS.describe))
+    c.register_metrics("forward", COUNTERS.collect, COUNTERS.describe)

@@ -10,14 +10,19 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
-import os
 import ssl
 from dataclasses import dataclass, field
 
-from pycoredns.corefile import normalize_zone
-from pycoredns.corefile.values import go_strconv_quote, parse_atoi, parse_duration, split_host_port
-from pycoredns.errors import CorefileError
-from pycoredns.plugin import Controller, Handler
+from pycoredns.plugin import (
+    Controller,
+    CorefileError,
+    Handler,
+    go_strconv_quote,
+    normalize_zone,
+    parse_atoi,
+    parse_duration,
+    split_host_port,
+)
 from pycoredns.plugins.forward import addresses
 from pycoredns.plugins.forward.handler import Forward, Options
 from pycoredns.plugins.forward.health import HealthChecker
@@ -44,7 +49,6 @@ class Stanza:
     max_idle_conns: int = 0
     read_timeout: float = 2.0
     tls: ssl.SSLContext | None = None
-    root: str = ""
     tls_server_name: str = ""
     hc_recursion_desired: bool = True
     hc_domain: str = "."
@@ -60,7 +64,8 @@ def setup(c: Controller) -> None:
     for s in stanzas:
         if s.entries > MAX_UPSTREAMS:
             raise CorefileError(f"more than {MAX_UPSTREAMS} TOs configured: {s.entries}")
-    register()
+    register(c)
+    c.accept_any_class()  # forward answers any class, as CoreDNS's server.go lets it
     for s in stanzas:
         fwd = build(s)
         # Added in file order, so each forward's next is the following one (CoreDNS chains them).
@@ -75,7 +80,7 @@ def _attach(fwd: Forward, next: Handler | None) -> Forward:
 
 
 def parse_stanza(c: Controller) -> Stanza:
-    s = Stanza(root=str(c.config.settings.get("root", "")))
+    s = Stanza()
     if not c.next_arg():
         raise c.arg_err()
     origin = c.val()
@@ -206,7 +211,7 @@ def parse_option(c: Controller, s: Stanza) -> None:
         args = c.remaining_args()
         if len(args) > 3:
             raise c.arg_err()
-        s.tls = tls_context(args, s.root)
+        s.tls = tls_context([c.root_path(a) for a in args])
     elif option == "tls_servername":
         s.tls_server_name = _one_arg(c)
     elif option in ("expire", "max_age"):
@@ -312,9 +317,10 @@ def _trim(value: float) -> str:
     return text or "0"
 
 
-def tls_context(args: list[str], root: str) -> ssl.SSLContext:
-    """CoreDNS's ``NewTLSConfigFromArgs`` for a client: [CA] or CERT KEY [CA], TLS 1.2 at least."""
-    paths = [p if os.path.isabs(p) or not root else os.path.join(root, p) for p in args]
+def tls_context(paths: list[str]) -> ssl.SSLContext:
+    """CoreDNS's ``NewTLSConfigFromArgs`` for a client: [CA] or CERT KEY [CA], TLS 1.2 at least.
+
+    Relative paths were resolved against the block's root by the caller."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ca = paths[0] if len(paths) == 1 else (paths[2] if len(paths) == 3 else "")
@@ -342,7 +348,7 @@ def build(s: Stanza) -> Forward:
     """The handler and its upstreams for one parsed stanza."""
     base_tls = s.tls
     if base_tls is None and any(u.transport == "tls" for u in s.upstreams):
-        base_tls = tls_context([], s.root)  # no ``tls`` option: the system's roots
+        base_tls = tls_context([])  # no ``tls`` option: the system's roots
     proxies = []
     for up in s.upstreams:
         tls = base_tls if up.transport == "tls" else None

@@ -11,13 +11,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-from pycoredns import http
-from pycoredns.log import go_duration, plugin_log
-from pycoredns.metrics import REGISTRY, SLIM_TIME_BUCKETS, Buckets, FuncCollector, add_histogram, register_once
+from pycoredns.plugin import SLIM_TIME_BUCKETS, Buckets, Controller, add_histogram, go_duration, http, plugin_log
 
 log = plugin_log("health")
 CHECK_INTERVAL = 1.0
@@ -50,24 +47,21 @@ def health_route(method: str, headers: dict[str, str]) -> http.Response:
 
 
 class Health:
-    def __init__(self, addr: str, lameduck: float, process: dict[str, Any]) -> None:
+    def __init__(self, c: Controller, addr: str, lameduck: float) -> None:
         self.addr = addr
         self.lameduck = lameduck
-        self.process = process
+        self.runtime = c.runtime
+        self.server = c.http_server(addr)
         self.checker: asyncio.Task[None] | None = None
-
-    def register_metrics(self) -> None:
-        register_once("coredns_health", lambda: FuncCollector(METRICS.collect, METRICS.collect), REGISTRY)
+        c.register_metrics("coredns_health", METRICS.collect)
 
     async def start(self) -> None:
-        await http.acquire(self.process, self.addr, self, {"/health": health_route})
+        await self.server.acquire(self, {"/health": health_route})
         self.checker = asyncio.ensure_future(self._check_loop())
 
     async def shutdown(self) -> None:
         """On exit wait out the lameduck period first (DNS still answers); on reload just let go."""
-        app = self.process.get("app")
-        exiting = app is None or app.stopped.is_set()
-        if exiting and self.lameduck > 0:
+        if self.runtime.stopping and self.lameduck > 0:
             log.info("Going into lameduck mode for %s", go_duration(self.lameduck))
             await asyncio.sleep(self.lameduck)
         if self.checker is not None:
@@ -75,16 +69,14 @@ class Health:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.checker
             self.checker = None
-        await http.release(self.process, self.addr, self)
+        await self.server.release(self)
 
     # -- self-check --------------------------------------------------------------------------
     async def _check_loop(self) -> None:
-        server = http.lookup(self.process, self.addr)
-        host = server.host if server is not None and server.host else "localhost"
+        host = self.server.host or "localhost"
         while True:
             await asyncio.sleep(CHECK_INTERVAL)
-            server = http.lookup(self.process, self.addr)
-            port = server.bound_port if server is not None else 0
+            port = self.server.bound_port
             url = f"http://{_join(host, port)}/health"
             start = time.perf_counter()
             try:

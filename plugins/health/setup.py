@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pycoredns import http
-from pycoredns.corefile import parse_duration
-from pycoredns.plugin import Controller
+from pycoredns.plugin import Controller, http, parse_duration
 from pycoredns.plugins.health.health import Health
 
 DEFAULT_ADDR = ":8080"
@@ -30,7 +28,6 @@ def parse(c: Controller) -> tuple[str, float]:
 
 def setup(c: Controller) -> None:
     addr, lameduck = parse(c)
-    health = Health(addr, lameduck, c.process)
-    health.register_metrics()
+    health = Health(c, addr, lameduck)
     c.on_startup(health.start)
     c.on_shutdown(health.shutdown)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import dnslib
 
-from pycoredns import wire
-from pycoredns.fall import Fall, zone_match
-from pycoredns.plugin import Handler, Plugin, Result
+from pycoredns.plugin import Fall, Handler, Plugin, Request, Result, wire, zone_match
 from pycoredns.plugins.hosts.hostsfile import Hostsfile, parse_ip
-from pycoredns.request import Request
 
 TYPE_A = 1
 TYPE_PTR = 12

@@ -10,8 +10,7 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 
-from pycoredns.fall import zone_match
-from pycoredns.log import plugin_log
+from pycoredns.plugin import plugin_log, zone_match
 from pycoredns.plugins.hosts import metrics
 
 log = plugin_log("hosts")

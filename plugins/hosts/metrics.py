@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from pycoredns.metrics import NAMESPACE, FuncCollector, register_once
+from pycoredns.plugin import NAMESPACE, Controller
 
 _entries: dict[str, float] = {}
 _reload_timestamp: list[float] = [0.0]
@@ -30,8 +30,8 @@ def _families() -> Iterator[Metric]:
     )
 
 
-def register() -> None:
-    register_once("hosts", lambda: FuncCollector(_families, _families))
+def register(c: Controller) -> None:
+    c.register_metrics("hosts", _families)
 
 
 def set_entries(path: str, count: int) -> None:

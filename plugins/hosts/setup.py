@@ -11,15 +11,10 @@ import contextlib
 import os
 import stat
 
-from pycoredns.corefile import parse_duration
-from pycoredns.corefile.values import parse_atoi
-from pycoredns.fall import Fall
-from pycoredns.log import plugin_log
-from pycoredns.plugin import Controller
+from pycoredns.plugin import Controller, Fall, parse_atoi, parse_duration, plugin_log
 from pycoredns.plugins.hosts import metrics
 from pycoredns.plugins.hosts.handler import Hosts
 from pycoredns.plugins.hosts.hostsfile import Hostsfile, parse
-from pycoredns.plugins.root.setup import root_path
 
 log = plugin_log("hosts")
 
@@ -41,7 +36,7 @@ def setup(c: Controller) -> None:
     c.next()  # the directive; "once per block" is enforced by the engine
     args = c.remaining_args()
     if args:
-        path = root_path(c.config.settings, args[0])
+        path = c.root_path(args[0])
         args = args[1:]
         _check_file(c, path)
     zones = c.zones_or_block(args)
@@ -69,7 +64,7 @@ def setup(c: Controller) -> None:
         raise c.err("fallthrough_unsupported requires fallthrough")
 
     hostsfile = Hostsfile(path, zones, auto_reverse, parse("\n".join(inline), zones, auto_reverse))
-    metrics.register()
+    metrics.register(c)
     state: dict[str, asyncio.Task[None]] = {}
 
     async def start() -> None:

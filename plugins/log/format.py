@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from time import perf_counter
 
-from pycoredns.request import Request
+from pycoredns.plugin import Request
 
 COMMON = (
     '{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" '

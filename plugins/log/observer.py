@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pycoredns.log import plugin_log
+from pycoredns.plugin import Request, plugin_log
 from pycoredns.plugins.log.classify import ALL, classify
 from pycoredns.plugins.log.format import Field, compile_format, render
-from pycoredns.request import Request
 
 log = plugin_log("log")
 

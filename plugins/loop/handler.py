@@ -7,10 +7,7 @@ import secrets
 from collections.abc import Coroutine
 from typing import Any
 
-from pycoredns import wire
-from pycoredns.log import plugin_log
-from pycoredns.plugin import Handler, Plugin, Result
-from pycoredns.request import Request
+from pycoredns.plugin import Handler, Plugin, Request, Result, Runtime, plugin_log, wire
 
 log = plugin_log("loop")
 HINFO = 13
@@ -29,11 +26,11 @@ def _in_zone(name: str, zone: str) -> bool:
 class Loop(Plugin):
     name = "loop"
 
-    def __init__(self, zone: str, app: Any, next: Handler | None = None) -> None:
+    def __init__(self, zone: str, runtime: Runtime | None, next: Handler | None = None) -> None:
         super().__init__(next)
         self.zone = zone
         self.qname = probe_name(zone)
-        self.app = app
+        self.runtime = runtime
         self.seen = 0
         self.disabled = False
         self.address = ""  # where the probe was sent, for the fatal message
@@ -72,8 +69,8 @@ class Loop(Plugin):
             self.zone,
             self.qname,
         )
-        if self.app is not None:
-            self.app.stop(1)
+        if self.runtime is not None:
+            self.runtime.stop(1)
 
     # -- the probe's lifetime ------------------------------------------------------------------
     def start_probe(self, probe: Coroutine[Any, Any, None]) -> None:

@@ -12,16 +12,16 @@ def setup(c: Controller) -> None:
     if c.next_arg():
         raise c.arg_err()
     # The zone is the block's first key (CoreDNS normalises only that one).
-    zone = c.config.addresses[0].zone if c.config.addresses else "."
-    app = c.process.get("app")
-    loop = Loop(zone, app)
+    addresses = c.addresses
+    zone = addresses[0].zone if addresses else "."
+    loop = Loop(zone, c.runtime)
     c.add_plugin(loop.with_next)
-    config = c.config
 
     async def start_probe() -> None:
-        # Read at start: bind (set up earlier in the chain order) has filled listen_hosts by now.
-        host = config.listen_hosts[0] if config.listen_hosts else ""
-        port = int(config.addresses[0].port) if config.addresses else 53
+        # Read at start: every plugin's setup (bind's listen addresses included) is done by now.
+        hosts = c.listen_hosts
+        host = hosts[0] if hosts else ""
+        port = int(addresses[0].port) if addresses else 53
         loop.start_probe(run_probe(loop, probe_address(host, port)))
 
     c.on_listen(start_probe)

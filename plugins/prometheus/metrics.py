@@ -13,9 +13,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from pycoredns import COREDNS_VERSION
-from pycoredns.metrics import SIZE_BUCKETS, SIZE_INDEX, TIME_BUCKETS, Buckets, add_histogram
-from pycoredns.server.dispatch import Stats
+from pycoredns.plugin import COREDNS_VERSION, SIZE_BUCKETS, SIZE_INDEX, TIME_BUCKETS, Buckets, add_histogram, panics
 
 VIEW = ""  # no view plugin in this build: CoreDNS's label is then empty
 
@@ -87,7 +85,7 @@ class CoreStats:
         self.series: dict[tuple[str, str, str], Series] = {}
         # coredns_plugin_enabled: label tuples of the configuration that set them last.
         self.enabled: set[tuple[str, str, str, str]] = set()
-        self.enabled_owner: object = None
+        self.enabled_owner = 0  # the configuration (generation) that set them
 
     def get(self, server: str, zone: str, proto: str) -> Series:
         key = (server, zone, proto)
@@ -96,9 +94,9 @@ class CoreStats:
             s = self.series[key] = Series()
         return s
 
-    def set_enabled(self, owner: object, labels: list[tuple[str, str, str, str]]) -> None:
+    def set_enabled(self, owner: int, labels: list[tuple[str, str, str, str]]) -> None:
         """Record a block's plugins; the first block of a new configuration resets the gauge."""
-        if self.enabled_owner is not owner:
+        if self.enabled_owner != owner:
             self.enabled = set()
             self.enabled_owner = owner
         self.enabled.update(labels)
@@ -113,9 +111,9 @@ class CoreStats:
         )
         info.add_metric(list(build_info()), 1)
         yield info
-        panics = CounterMetricFamily("coredns_panics", "A metrics that counts the number of panics.")
-        panics.add_metric([], Stats.panics)
-        yield panics
+        panic_family = CounterMetricFamily("coredns_panics", "A metrics that counts the number of panics.")
+        panic_family.add_metric([], panics())
+        yield panic_family
         enabled = GaugeMetricFamily(
             "coredns_plugin_enabled",
             "A metric that indicates whether a plugin is enabled on per server and zone basis.",

@@ -9,14 +9,14 @@ from __future__ import annotations
 from bisect import bisect_left
 from time import perf_counter
 
-from pycoredns.metrics import SIZE_INDEX, TIME_BUCKETS
-from pycoredns.plugins.prometheus.metrics import CoreStats, Series
-from pycoredns.request import Request
+from pycoredns.plugin import SIZE_INDEX, TIME_BUCKETS, Request
+from pycoredns.plugins.prometheus.metrics import STATS, CoreStats, Series
 
 _DS = 43
 # A cache hit takes far less than the first duration bound: one comparison instead of a bisect.
 _FIRST_BOUND = TIME_BUCKETS[0]
 DROPPED = "dropped"  # CoreDNS's zone label for queries no chain handled
+_MEMO_SIZE = 8192
 
 
 class MetricsObserver:
@@ -28,6 +28,9 @@ class MetricsObserver:
         self.zones = sorted(zones, key=len, reverse=True)
         self.series = stats.series
         self._last: tuple[str, str, str, Series] = ("", "", "", Series())
+        # Per question read (the engine reuses one Question object for a repeated query): the
+        # cell its last reply was counted in, with what made that cell the right one.
+        self._memo: dict[object, tuple[Series, str, int, int, int, list[int]]] = {}
 
     def zone_of(self, name: str) -> str:
         for z in self.zones:
@@ -60,7 +63,7 @@ class MetricsObserver:
         family = 2 if ":" in req.remote[0] else 1
         # A repeated question answered alike (same series, plugin, rcode, size, family, and in the
         # first duration bucket, as every cache hit is) counts straight into the cell it used last.
-        memo = q.memo
+        memo = self._memo.get(q)
         if (
             memo is not None
             and memo[0] is s
@@ -80,7 +83,10 @@ class MetricsObserver:
                 cell = s.counts[key] = [0]
             cell[0] += 1
             if dur_b == 0:
-                q.memo = (s, plugin, rcode, m, family, cell)
+                memos = self._memo
+                if len(memos) >= _MEMO_SIZE:
+                    memos.clear()  # bounded; questions the engine dropped are dropped here too
+                memos[q] = (s, plugin, rcode, m, family, cell)
         s.req_bytes += n
         s.resp_bytes += m
         s.seconds += took
@@ -102,3 +108,7 @@ class DroppedObserver:
         else:
             # No question could be read: type "other"; the family is not known here.
             s.count(1, 0, False, rcode, "", 0, size, 0.0)
+
+
+# One for the process: every configuration's dropped queries count into the same families.
+DROPPED_OBSERVER = DroppedObserver(STATS)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import generate_latest
-from prometheus_client.exposition import choose_encoder
-
-from pycoredns import http
-from pycoredns.metrics import REGISTRY, FuncCollector, register_once
-from pycoredns.plugin import Controller
+from pycoredns.plugin import Controller, exposition, http
 from pycoredns.plugins.prometheus.metrics import STATS
-from pycoredns.plugins.prometheus.observer import DroppedObserver, MetricsObserver
+from pycoredns.plugins.prometheus.observer import DROPPED_OBSERVER, MetricsObserver
 
 DEFAULT_ADDR = "localhost:9153"
 # Plugins that are observers here but handlers in CoreDNS: they still count as enabled plugins.
@@ -38,50 +33,48 @@ def parse(c: Controller) -> str:
 
 def setup(c: Controller) -> None:
     addr = parse(c)
-    register_collectors()
+    register_collectors(c)
     observer = MetricsObserver(STATS, c.zones)
     c.add_observer(observer)
-    dropped = c.process.setdefault("dropped_observers", [])
-    if not any(isinstance(d, DroppedObserver) for d in dropped):
-        dropped.append(DroppedObserver(STATS))
-    config, instance, process = c.config, c.instance, c.process
-    registry = instance.registry
-    order = registry.names() if registry is not None else []
+    c.add_dropped_observer(DROPPED_OBSERVER)
+    server = c.http_server(addr)
+    generation = c.generation
 
     async def startup() -> None:
-        await http.acquire(process, addr, observer, {"/metrics": metrics_route})
-        names = {h.name for h in config.handlers}
-        names.update(d for d in _OBSERVER_PLUGINS if d in config.directives)
+        await server.acquire(observer, {"/metrics": metrics_route})
+        # Every plugin's setup has run by now: the chain and the listen addresses are known.
+        order = c.directive_order
+        names = {h.name for h in c.handlers}
+        names.update(d for d in _OBSERVER_PLUGINS if d in c.directives)
         ordered = sorted(names, key=lambda n: order.index(n) if n in order else len(order))
-        first = config.addresses[0]
+        first = c.addresses[0]
         labels: list[tuple[str, str, str, str]] = []
-        for host in config.listen_hosts:
-            server = f"{first.transport}://{_join_host_port(host, first.port)}"
-            labels.extend((server, first.zone, "", name) for name in ordered)
-        STATS.set_enabled(instance, labels)
+        for host in c.listen_hosts:
+            label = f"{first.transport}://{_join_host_port(host, first.port)}"
+            labels.extend((label, first.zone, "", name) for name in ordered)
+        STATS.set_enabled(generation, labels)
 
     async def shutdown() -> None:
-        await http.release(process, addr, observer)
+        await server.release(observer)
 
     c.on_startup(startup)
     c.on_shutdown(shutdown)
 
 
 def metrics_route(method: str, headers: dict[str, str]) -> http.Response:
-    encoder, content_type = choose_encoder(headers.get("accept", ""))
-    body = generate_latest(REGISTRY) if encoder is generate_latest else encoder(REGISTRY)
+    body, content_type = exposition(headers.get("accept", ""))
     return http.Response(200, body, content_type)
 
 
-def register_collectors() -> None:
+def register_collectors(c: Controller) -> None:
     """The core families, and the Python stand-ins for Go's process and runtime collectors."""
     from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-    register_once("coredns_core", lambda: FuncCollector(STATS.collect, STATS.describe))
-    register_once("process", lambda: ProcessCollector(registry=None))
+    c.register_metrics("coredns_core", STATS.collect, STATS.describe)
+    c.register_collector("process", lambda: ProcessCollector(registry=None))
     # GCCollector insists on registering somewhere: a throwaway registry, then ours.
-    register_once("python_gc", lambda: GCCollector(registry=CollectorRegistry()))
-    register_once("python_platform", lambda: PlatformCollector(registry=None))
+    c.register_collector("python_gc", lambda: GCCollector(registry=CollectorRegistry()))
+    c.register_collector("python_platform", lambda: PlatformCollector(registry=None))
 
 
 def _join_host_port(host: str, port: str) -> str:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pycoredns import http
-from pycoredns.log import plugin_log
-from pycoredns.plugin import Readiness
+from pycoredns.plugin import Key, Readiness, http, plugin_log
 
 log = plugin_log("ready")
 
@@ -24,10 +22,10 @@ class ReadyState:
         self.seen_ready: set[int] = set()  # until-ready: not asked again once ready
         self.keep_readiness = False  # monitor continuously
         self.done = False
-        self.owner: object = None
+        self.owner = 0  # the configuration (generation) the list belongs to
 
-    def renew(self, owner: object) -> None:
-        if self.owner is not owner:
+    def renew(self, owner: int) -> None:
+        if self.owner != owner:
             self.plugins, self.seen_ready, self.owner = [], set(), owner
 
     def add(self, name: str, obj: Readiness) -> None:
@@ -61,9 +59,7 @@ class ReadyState:
         return http.Response(503, text.encode())
 
 
-def state_of(process: dict[str, Any]) -> ReadyState:
-    state: ReadyState = process.setdefault("ready_state", ReadyState())
-    return state
+STATE: Key[ReadyState] = Key("ready")
 
 
 def readiness_objects(handlers: list[Any], observers: list[Any]) -> list[tuple[str, Readiness]]:

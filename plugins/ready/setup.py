@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pycoredns import http
-from pycoredns.plugin import Controller
-from pycoredns.plugins.ready.ready import readiness_objects, state_of
+from pycoredns.plugin import Controller, http
+from pycoredns.plugins.ready.ready import STATE, ReadyState, readiness_objects
 
 DEFAULT_ADDR = ":8181"
 MONITOR_TYPES = ("until-ready", "continuously")
@@ -29,23 +28,24 @@ def parse(c: Controller) -> tuple[str, str]:
 
 def setup(c: Controller) -> None:
     addr, monitor = parse(c)
-    config, instance, process = c.config, c.instance, c.process
-    state = state_of(process)
+    state = c.process_state(STATE, ReadyState)
+    server = c.http_server(addr)
+    generation = c.generation
     user = object()  # this block's hold on the shared listener
 
     async def startup() -> None:
-        state.renew(instance)
+        state.renew(generation)
         state.keep_readiness = monitor == "continuously"
-        for name, obj in readiness_objects(config.handlers, config.observers):
+        for name, obj in readiness_objects(c.handlers, c.observers):
             state.add(name, obj)
-        await http.acquire(process, addr, user, {"/ready": state.route})
+        await server.acquire(user, {"/ready": state.route})
 
     async def listening() -> None:
         state.done = True  # every listener is open: startup has completed
 
     async def shutdown() -> None:
         state.done = False
-        await http.release(process, addr, user)
+        await server.release(user)
 
     c.on_startup(startup)
     c.on_listen(listening)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from pycoredns.metrics import REGISTRY, register_once
+from pycoredns.plugin import Controller
 
 # Created unregistered and registered once on the process registry: setup runs again on reload.
 FAILED = Counter(
@@ -24,9 +24,9 @@ VERSION_INFO = Gauge(
 )
 
 
-def register() -> None:
-    register_once("reload_failed_total", lambda: FAILED, REGISTRY)
-    register_once("reload_version_info", lambda: VERSION_INFO, REGISTRY)
+def register(c: Controller) -> None:
+    c.register_collector("reload_failed_total", lambda: FAILED)
+    c.register_collector("reload_version_info", lambda: VERSION_INFO)
 
 
 def set_version(digest: str) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import random
 
-from pycoredns.corefile import parse_duration
-from pycoredns.plugin import Controller
+from pycoredns.plugin import Controller, parse_duration
 from pycoredns.plugins.reload import metrics
-from pycoredns.plugins.reload.watcher import ReloadState
+from pycoredns.plugins.reload.watcher import STATE, ReloadState
 
 DEFAULT_INTERVAL = 30.0
 DEFAULT_JITTER = 15.0
@@ -50,10 +49,6 @@ def effective_interval(interval: float, jitter: float) -> float:
 
 def setup(c: Controller) -> None:
     interval, jitter = parse(c)
-    metrics.register()
-    state = c.process.get("reload")
-    if not isinstance(state, ReloadState):
-        state = ReloadState()
-        c.process["reload"] = state
+    metrics.register(c)
     # Process-wide, as in CoreDNS: with several blocks the last one set up sets the period.
-    state.prepare(c.instance, effective_interval(interval, jitter), c.on_listen, c.on_shutdown)
+    c.process_state(STATE, ReloadState).prepare(c, effective_interval(interval, jitter))

@@ -12,24 +12,11 @@ changes again, while the running configuration keeps serving.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
 
-from pycoredns.corefile import parse, tokens_digest
-from pycoredns.errors import CorefileError, PyCoreDNSError
-from pycoredns.log import plugin_log
+from pycoredns.plugin import Controller, CorefileError, Key, PyCoreDNSError, Runtime, corefile_digest, plugin_log
 from pycoredns.plugins.reload import metrics
 
-if TYPE_CHECKING:
-    from pycoredns.server.config import Instance
-
 log = plugin_log("reload")
-Hook = Callable[[], Awaitable[None]]
-
-
-def corefile_digest(text: str, filename: str) -> str:
-    """SHA-512 hex of the parsed Corefile (imports expanded, env substituted, directives unchecked)."""
-    return tokens_digest(parse(text, filename, directives=None))
 
 
 class ReloadState:
@@ -37,45 +24,38 @@ class ReloadState:
 
     def __init__(self) -> None:
         self.task: asyncio.Task[None] | None = None
-        self.owner: int | None = None  # id() of the instance the task watches
-        self._intervals: dict[int, float] = {}  # per instance being set up
+        self.owner: int | None = None  # the generation of the configuration the task watches
+        self._intervals: dict[int, float] = {}  # per configuration being set up
 
-    def prepare(
-        self,
-        instance: Instance,
-        interval: float,
-        on_listen: Callable[[Hook], None],
-        on_shutdown: Callable[[Hook], None],
-    ) -> None:
-        key = id(instance)
+    def prepare(self, c: Controller, interval: float) -> None:
+        key = c.generation
         first = key not in self._intervals
         self._intervals[key] = interval
         if not first:
-            return  # one watcher per instance, however many blocks use reload
+            return  # one watcher per configuration, however many blocks use reload
+        runtime = c.runtime
+        text, filename = c.corefile
 
         async def started() -> None:
-            self.start(instance, self._intervals.pop(key, interval))
+            self.start(runtime, key, text, filename, self._intervals.pop(key, interval))
 
         async def stopped() -> None:
             self._intervals.pop(key, None)
             self.cancel(key)
 
-        on_listen(started)
-        on_shutdown(stopped)
+        c.on_listen(started)
+        c.on_shutdown(stopped)
 
-    def start(self, instance: Instance, interval: float) -> None:
-        app = instance.process.get("app")
+    def start(self, runtime: Runtime, owner: int, text: str, filename: str, interval: float) -> None:
         try:
-            digest = corefile_digest(instance.text, instance.filename)
-        except CorefileError as e:  # cannot happen for a loaded instance, but never crash a start
+            digest = corefile_digest(text, filename)
+        except CorefileError as e:  # cannot happen for a loaded configuration, but never crash a start
             log.warning("Corefile parse failed: %s", e)
             return
         log.info("Running configuration SHA512 = %s", digest)
         self.cancel(None)
-        if app is None:
-            return
-        self.owner = id(instance)
-        self.task = asyncio.get_running_loop().create_task(watch(app, digest, interval), name="reload-watcher")
+        self.owner = owner
+        self.task = asyncio.get_running_loop().create_task(watch(runtime, digest, interval), name="reload-watcher")
 
     def cancel(self, owner: int | None) -> None:
         """Stop the running watcher (only the one of ``owner`` if given), unless it is the caller:
@@ -93,14 +73,17 @@ class ReloadState:
         self.owner = None
 
 
-async def watch(app: Any, digest: str, interval: float) -> None:
-    """Check the Corefile every ``interval`` seconds until a restart succeeds or the app stops."""
+STATE: Key[ReloadState] = Key("reload")
+
+
+async def watch(runtime: Runtime, digest: str, interval: float) -> None:
+    """Check the Corefile every ``interval`` seconds until a restart succeeds or the process stops."""
     while True:
         await asyncio.sleep(interval)
-        if app.stopped.is_set():
+        if runtime.stopping:
             return
         try:
-            text, filename = app.read_corefile()
+            text, filename = runtime.read_corefile()
         except (PyCoreDNSError, OSError, UnicodeDecodeError):
             continue
         try:
@@ -113,10 +96,10 @@ async def watch(app: Any, digest: str, interval: float) -> None:
         metrics.drop_version(digest)
         # Not retried with the same content, even if it fails to load.
         digest = new
-        if app.stopped.is_set():
+        if runtime.stopping:
             return
         try:
-            await app.restart()
+            await runtime.restart()
         except PyCoreDNSError as e:
             metrics.set_version(digest)
             log.error("Corefile changed but reload failed: %s", e)

@@ -6,12 +6,9 @@ import inspect
 import struct
 from collections.abc import Awaitable
 
-from pycoredns import wire
-from pycoredns.corefile.keys import is_domain_name
-from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Result
+from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, is_domain_name, wire
 from pycoredns.plugins.rewrite.response import ResponseRule, restore
 from pycoredns.plugins.rewrite.rules import STOP, Question, Rule
-from pycoredns.request import Request
 
 
 def name_to_wire(name: str) -> bytes:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pycoredns.errors import PyCoreDNSError
-from pycoredns.plugins.rewrite.goregex import MAX_REGEXP_LEN, compile_go
-from pycoredns.plugins.rewrite.names import CLASSES, RCODES, TYPES
+from pycoredns.plugin import PyCoreDNSError, dns, goregex
 from pycoredns.plugins.rewrite.response import RcodeRule, ResponseRule, TTLRule
 from pycoredns.plugins.rewrite.rules import (
     CONTINUE,
@@ -61,7 +59,7 @@ def new_rule(args: list[str]) -> Rule:
     if field in ("class", "type"):
         if expect != 3:
             raise RuleError(f"{field} rules must have exactly two arguments")
-        table = CLASSES if field == "class" else TYPES
+        table = dns.CLASSES if field == "class" else dns.TYPES
         frm, to = rest[0].upper(), rest[1].upper()
         for value in (frm, to):
             if value not in table:
@@ -84,10 +82,10 @@ def _subexp_usage(text: str) -> int:
 
 def valid_regex(pattern: str, replacement: str) -> re.Pattern[str]:
     """CoreDNS's isValidRegexPattern: length cap, compiles, no more {N} than groups."""
-    if len(pattern) > MAX_REGEXP_LEN:
-        raise RuleError(f"regex pattern too long: {len(pattern)} > {MAX_REGEXP_LEN}")
+    if len(pattern) > goregex.MAX_REGEXP_LEN:
+        raise RuleError(f"regex pattern too long: {len(pattern)} > {goregex.MAX_REGEXP_LEN}")
     try:
-        compiled = compile_go(pattern)
+        compiled = goregex.compile_go(pattern)
     except re.error:
         raise RuleError(f"invalid regex matching pattern: {pattern}") from None
     if _subexp_usage(replacement) > compiled.groups:
@@ -182,10 +180,10 @@ def _name_match(field: str, kind: str, text: str) -> NameMatch:
     if kind in ("exact", "prefix", "suffix", "substring"):
         return NameMatch(kind, normalize(text))
     if kind == "regex":
-        if len(text) > MAX_REGEXP_LEN:
-            raise RuleError(f"regex pattern too long in a {field} rule: {len(text)} > {MAX_REGEXP_LEN}")
+        if len(text) > goregex.MAX_REGEXP_LEN:
+            raise RuleError(f"regex pattern too long in a {field} rule: {len(text)} > {goregex.MAX_REGEXP_LEN}")
         try:
-            return NameMatch(kind, text, compile_go(text))
+            return NameMatch(kind, text, goregex.compile_go(text))
         except re.error:
             raise RuleError(f"invalid regex pattern in a {field} rule: {text}") from None
     raise RuleError(f"{field} rule supports only exact, prefix, suffix, substring, and regex name matching")
@@ -234,7 +232,7 @@ def _rcode(text: str) -> int | None:
     v = _parse_uint32(text)
     if v is not None and v <= 23:
         return v
-    return RCODES.get(text.upper())
+    return dns.RCODES.get(text.upper())
 
 
 def _rcode_rule(mode: str, args: list[str]) -> Rule:

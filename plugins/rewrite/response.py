@@ -12,8 +12,7 @@ from typing import Protocol
 
 import dnslib
 
-from pycoredns import wire
-from pycoredns.request import Request
+from pycoredns.plugin import Request, wire
 
 log = logging.getLogger("pycoredns.rewrite")
 

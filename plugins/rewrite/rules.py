@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pycoredns.plugins.rewrite.goregex import expand, submatches
+from pycoredns.plugin import goregex
 from pycoredns.plugins.rewrite.response import RcodeRule, ResponseRule, TTLRule
 from pycoredns.plugins.rewrite.strings import NameResponse, Remap, StringRewriter, ValueResponse
 
@@ -74,8 +74,8 @@ class NameRule(Rule):
     def _new_name(self, name: str) -> str | None:
         kind, match = self.kind, self.match
         if self.pattern is not None:
-            groups = submatches(self.pattern, name)
-            return None if groups is None else expand(self.replacement, groups)
+            groups = goregex.submatches(self.pattern, name)
+            return None if groups is None else goregex.expand(self.replacement, groups)
         if kind == "exact":
             return self.replacement if name == match else None
         if kind == "prefix":

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import dnslib
 
-from pycoredns.plugins.rewrite.goregex import expand, submatches
+from pycoredns.plugin import goregex
 
 
 class StringRewriter(Protocol):
@@ -21,8 +21,8 @@ class RegexRewriter:
         self.pattern, self.replacement = pattern, replacement
 
     def __call__(self, src: str) -> str:
-        groups = submatches(self.pattern, src)
-        return src if groups is None else expand(self.replacement, groups)
+        groups = goregex.submatches(self.pattern, src)
+        return src if groups is None else goregex.expand(self.replacement, groups)
 
 
 class Remap:

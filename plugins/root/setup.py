@@ -1,26 +1,16 @@
-"""Parse ``root PATH`` and publish it in the block's settings for plugins that read files.
+"""Parse ``root PATH`` and set it as the block's root folder for plugins that read files.
 
-Setup runs in plugin.cfg order and root comes first, so ``settings["root"]`` is set before any
-plugin that joins relative paths onto it (hosts, and file/tls/dnssec in CoreDNS) is set up.
+Setup runs in plugin.cfg order and root comes first, so the root is set before any plugin that
+joins relative paths onto it (``c.root_path``: hosts, and file/tls/dnssec in CoreDNS) is set up.
 """
 
 from __future__ import annotations
 
 import os
 
-from pycoredns.log import plugin_log
-from pycoredns.plugin import Controller
+from pycoredns.plugin import Controller, plugin_log
 
-SETTING = "root"
 log = plugin_log("root")
-
-
-def root_path(settings: dict[str, object], path: str) -> str:
-    """``path`` joined onto the block's root when it is relative and a root is set."""
-    root = settings.get(SETTING)
-    if isinstance(root, str) and root and not os.path.isabs(path):
-        return os.path.normpath(os.path.join(root, path))
-    return path
 
 
 def setup(c: Controller) -> None:
@@ -37,7 +27,7 @@ def setup(c: Controller) -> None:
         log.warning("Root path does not exist: %s", root)
     except (OSError, ValueError) as e:
         raise c.errf("unable to access root path '%s': %s", root, _go_error(root, e)) from None
-    c.config.settings[SETTING] = root
+    c.set_root(root)
 
 
 def _go_error(path: str, e: BaseException) -> str:

@@ -6,15 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycoredns import wire
-from pycoredns.fall import Fall, zone_match
-from pycoredns.plugin import Handler, HandlerError, Plugin, Result
-from pycoredns.plugins.rewrite.goregex import submatches
-from pycoredns.plugins.rewrite.names import class_text, type_text
+from pycoredns.plugin import Fall, Handler, HandlerError, Plugin, Request, Result, dns, goregex, wire, zone_match
 from pycoredns.plugins.template import metrics
 from pycoredns.plugins.template.gotemplate import GoMap, Template, TemplateError
 from pycoredns.plugins.template.rrtext import RRError, parse_rr
-from pycoredns.request import Request
 
 TYPE_ANY = 255
 CLASS_ANY = 255
@@ -48,7 +43,7 @@ class TemplateRule:
             return None, True
         meta = req.meta or {}
         for regex in self.regexes:
-            groups = submatches(regex, name)
+            groups = goregex.submatches(regex, name)
             if groups is None:
                 continue
             group = GoMap((str(i), g) for i, g in enumerate(groups))
@@ -60,8 +55,8 @@ class TemplateRule:
                 "Regex": regex.pattern,
                 "Match": groups,
                 "Group": group,
-                "Class": class_text(qclass if qclass != CLASS_ANY else self.qclass),
-                "Type": type_text(qtype if qtype != TYPE_ANY else self.qtype),
+                "Class": dns.class_text(qclass if qclass != CLASS_ANY else self.qclass),
+                "Type": dns.type_text(qtype if qtype != TYPE_ANY else self.qtype),
                 "Question": {"Name": req.qname, "Qtype": qtype, "Qclass": qclass},
                 "Remote": req.remote_ip,
                 "Var": GoMap(),

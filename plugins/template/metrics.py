@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from prometheus_client.core import CounterMetricFamily, Metric
 
-from pycoredns.metrics import NAMESPACE, FuncCollector, register_once
+from pycoredns.plugin import NAMESPACE, Controller
 
 MatchKey = tuple[str, str, str, str, str]  # server, zone, view, class, type
 FailureKey = tuple[str, str, str, str, str, str, str]  # ... section, template
@@ -48,8 +48,8 @@ def _families() -> Iterator[Metric]:
     yield r
 
 
-def register() -> None:
-    register_once("template", lambda: FuncCollector(_families, _families))
+def register(c: Controller) -> None:
+    c.register_metrics("template", _families)
 
 
 def count(table: dict[K, int], key: K) -> None:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pycoredns.fall import Fall
-from pycoredns.plugin import Controller
-from pycoredns.plugins.rewrite.goregex import MAX_REGEXP_LEN, compile_go
-from pycoredns.plugins.rewrite.names import CLASSES, RCODES, TYPES
+from pycoredns.plugin import Controller, Fall, dns, goregex
 from pycoredns.plugins.template import metrics
 from pycoredns.plugins.template.gotemplate import Template, TemplateError
 from pycoredns.plugins.template.handler import TemplatePlugin, TemplateRule
@@ -26,12 +23,12 @@ def setup(c: Controller) -> None:
     while c.next():
         if not c.next_arg():
             raise c.arg_err()
-        qclass = CLASSES.get(c.val())
+        qclass = dns.CLASSES.get(c.val())
         if qclass is None:
             raise c.errf("invalid query class %s", c.val())
         if not c.next_arg():
             raise c.arg_err()
-        qtype = TYPES.get(c.val())
+        qtype = dns.TYPES.get(c.val())
         if qtype is None:
             raise c.errf("invalid RR class %s", c.val())
         zones = c.zones_or_block(c.remaining_args())
@@ -42,7 +39,7 @@ def setup(c: Controller) -> None:
         if not t.regexes:
             t.regexes.append(re.compile(".*"))
         templates.append(t)
-    metrics.register()
+    metrics.register(c)
     c.add_plugin(lambda next: TemplatePlugin(next, templates, all_zones))
 
 
@@ -53,10 +50,10 @@ def _option(c: Controller, t: TemplateRule) -> None:
         if not args:
             raise c.arg_err()
         for regex in args:
-            if len(regex) > MAX_REGEXP_LEN:
-                raise c.errf("regex pattern too long: %d > %d", len(regex), MAX_REGEXP_LEN)
+            if len(regex) > goregex.MAX_REGEXP_LEN:
+                raise c.errf("regex pattern too long: %d > %d", len(regex), goregex.MAX_REGEXP_LEN)
             try:
-                t.regexes.append(compile_go(regex))
+                t.regexes.append(goregex.compile_go(regex))
             except re.error as e:
                 raise c.errf("could not parse regex: %s, error parsing regexp: %s", regex, e) from None
     elif option in ("answer", "additional", "authority"):
@@ -74,7 +71,7 @@ def _option(c: Controller, t: TemplateRule) -> None:
     elif option == "rcode":
         if not c.next_arg():
             raise c.arg_err()
-        rcode = RCODES.get(c.val())
+        rcode = dns.RCODES.get(c.val())
         if rcode is None:
             raise c.errf("unknown rcode %s", c.val())
         t.rcode = rcode

@@ -6,8 +6,7 @@ import ipaddress
 
 import dnslib
 
-from pycoredns.plugin import Plugin
-from pycoredns.request import Request
+from pycoredns.plugin import Plugin, Request
 
 
 class Whoami(Plugin):

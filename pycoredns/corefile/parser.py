@@ -78,6 +78,11 @@ def tokens_digest(blocks: list[ServerBlock]) -> str:
     return hashlib.sha512(encoded.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def corefile_digest(text: str, filename: str) -> str:
+    """SHA-512 hex of the parsed Corefile (imports expanded, env substituted, directives unchecked)."""
+    return tokens_digest(parse(text, filename, directives=None))
+
+
 def _read(path: str) -> str:
     """A file's text; undecodable bytes become U+FFFD, as Go's rune reader makes them."""
     try:

@@ -42,6 +42,11 @@ class NetSetupConfig:
 
 
 class NetSetup:
+    @staticmethod
+    def expose_errors() -> None:
+        """Export coredns_nodecache_setup_errors_total on the process registry (idempotent)."""
+        errors_metric.register()
+
     def __init__(self, cfg: NetSetupConfig) -> None:
         self.cfg = cfg
         self._lock = threading.RLock()

@@ -9,11 +9,11 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.registry import Registry
 from pycoredns.server import config
+from pycoredns.server.process import Process
 from pycoredns.server.runner import Server
 
 log = logging.getLogger("pycoredns")
@@ -38,14 +38,22 @@ class App:
         self.pidfile = pidfile
         self.registry = registry or Registry.default()
         self.corefile_text = corefile_text
-        self.process: dict[str, Any] = {"app": self}
+        # What outlives reloads; plugins see it as their Runtime.
+        self.process = Process(self)
         self.server: Server | None = None
         self.stopped = asyncio.Event()
         self.exit_code = 0
         self._reload_lock = asyncio.Lock()
-        # Caddy's OnProcessExit: quick, synchronous cleanup (bind's network teardown) run at exit,
-        # SIGQUIT included, whatever instance is loaded and whether or not a reload is in flight.
-        self.exit_hooks: list[Callable[[], None]] = []
+
+    @property
+    def exit_hooks(self) -> list[Callable[[], None]]:
+        """Caddy's OnProcessExit: quick, synchronous cleanup (the node network teardown) run at
+        exit, SIGQUIT included, whatever instance is loaded and whether or not a reload is in flight."""
+        return self.process.exit_hooks
+
+    @property
+    def stopping(self) -> bool:
+        return self.stopped.is_set()
 
     # -- the Corefile ------------------------------------------------------------------------------
     def read_corefile(self) -> tuple[str, str]:
@@ -107,12 +115,7 @@ class App:
 
     def run_exit_hooks(self) -> None:
         """Run (once) the exit hooks; a failing hook is logged and the rest still run."""
-        hooks, self.exit_hooks = self.exit_hooks, []
-        for hook in hooks:
-            try:
-                hook()
-            except Exception as e:
-                log.error("[ERROR] exit hook failed: %s", e)
+        self.process.run_exit_hooks()
 
     def stop(self, code: int = 0) -> None:
         """Ask the process to stop (from a plugin: loop detection, a fatal error)."""

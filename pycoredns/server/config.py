@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from pycoredns.corefile import ServerBlock, Token, ZoneAddress, parse, parse_key
 from pycoredns.errors import CorefileError, PluginSetupError, PyCoreDNSError, ServerConfigError
-from pycoredns.plugin import Controller, Factory, Handler, Lifecycle, Observer
+from pycoredns.plugin import Controller, DroppedObserver, Factory, Handler, Lifecycle, Observer
 from pycoredns.registry import Registry
+from pycoredns.server.process import Process
+from pycoredns.state import Store
 
 # CoreDNS's built-in Corefile when none is found (log only where this build has it).
 DEFAULT_COREFILE = ".:{port} {{\n    whoami\n{log}}}\n"
@@ -16,7 +17,7 @@ DEFAULT_COREFILE = ".:{port} {{\n    whoami\n{log}}}\n"
 
 @dataclass
 class BlockConfig:
-    """One server block: its addresses, listen hosts and the plugins its setup added."""
+    """One server block: its addresses, listen hosts and what its plugins' setup decided."""
 
     index: int
     block: ServerBlock
@@ -27,12 +28,13 @@ class BlockConfig:
     chain: Handler | None = None
     handlers: list[Handler] = field(default_factory=list)  # outermost first
     debug: bool = False
-    # Free-form per-block settings plugins share with each other (bind's network setup, root...).
-    settings: dict[str, Any] = field(default_factory=dict)
+    any_class: bool = False  # the listener takes classes other than IN (CoreDNS's server.go)
+    root: str = ""
+    shared: Store = field(default_factory=Store)  # plugins' values for each other, by typed key
+    directives: list[str] = field(default_factory=list)
 
-    @property
-    def directives(self) -> list[str]:
-        return list(self.block.directives)
+    def __post_init__(self) -> None:
+        self.directives = list(self.block.directives)
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,10 @@ class Instance:
     configs: list[BlockConfig]
     listeners: dict[ListenerKey, dict[str, Site]] = field(default_factory=dict)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
-    process: dict[str, Any] = field(default_factory=dict)
-    registry: Registry | None = None
+    process: Process = field(default_factory=Process)
+    directive_order: list[str] = field(default_factory=list)
+    dropped: list[DroppedObserver] = field(default_factory=list)
+    generation: int = field(default_factory=Process.next_generation)
 
 
 def load(
@@ -74,7 +78,7 @@ def load(
     *,
     dns_port: str = "53",
     registry: Registry | None = None,
-    process: dict[str, Any] | None = None,
+    process: Process | None = None,
 ) -> Instance:
     """Parse and set up a Corefile. Raises a :class:`PyCoreDNSError` with CoreDNS's message."""
     registry = registry or Registry.default()
@@ -82,8 +86,7 @@ def load(
     if not blocks:
         text = DEFAULT_COREFILE.format(port=dns_port, log="    log\n" if "log" in registry.names() else "")
         blocks = parse(text, filename, directives=registry.names())
-    instance = Instance(filename, text, blocks, [], process=process if process is not None else {})
-    instance.registry = registry
+    instance = Instance(filename, text, blocks, [], process=process or Process(), directive_order=registry.names())
     for i, block in enumerate(blocks):
         addresses: list[ZoneAddress] = []
         for key in block.keys:

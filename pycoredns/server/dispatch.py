@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pycoredns import wire
+from pycoredns import counters, wire
 from pycoredns.plugin import DroppedObserver, HandlerError
 from pycoredns.request import Request, truncate
 from pycoredns.server.config import ListenerKey, Site
@@ -19,16 +19,6 @@ from pycoredns.server.config import ListenerKey, Site
 log = logging.getLogger("pycoredns")
 
 Send = Callable[[bytes, Any], None]
-
-# Plugins that make a listener accept classes other than IN (CoreDNS's server.go).
-_ANY_CLASS_PLUGINS = frozenset(("chaos", "forward", "proxy"))
-
-
-class Stats:
-    """Process-wide counters the server itself keeps (plain integers: read on scrape)."""
-
-    panics = 0
-
 
 class Route:
     """What the query path needs of a matched zone, flattened for the hot path."""
@@ -57,9 +47,8 @@ class Dispatcher:
         self.root = self.routes.get(b"\x00")
         # A listener serving only "." (a plain caching resolver) needs no suffix walk.
         self.root_only = self.root is not None and len(self.routes) == 1
-        self.any_class = any(
-            name in _ANY_CLASS_PLUGINS for s in sites.values() for name in s.config.directives
-        )
+        # A plugin of any block on the listener can open it to every class (CoreDNS's server.go).
+        self.any_class = any(s.config.any_class for s in sites.values())
         self.dropped: list[DroppedObserver] = dropped or []
 
     # ------------------------------------------------------------------------------------------
@@ -169,7 +158,7 @@ class Dispatcher:
             d.observe_dropped(req, self.server, proto, reply)
 
     def _panic(self, req: Request, debug: bool, e: BaseException) -> None:
-        Stats.panics += 1
+        counters.panics += 1
         log.error("[ERROR] Recovered from panic in server: %r %s: %s", self.server, req.qname, e, exc_info=e)
         if debug:
             log.debug("[DEBUG] panic while serving %s", req.qname)

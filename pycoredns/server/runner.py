@@ -65,8 +65,7 @@ class Server:
             self._banner(self.instance)
 
     def _dispatcher(self, instance: Instance, key: ListenerKey) -> Dispatcher:
-        dropped = instance.process.get("dropped_observers", [])
-        return Dispatcher(key, instance.listeners[key], dropped)
+        return Dispatcher(key, instance.listeners[key], instance.dropped)
 
     async def _open(self, key: ListenerKey, dispatcher: Dispatcher) -> Listener:
         if key.transport != "dns":

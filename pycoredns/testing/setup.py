@@ -15,7 +15,6 @@ def controller(corefile: str, directive: str, block: int = 0, filename: str = "C
     configs = [
         BlockConfig(i, b, [a for key in b.keys for a in parse_key(key.text, "53")]) for i, b in enumerate(blocks)
     ]
-    instance = Instance(filename, corefile, blocks, configs)
-    instance.registry = registry
+    instance = Instance(filename, corefile, blocks, configs, directive_order=registry.names())
     cfg = configs[block]
     return Controller(directive, cfg.block.directives.get(directive, []), cfg, instance, block)

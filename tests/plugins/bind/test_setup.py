@@ -9,13 +9,15 @@ import pytest
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.nodecache.netsetup import NetSetupConfig
+from pycoredns.plugins.bind import network
 from pycoredns.plugins.bind.addresses import interface_table, is_ip, list_ip
 from pycoredns.server import config
 from pycoredns.server.config import Instance
+from pycoredns.server.process import Process
 
 
 def load(body: str, key: str = ".:53") -> Instance:
-    return config.load(f"{key} {{\n{body}\n    whoami\n}}\n", "Corefile", process={})
+    return config.load(f"{key} {{\n{body}\n    whoami\n}}\n", "Corefile", process=Process())
 
 
 def hosts(body: str) -> list[str]:
@@ -172,7 +174,7 @@ def test_errors(body: str, message: str) -> None:
 
 def test_two_ports_with_notrack_is_an_error() -> None:
     with pytest.raises(PyCoreDNSError) as e:
-        config.load(".:53 .:5353 {\n bind 1.2.3.4 {\n  notrack\n }\n}\n", "Corefile", process={})
+        config.load(".:53 .:5353 {\n bind 1.2.3.4 {\n  notrack\n }\n}\n", "Corefile", process=Process())
     assert str(e.value) == (
         "plugin/bind: Corefile:3 - Error during parsing: notrack needs the server block on a single port,"
         " found 53, 5353"
@@ -180,8 +182,9 @@ def test_two_ports_with_notrack_is_an_error() -> None:
 
 
 def plans(inst: Instance) -> dict[str, NetSetupConfig]:
-    state = inst.process["bind.netsetup"]
-    return dict(state.plans[id(inst)])
+    state = inst.process.state.get(network.STATE)
+    assert state is not None
+    return dict(state.plans[inst.generation])
 
 
 def test_network_options_build_the_setup() -> None:
@@ -204,7 +207,7 @@ def test_defaults_and_blocks_merge_per_interface() -> None:
         f"{zone}:53 {{\n bind 169.254.20.10 {extra}{{\n  interface nodelocaldns\n  notrack\n }}\n whoami\n}}\n"
         for zone, extra in (("cluster.local", ""), ("in-addr.arpa", "10.96.0.10 "), (".", ""))
     )
-    inst = config.load(text, "Corefile", process={})
+    inst = config.load(text, "Corefile", process=Process())
     assert plans(inst) == {
         "nodelocaldns": NetSetupConfig(addresses=["169.254.20.10", "10.96.0.10"], interface="nodelocaldns")
     }
@@ -220,7 +223,8 @@ def test_interface_only_and_rules_only() -> None:
 
 def test_plain_bind_sets_nothing_up() -> None:
     inst = load("bind 127.0.0.1")
-    assert "bind.netsetup" not in inst.process
+    state = inst.process.state.get(network.STATE)
+    assert state is None or not state.hooked
     assert inst.lifecycle.startup == [] and inst.lifecycle.listen == []
 
 
@@ -230,7 +234,7 @@ def test_conflicting_blocks_are_an_error() -> None:
         "b.:53 {\n bind 10.0.0.1 {\n  interface x0\n  keep\n }\n whoami\n}\n"
     )
     with pytest.raises(PyCoreDNSError) as e:
-        config.load(text, "Corefile", process={})
+        config.load(text, "Corefile", process=Process())
     assert str(e.value) == (
         "plugin/bind: Corefile:8 - Error during parsing: conflicting network setup options for interface x0"
     )

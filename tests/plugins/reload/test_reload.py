@@ -14,9 +14,10 @@ from prometheus_client import generate_latest
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.metrics import REGISTRY
+from pycoredns.plugin import corefile_digest
 from pycoredns.plugins.reload import metrics as reload_metrics
 from pycoredns.plugins.reload.setup import effective_interval
-from pycoredns.plugins.reload.watcher import corefile_digest
+from pycoredns.plugins.reload.watcher import STATE
 from pycoredns.server import config
 from pycoredns.testing import free_port, query, running_server
 from tests.conftest import coredns_caplog
@@ -187,5 +188,6 @@ def test_one_watcher_for_many_blocks(tmp_path: Path, rlog: pytest.LogCaptureFixt
         assert _wait(lambda: "Running configuration SHA512" in rlog.text, 5)
         time.sleep(0.3)
         assert rlog.text.count("Running configuration SHA512") == 1
-        state = rs.app.process["reload"]
+        state = rs.app.process.state.get(STATE)
+        assert state is not None
         assert state.task is not None and not state.task.done()

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from pycoredns.errors import PyCoreDNSError
-from pycoredns.plugins.root.setup import root_path
 from pycoredns.server.config import load
+from pycoredns.testing.setup import controller
 
 
 def test_sets_root_for_the_block(tmp_path: Path) -> None:
     inst = load(f". {{\n root {tmp_path}\n}}\n")
-    assert inst.configs[0].settings["root"] == str(tmp_path)
+    assert inst.configs[0].root == str(tmp_path)
     assert inst.configs[0].handlers == []  # not in the query path
 
 
@@ -27,13 +27,13 @@ def test_missing_directory_only_warns(tmp_path: Path, caplog: pytest.LogCaptureF
         inst = load(f". {{\n root {missing}\n}}\n")
     finally:
         logger.removeHandler(caplog.handler)
-    assert inst.configs[0].settings["root"] == str(missing)
+    assert inst.configs[0].root == str(missing)
     assert f"Root path does not exist: {missing}" in caplog.text
 
 
 def test_last_occurrence_wins(tmp_path: Path) -> None:
     inst = load(f". {{\n root /nonexistent-a\n root {tmp_path}\n}}\n")
-    assert inst.configs[0].settings["root"] == str(tmp_path)
+    assert inst.configs[0].root == str(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -74,5 +74,7 @@ def test_errors(corefile: str, error: str) -> None:
     ],
 )
 def test_root_path(root: str | None, path: str, want: str) -> None:
-    settings: dict[str, object] = {} if root is None else {"root": root}
-    assert root_path(settings, path) == want
+    c = controller(". {\n hosts\n}\n", "hosts")
+    if root is not None:
+        c.set_root(root)
+    assert c.root_path(path) == want

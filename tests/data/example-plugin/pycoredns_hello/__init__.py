@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dnslib
 
-from pycoredns.plugin import Controller, Directive, Handler, Plugin, Result
-from pycoredns.request import Request
+from pycoredns.plugin import Controller, Directive, Handler, Plugin, Request, Result
 
 
 class Hello(Plugin):

@@ -1,4 +1,4 @@
-"""DNS type, class and rcode mnemonics as miekg/dns spells them (StringToType and friends).
+"""DNS names and tables: type, class and rcode mnemonics as miekg/dns spells them.
 
 CoreDNS looks Corefile names up in these maps, so the accepted spellings (upper-case only in the
 maps; callers upper-case where CoreDNS does) follow them rather than dnslib's.
