@@ -1,6 +1,28 @@
-"""The engine's exception hierarchy: every error a user can see is one of these."""
+"""The exception hierarchy: every error pycoredns raises on purpose is a :class:`PyCoreDNSError`.
+
+Foreign errors (Go-syntax value parsers' ``ValueError``, sockets, netlink) are translated into
+these where they cross into the engine or a plugin's setup. The classes, by who raises them:
+
+* the Corefile: :class:`CorefileError` (positioned), :class:`ServerConfigError` (the blocks);
+* a plugin's setup: :class:`ConfigError` (a plain message), reported by the engine as
+  :class:`PluginSetupError`;
+* a handler: :class:`HandlerError` (the server answers with its rcode);
+* the wire: :class:`MalformedQuery` (a client's query) and :class:`MalformedMessage` (a reply).
+"""
 
 from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "CorefileError",
+    "HandlerError",
+    "MalformedMessage",
+    "MalformedQuery",
+    "PluginSetupError",
+    "PyCoreDNSError",
+    "ServerConfigError",
+    "WireError",
+]
 
 
 class PyCoreDNSError(Exception):
@@ -18,6 +40,15 @@ class CorefileError(PyCoreDNSError):
     """
 
 
+class ConfigError(PyCoreDNSError):
+    """A plugin rejected its configuration with a plain message, without file and line.
+
+    CoreDNS returns such errors where a plugin builds them with ``fmt.Errorf`` rather than the
+    cursor's ``c.Errf``; the engine adds the ``plugin/NAME: `` prefix. Errors that name the line
+    come from the cursor (``raise c.err(...)``) as :class:`CorefileError`.
+    """
+
+
 class PluginSetupError(PyCoreDNSError):
     """A plugin rejected its configuration; the message starts with ``plugin/NAME: ``."""
 
@@ -30,3 +61,28 @@ class PluginSetupError(PyCoreDNSError):
 
 class ServerConfigError(PyCoreDNSError):
     """The server blocks do not fit together (bad key, duplicate zone, overlapping listener)."""
+
+
+class HandlerError(PyCoreDNSError):
+    """A handler failed; the server answers with ``rcode`` and the errors plugin logs the message."""
+
+    def __init__(self, rcode: int, message: str) -> None:
+        super().__init__(message)
+        self.rcode = rcode
+
+
+class WireError(PyCoreDNSError):
+    """A DNS message could not be read."""
+
+
+class MalformedQuery(WireError):
+    """The query could not be read; ``rcode`` says what to answer (or None: drop it)."""
+
+    def __init__(self, rcode: int | None, question_end: int = 0) -> None:
+        super().__init__(f"malformed query (rcode {rcode})")
+        self.rcode = rcode
+        self.question_end = question_end
+
+
+class MalformedMessage(WireError):
+    """A message (an upstream's reply) does not unpack; the text is miekg/dns's for the same fault."""

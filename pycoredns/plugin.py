@@ -35,7 +35,7 @@ from pycoredns.corefile import Dispenser, Token, ZoneAddress, normalize_name, no
 from pycoredns.corefile.keys import is_domain_name
 from pycoredns.corefile.parser import corefile_digest
 from pycoredns.corefile.values import go_strconv_quote, parse_atoi, parse_duration
-from pycoredns.errors import CorefileError, PyCoreDNSError
+from pycoredns.errors import ConfigError, CorefileError, HandlerError, PyCoreDNSError
 from pycoredns.fall import Fall, zone_match
 from pycoredns.http import HTTPServer, Response, Route
 from pycoredns.log import go_duration, plugin_log
@@ -67,6 +67,7 @@ __all__ = [
     "TIME_BUCKETS",
     "VIEW",
     "Buckets",
+    "ConfigError",
     "Controller",
     "CorefileError",
     "Directive",
@@ -122,14 +123,6 @@ VIEW: Key[str] = Key("view")
 Reply = bytes | int
 Result = bytes | int | Awaitable[bytes | int]
 Hook = Callable[[], Awaitable[None]]
-
-
-class HandlerError(PyCoreDNSError):
-    """A handler failed; the server answers with ``rcode`` and the errors plugin logs the message."""
-
-    def __init__(self, rcode: int, message: str) -> None:
-        super().__init__(message)
-        self.rcode = rcode
 
 
 class Handler(Protocol):

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import struct
 
+# The wire errors live in the one hierarchy; they are named here too, where they are raised.
+from pycoredns.errors import MalformedMessage as MalformedMessage
+from pycoredns.errors import MalformedQuery as MalformedQuery
+
 # RCODEs used by the engine.
 NOERROR = 0
 FORMERR = 1
@@ -30,15 +34,6 @@ OPCODE_NOTIFY = 4
 _H = struct.Struct(">HBBHHHH")
 _TC = struct.Struct(">HH")
 _OPT_TAIL = struct.Struct(">HHBBHH")
-
-
-class MalformedQuery(Exception):
-    """The query could not be read; ``rcode`` says what to answer (or None: drop it)."""
-
-    def __init__(self, rcode: int | None, question_end: int = 0) -> None:
-        super().__init__(rcode)
-        self.rcode = rcode
-        self.question_end = question_end
 
 
 class Question:
@@ -194,7 +189,7 @@ def _read_rest(data: bytes, q: Question) -> None:
                 q.udp_size = max(size, 512)
                 q.do = bool(flags & 0x8000)
                 q.edns_version = version
-    except (ValueError, struct.error):
+    except (MalformedMessage, struct.error):
         raise MalformedQuery(FORMERR, q.end) from None
 
 
@@ -243,10 +238,6 @@ def _escape_label(raw: bytes) -> str:
         else:
             out.append(f"\\{b:03d}")
     return "".join(out)
-
-
-class MalformedMessage(ValueError):
-    """A message (an upstream's reply) does not unpack; the text is miekg/dns's for the same fault."""
 
 
 # miekg/dns's limits: a name is at most 255 octets and follows at most 126 compression pointers,

@@ -13,7 +13,7 @@ import logging
 
 from pyroute2 import IPRoute
 
-from pycoredns.plugin import PyCoreDNSError, off_loop
+from pycoredns.plugin import ConfigError, off_loop
 
 log = logging.getLogger("pycoredns")
 
@@ -75,7 +75,7 @@ def list_ip(args: list[str], interfaces: Interfaces) -> list[str]:
         elif is_ip(arg):
             out.append(arg)
         else:
-            raise PyCoreDNSError(f"not a valid IP address or interface name: {go_quote(arg)}")
+            raise ConfigError(f"not a valid IP address or interface name: {go_quote(arg)}")
     return out
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from pycoredns.plugin import Controller, Key, NetSetup, NetSetupConfig, PyCoreDNSError
+from pycoredns.plugin import Controller, CorefileError, Key, NetSetup, NetSetupConfig
 
 
 def key_of(cfg: NetSetupConfig) -> str:
@@ -43,7 +43,7 @@ def merge(plans: dict[str, NetSetupConfig], cfg: NetSetupConfig, where: str) -> 
     theirs = NetSetupConfig(**{**vars(have), "addresses": union})
     if mine != theirs:
         name = f"interface {cfg.interface}" if key else "notrack without interface"
-        raise PyCoreDNSError(f"{where} - Error during parsing: conflicting network setup options for {name}")
+        raise CorefileError(f"{where} - Error during parsing: conflicting network setup options for {name}")
     plans[key] = mine
 
 

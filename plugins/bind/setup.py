@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pycoredns.plugin import Controller, NetSetupConfig, PyCoreDNSError
+from pycoredns.plugin import ConfigError, Controller, NetSetupConfig
 from pycoredns.plugins.bind import network
 from pycoredns.plugins.bind.addresses import go_quote, interface_table, list_ip
 
@@ -61,14 +61,14 @@ def setup(c: Controller) -> None:
 def parse(c: Controller) -> BindLine:
     args = c.remaining_args()
     if not args:
-        raise PyCoreDNSError("at least one address or interface name is expected")
+        raise ConfigError("at least one address or interface name is expected")
     b = BindLine(args)
     while c.next_block():
         option = c.val()
         if option == "except":
             b.except_ = c.remaining_args()
             if not b.except_:
-                raise PyCoreDNSError("at least one address or interface must be given to except subdirective")
+                raise ConfigError("at least one address or interface must be given to except subdirective")
         elif option == "interface":
             got = c.args(1)
             if got is None or c.next_arg():
@@ -97,7 +97,7 @@ def parse(c: Controller) -> BindLine:
                 raise c.arg_err()
             b.keep = True
         else:
-            raise PyCoreDNSError(f"invalid option {go_quote(option)}")
+            raise ConfigError(f"invalid option {go_quote(option)}")
     return b
 
 

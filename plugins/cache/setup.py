@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pycoredns.plugin import VIEW, Controller, PyCoreDNSError, normalize_name, parse_atoi, parse_duration
+from pycoredns.plugin import VIEW, ConfigError, Controller, normalize_name, parse_atoi, parse_duration
 from pycoredns.plugins.cache import metrics
 from pycoredns.plugins.cache.handler import Cache
 from pycoredns.plugins.cache.settings import STALE_DEFAULT, CacheSettings
@@ -42,13 +42,13 @@ def parse(c: Controller) -> CacheSettings:
     while c.next():
         seen += 1
         if seen > 1:
-            raise PyCoreDNSError("this plugin can only be used once per Server Block")
+            raise ConfigError("this plugin can only be used once per Server Block")
         args = c.remaining_args()
         if args:
             ttl = _maybe_int(args[0])
             if ttl is not None:  # a leading integer is the TTL, anything else is a zone
                 if ttl <= 0:
-                    raise PyCoreDNSError(f"cache TTL can not be zero or negative: {ttl}")
+                    raise ConfigError(f"cache TTL can not be zero or negative: {ttl}")
                 s.success_ttl = s.denial_ttl = ttl
                 args = args[1:]
         s.zones = c.zones_or_block(args)
@@ -62,11 +62,11 @@ def parse(c: Controller) -> CacheSettings:
                 stale_seen = True
             elif option == "serve_stale_policy":
                 if policy_seen:
-                    raise PyCoreDNSError("serve_stale_policy can only be specified once")
+                    raise ConfigError("serve_stale_policy can only be specified once")
                 policy_seen = True
             handler(c, s, c.remaining_args())
         if policy_seen and not stale_seen:
-            raise PyCoreDNSError("serve_stale_policy requires serve_stale")
+            raise ConfigError("serve_stale_policy requires serve_stale")
     return s
 
 
@@ -82,14 +82,14 @@ def _atoi(text: str) -> int:
     try:
         return parse_atoi(text)
     except ValueError as e:
-        raise PyCoreDNSError(str(e)) from None
+        raise ConfigError(str(e)) from None
 
 
 def _duration(text: str, wrap: str = "") -> float:
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise PyCoreDNSError(f"{wrap}{e}") from None
+        raise ConfigError(f"{wrap}{e}") from None
 
 
 def _whole_seconds(seconds: float) -> bool:
@@ -103,11 +103,11 @@ def _capacity_ttl_min(args: list[str]) -> tuple[int, int | None, int | None]:
     if len(args) > 1:
         ttl = _atoi(args[1])
         if ttl <= 0:
-            raise PyCoreDNSError(f"cache TTL can not be zero or negative: {ttl}")
+            raise ConfigError(f"cache TTL can not be zero or negative: {ttl}")
         if len(args) > 2:
             minimum = _atoi(args[2])
             if minimum < 0:
-                raise PyCoreDNSError(f"cache min TTL can not be negative: {minimum}")
+                raise ConfigError(f"cache min TTL can not be negative: {minimum}")
     return cap, ttl, minimum
 
 
@@ -136,7 +136,7 @@ def _prefetch(c: Controller, s: CacheSettings, args: list[str]) -> None:
         raise c.arg_err()
     amount = _atoi(args[0])
     if amount < 0:
-        raise PyCoreDNSError(f"prefetch amount should be positive: {amount}")
+        raise ConfigError(f"prefetch amount should be positive: {amount}")
     s.prefetch = amount
     if len(args) > 1:
         s.prefetch_duration = _duration(args[1])
@@ -144,10 +144,10 @@ def _prefetch(c: Controller, s: CacheSettings, args: list[str]) -> None:
         pct = args[2]
         last = pct[-1:] or "\x00"
         if last != "%":
-            raise PyCoreDNSError(f"last character of percentage should be `%`, but is: {_go_char(pct)}")
+            raise ConfigError(f"last character of percentage should be `%`, but is: {_go_char(pct)}")
         num = _atoi(pct[:-1])
         if num < 10 or num > 90:
-            raise PyCoreDNSError(f"percentage should fall in range [10, 90]: {num}")
+            raise ConfigError(f"percentage should fall in range [10, 90]: {num}")
         s.prefetch_percentage = num
 
 
@@ -175,21 +175,21 @@ def _serve_stale(c: Controller, s: CacheSettings, args: list[str]) -> None:
     if args:
         d = _duration(args[0])
         if d < 0:
-            raise PyCoreDNSError("invalid negative duration for serve_stale")
+            raise ConfigError("invalid negative duration for serve_stale")
         s.stale_up_to = d
     s.verify_stale = False
     s.verify_timeout = 0.0
     if len(args) > 1:
         mode = args[1].lower()
         if mode not in ("immediate", "verify"):
-            raise PyCoreDNSError(f"invalid value for serve_stale refresh mode: {mode}")
+            raise ConfigError(f"invalid value for serve_stale refresh mode: {mode}")
         s.verify_stale = mode == "verify"
     if len(args) > 2:
         rest = args[2:]
         if s.verify_stale:
             t = _duration(rest[0], "invalid serve_stale verify timeout: ")
             if t < 0:
-                raise PyCoreDNSError("invalid negative timeout for serve_stale verify")
+                raise ConfigError("invalid negative timeout for serve_stale verify")
             s.verify_timeout = t
             rest = rest[1:]
         elif len(args) > 4:
@@ -203,20 +203,20 @@ def _serve_stale(c: Controller, s: CacheSettings, args: list[str]) -> None:
 def _stale_ttl(text: str) -> int:
     ttl = _duration(text, "invalid serve_stale response TTL: ")
     if ttl < 0:
-        raise PyCoreDNSError("invalid negative response TTL for serve_stale")
+        raise ConfigError("invalid negative response TTL for serve_stale")
     if not _whole_seconds(ttl):
-        raise PyCoreDNSError("serve_stale response TTL must be a whole number of seconds")
+        raise ConfigError("serve_stale response TTL must be a whole number of seconds")
     if round(ttl) > MAX_UINT32:
-        raise PyCoreDNSError("serve_stale response TTL exceeds the DNS TTL range")
+        raise ConfigError("serve_stale response TTL exceeds the DNS TTL range")
     return round(ttl)
 
 
 def _stale_recheck(text: str) -> float:
     recheck = _duration(text, "invalid serve_stale failure recheck: ")
     if recheck < 0:
-        raise PyCoreDNSError("invalid negative failure recheck for serve_stale")
+        raise ConfigError("invalid negative failure recheck for serve_stale")
     if recheck > FIVE_MINUTES:
-        raise PyCoreDNSError("serve_stale failure recheck cannot exceed 5 minutes")
+        raise ConfigError("serve_stale failure recheck cannot exceed 5 minutes")
     return recheck
 
 
@@ -224,7 +224,7 @@ def _serve_stale_policy(c: Controller, s: CacheSettings, args: list[str]) -> Non
     if len(args) != 1:
         raise c.arg_err()
     if args[0].lower() != "prefer_positive":
-        raise PyCoreDNSError(f"invalid serve_stale_policy: {args[0]}")
+        raise ConfigError(f"invalid serve_stale_policy: {args[0]}")
     s.prefer_positive = True
 
 
@@ -233,9 +233,9 @@ def _servfail(c: Controller, s: CacheSettings, args: list[str]) -> None:
         raise c.arg_err()
     d = _duration(args[0])
     if d < 0:
-        raise PyCoreDNSError("invalid negative ttl for servfail")
+        raise ConfigError("invalid negative ttl for servfail")
     if d > FIVE_MINUTES:  # RFC 2308 section 7.1
-        raise PyCoreDNSError("caching SERVFAIL responses over 5 minutes is not permitted")
+        raise ConfigError("caching SERVFAIL responses over 5 minutes is not permitted")
     s.servfail_ttl = d
 
 
@@ -248,7 +248,7 @@ def _disable(c: Controller, s: CacheSettings, args: list[str]) -> None:
     elif args[0] == "success":
         s.success_disabled = zones
     else:
-        raise PyCoreDNSError('cache type for disable must be "success" or "denial"')
+        raise ConfigError('cache type for disable must be "success" or "denial"')
 
 
 def _keepttl(c: Controller, s: CacheSettings, args: list[str]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import dnslib
 
-from pycoredns.plugin import CorefileError, go_strconv_quote, split_host_port
+from pycoredns.plugin import ConfigError, go_strconv_quote, split_host_port
 
 DEFAULT_PORTS = {"dns": "53", "tls": "853", "https": "443", "quic": "853", "grpc": "443"}
 SCHEMES = ("tls", "dns", "quic", "grpc", "https3", "https", "unix")
@@ -86,11 +86,11 @@ def read_resolv_conf(path: str) -> list[str]:
         with open(path, encoding="utf-8", errors="replace") as f:
             lines = f.read().splitlines()
     except FileNotFoundError:
-        raise CorefileError(
+        raise ConfigError(
             f'failed to open file "{path}": "open {path}: no such file or directory"'
         ) from None
     except OSError as e:
-        raise CorefileError(f"read {path}: {(e.strerror or str(e)).lower()}") from None
+        raise ConfigError(f"read {path}: {(e.strerror or str(e)).lower()}") from None
     servers = []
     for line in lines:
         fields = line.split()
@@ -107,7 +107,7 @@ def host_port_or_file(text: str) -> list[str]:
     """``parse.HostPortOrFile`` for one argument: addresses with their scheme, or a file's."""
     trans, host = split_transport(text)
     if not host:
-        raise CorefileError(f"invalid address: {go_strconv_quote(text)}")
+        raise ConfigError(f"invalid address: {go_strconv_quote(text)}")
     if trans == "unix":
         return [f"unix://{host}"]
     try:
@@ -129,7 +129,7 @@ def host_port_or_file(text: str) -> list[str]:
 def _file(path: str) -> list[str]:
     try:
         servers = read_resolv_conf(path)
-    except CorefileError as e:
+    except ConfigError as e:
         raise NotIPOrFile(f"not an IP address or file {go_strconv_quote(path)}: {e}") from None
     if not servers:
         raise NoNameservers()
@@ -179,7 +179,7 @@ def resolve(entry: HostEntry, resolvers: list[str]) -> list[str]:
     try:
         ips = _lookup(entry.hostname, resolvers)
     except OSError as e:
-        raise CorefileError(f"failed to resolve {go_strconv_quote(entry.hostname)}: {e}") from None
+        raise ConfigError(f"failed to resolve {go_strconv_quote(entry.hostname)}: {e}") from None
     out = []
     for ip in ips:
         if entry.transport in ("tls", "https") and entry.zone:
@@ -259,7 +259,7 @@ def expand(args: list[str], resolvers: list[str]) -> tuple[int, list[str]]:
             pass
         entry = host_entry(arg)
         if entry is None:
-            raise CorefileError(f"not an IP address, file, or valid domain: {go_strconv_quote(arg)}")
+            raise ConfigError(f"not an IP address, file, or valid domain: {go_strconv_quote(arg)}")
         entries.append(entry)
     seen: set[str] = set()
     result: list[str] = []
@@ -278,7 +278,7 @@ def to_upstream(addr: str) -> Upstream:
     host, server_name = split_zone(addr)
     trans, hostport = split_transport(host)
     if trans not in ("dns", "tls", "https"):
-        raise CorefileError(f"'{trans}' is not supported as a destination protocol in forward: {host}")
+        raise ConfigError(f"'{trans}' is not supported as a destination protocol in forward: {host}")
     try:
         h, port = split_host_port(hostport)
     except ValueError:

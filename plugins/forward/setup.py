@@ -14,8 +14,8 @@ import ssl
 from dataclasses import dataclass, field
 
 from pycoredns.plugin import (
+    ConfigError,
     Controller,
-    CorefileError,
     Handler,
     go_strconv_quote,
     normalize_zone,
@@ -63,7 +63,7 @@ def setup(c: Controller) -> None:
         stanzas.append(parse_stanza(c))
     for s in stanzas:
         if s.entries > MAX_UPSTREAMS:
-            raise CorefileError(f"more than {MAX_UPSTREAMS} TOs configured: {s.entries}")
+            raise ConfigError(f"more than {MAX_UPSTREAMS} TOs configured: {s.entries}")
     register(c)
     c.accept_any_class()  # forward answers any class, as CoreDNS's server.go lets it
     for s in stanzas:
@@ -86,7 +86,7 @@ def parse_stanza(c: Controller) -> Stanza:
     origin = c.val()
     zones = normalize_zone(origin)
     if not zones:
-        raise CorefileError(f"unable to normalize '{origin}'")
+        raise ConfigError(f"unable to normalize '{origin}'")
     s.opts.from_zone = zones[0]  # only the first zone of a CIDR expansion is used, as CoreDNS
     if len(zones) > 1:
         log.warning("[WARNING] plugin/forward: Unsupported CIDR notation: '%s' expands to multiple zones. "
@@ -97,25 +97,25 @@ def parse_stanza(c: Controller) -> Stanza:
     while c.next_block():
         parse_option(c, s)
     if s.max_age > 0 and s.max_age < s.expire:
-        raise CorefileError(f"max_age ({go_duration(s.max_age)}) must not be less than expire "
+        raise ConfigError(f"max_age ({go_duration(s.max_age)}) must not be less than expire "
                             f"({go_duration(s.expire)})")
     for arg in s.to:
         trans, host = addresses.split_transport(arg)
         if trans == "https" and "/" in host:
-            raise CorefileError("paths are not allowed in HTTPS upstream addresses (the /dns-query path is "
+            raise ConfigError("paths are not allowed in HTTPS upstream addresses (the /dns-query path is "
                                 f"used by default): {arg}")
     s.entries, expanded = addresses.expand(s.to, s.resolvers)
     if not expanded:
-        raise CorefileError("no valid upstream addresses found")
+        raise ConfigError("no valid upstream addresses found")
     for addr in expanded:
         up = addresses.to_upstream(addr)
         if up.transport == "tls" and up.server_name and s.tls_server_name:
             host = addresses.split_zone(addr)[0]
-            raise CorefileError(f"both forward ('{s.tls_server_name}') and proxy level ('{up.server_name}') "
+            raise ConfigError(f"both forward ('{s.tls_server_name}') and proxy level ('{up.server_name}') "
                                 f"TLS servernames are set for upstream proxy '{host}'")
         if up.transport == "https":
             # DNS over HTTPS is not in this build: say so at load time rather than fail every query.
-            raise CorefileError(f"'https' is not supported as a destination protocol in forward: "
+            raise ConfigError(f"'https' is not supported as a destination protocol in forward: "
                                 f"{addresses.split_zone(addr)[0]}")
         s.upstreams.append(up)
     return s
@@ -136,23 +136,23 @@ def _duration(text: str) -> float:
     try:
         return parse_duration(text)
     except ValueError as e:
-        raise CorefileError(str(e)) from None
+        raise ConfigError(str(e)) from None
 
 
 def _atoi(text: str) -> int:
     try:
         return parse_atoi(text)
     except ValueError as e:
-        raise CorefileError(str(e)) from None
+        raise ConfigError(str(e)) from None
 
 
 def _uint32(text: str) -> int:
     """``strconv.ParseUint(text, 10, 32)`` with Go's errors."""
     if not text or not text.isascii() or not text.isdigit():
-        raise CorefileError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: invalid syntax")
+        raise ConfigError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: invalid syntax")
     value = int(text)
     if value > 0xFFFFFFFF:
-        raise CorefileError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: value out of range")
+        raise ConfigError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: value out of range")
     return value
 
 
@@ -164,9 +164,9 @@ def _rcodes(c: Controller, *, failover: bool) -> frozenset[int]:
     for text in args:
         rc = rcode_from_text(text)
         if rc is None:
-            raise CorefileError(f"{text} is not a valid rcode")
+            raise ConfigError(f"{text} is not a valid rcode")
         if failover and rc == 0:
-            raise CorefileError("NoError cannot be used in failover")
+            raise ConfigError("NoError cannot be used in failover")
         out.add(rc)
     return frozenset(out)
 
@@ -187,7 +187,7 @@ def parse_option(c: Controller, s: Stanza) -> None:
     elif option == "health_check":
         interval = _duration(_one_arg(c))
         if interval < 0:
-            raise CorefileError(f"health_check can't be negative: {round(interval * 1e9)}")
+            raise ConfigError(f"health_check can't be negative: {round(interval * 1e9)}")
         opts.hc_interval = interval
         s.hc_domain = "."
         while c.next_arg():
@@ -197,10 +197,10 @@ def parse_option(c: Controller, s: Stanza) -> None:
             elif word == "domain":
                 domain = _one_arg(c)
                 if not addresses.is_domain_name(domain):
-                    raise CorefileError(f"health_check: invalid domain name {domain}")
+                    raise ConfigError(f"health_check: invalid domain name {domain}")
                 s.hc_domain = domain.lower() if domain.endswith(".") else domain.lower() + "."
             else:
-                raise CorefileError(f"health_check: unknown option {word}")
+                raise ConfigError(f"health_check: unknown option {word}")
     elif option == "force_tcp":
         _no_args(c)
         opts.force_tcp = True
@@ -217,7 +217,7 @@ def parse_option(c: Controller, s: Stanza) -> None:
     elif option in ("expire", "max_age"):
         value = _duration(_one_arg(c))
         if value < 0:
-            raise CorefileError(f"{option} can't be negative: {go_duration(value)}")
+            raise ConfigError(f"{option} can't be negative: {go_duration(value)}")
         if option == "expire":
             s.expire = value
         else:
@@ -225,17 +225,17 @@ def parse_option(c: Controller, s: Stanza) -> None:
     elif option == "max_idle_conns":
         n = _atoi(_one_arg(c))
         if n < 0:
-            raise CorefileError(f"max_idle_conns can't be negative: {n}")
+            raise ConfigError(f"max_idle_conns can't be negative: {n}")
         s.max_idle_conns = n
     elif option == "read_timeout":
         value = _duration(_one_arg(c))
         if value <= 0:
-            raise CorefileError(f"read_timeout must be positive: {go_duration(value)}")
+            raise ConfigError(f"read_timeout must be positive: {go_duration(value)}")
         s.read_timeout = value
     elif option == "doh_method":
         method = _one_arg(c)
         if method not in ("POST", "GET"):
-            raise CorefileError("doh_method must be either POST or GET")
+            raise ConfigError("doh_method must be either POST or GET")
         s.doh_method = method
     elif option == "policy":
         name = _one_arg(c)
@@ -247,7 +247,7 @@ def parse_option(c: Controller, s: Stanza) -> None:
         text = _one_arg(c)
         n = _atoi(text)
         if n < 0:
-            raise CorefileError(f"max_concurrent can't be negative: {n}")
+            raise ConfigError(f"max_concurrent can't be negative: {n}")
         opts.max_concurrent = n
         opts.limit_message = "concurrent queries exceeded maximum " + text
     elif option == "next":
@@ -272,7 +272,7 @@ def parse_option(c: Controller, s: Stanza) -> None:
             except ValueError:
                 pass
             if not _is_ip(host):
-                raise CorefileError(f"resolver must be an IP address or IP:port: {go_strconv_quote(arg)}")
+                raise ConfigError(f"resolver must be an IP address or IP:port: {go_strconv_quote(arg)}")
         s.resolvers = args
     elif option == "source_address":
         addr = _one_arg(c)
@@ -328,17 +328,17 @@ def tls_context(paths: list[str]) -> ssl.SSLContext:
         try:
             ctx.load_cert_chain(paths[0], paths[1])
         except (OSError, ssl.SSLError) as e:
-            raise CorefileError(f"could not load TLS cert: {e}") from None
+            raise ConfigError(f"could not load TLS cert: {e}") from None
     if ca:
         try:
             with open(ca, "rb") as f:
                 pem = f.read()
         except OSError as e:
-            raise CorefileError(f"error reading {ca}: {e.strerror or e}") from None
+            raise ConfigError(f"error reading {ca}: {e.strerror or e}") from None
         try:
             ctx.load_verify_locations(cadata=pem.decode("ascii", "replace"))
         except (ssl.SSLError, ValueError):
-            raise CorefileError("could not read root certs: %!s(<nil>)") from None
+            raise ConfigError("could not read root certs: %!s(<nil>)") from None
     else:
         ctx.load_default_certs()
     return ctx

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pycoredns.plugin import Controller, http, parse_duration
+from pycoredns.plugin import ConfigError, Controller, http, parse_duration
 from pycoredns.plugins.health.health import Health
 
 DEFAULT_ADDR = ":8080"
@@ -22,7 +22,7 @@ def parse(c: Controller) -> tuple[str, float]:
             try:
                 lameduck = parse_duration(values[0])
             except ValueError as e:
-                raise ValueError(f'unable to parse lameduck duration value: "{values[0]}": {e}') from None
+                raise ConfigError(f'unable to parse lameduck duration value: "{values[0]}": {e}') from None
     return addr, lameduck
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pycoredns.plugin import Controller
+from pycoredns.plugin import ConfigError, Controller
 from pycoredns.plugins.log.classify import ALL, CLASSES
 from pycoredns.plugins.log.format import COMBINED, COMMON, DEFAULT
 from pycoredns.plugins.log.observer import LogObserver, Rule
@@ -36,7 +36,7 @@ def parse(c: Controller) -> list[Rule]:
                 raise c.arg_err()
             for v in values:
                 if v not in CLASSES:
-                    raise ValueError(f"invalid Class: {v}")
+                    raise ConfigError(f"invalid Class: {v}")
                 classes.add(v)
         for name in names:
             rules.append(Rule(name, fmt, set(classes) or {ALL}))

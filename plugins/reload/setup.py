@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from pycoredns.plugin import Controller, parse_duration
+from pycoredns.plugin import ConfigError, Controller, parse_duration
 from pycoredns.plugins.reload import metrics
 from pycoredns.plugins.reload.watcher import STATE, ReloadState
 
@@ -24,12 +24,12 @@ def parse(c: Controller) -> tuple[float, float]:
     if args:
         interval = _duration(args[0])
     if interval < MIN_INTERVAL:
-        raise ValueError("interval value must be greater or equal to 2s")
+        raise ConfigError("interval value must be greater or equal to 2s")
     jitter = DEFAULT_JITTER
     if len(args) > 1:
         jitter = _duration(args[1])
     if jitter != 0 and jitter < MIN_JITTER:
-        raise ValueError("jitter value must be 0 or greater or equal to 1s")
+        raise ConfigError("jitter value must be 0 or greater or equal to 1s")
     if jitter > interval / 2:
         jitter = interval / 2
     return interval, jitter

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pycoredns.plugin import PyCoreDNSError, dns, goregex
+from pycoredns.plugin import ConfigError, dns, goregex
 from pycoredns.plugins.rewrite.response import RcodeRule, ResponseRule, TTLRule
 from pycoredns.plugins.rewrite.rules import (
     CONTINUE,
@@ -30,7 +30,7 @@ UNSUPPORTED = {
 }
 
 
-class RuleError(PyCoreDNSError):
+class RuleError(ConfigError):
     """A rewrite rule is invalid."""
 
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pycoredns import counters, wire
-from pycoredns.plugin import DroppedObserver, HandlerError
+from pycoredns.errors import HandlerError
+from pycoredns.plugin import DroppedObserver
 from pycoredns.request import Request, truncate
 from pycoredns.server.config import ListenerKey, Site
 
