@@ -10,16 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pycoredns.corefile import normalize_zone
-
-
-def zone_match(zones: Iterable[str], name: str) -> str:
-    """The longest zone of ``zones`` that ``name`` (lower-case FQDN) is in, or "" (CoreDNS's
-    ``plugin.Zones.Matches``)."""
-    best = ""
-    for zone in zones:
-        if (zone == "." or name == zone or name.endswith("." + zone)) and len(zone) > len(best):
-            best = zone
-    return best
+from pycoredns.dns import zone_match
 
 
 class Fall:

@@ -35,8 +35,9 @@ from pycoredns.corefile import Dispenser, Token, ZoneAddress, normalize_name, no
 from pycoredns.corefile.keys import is_domain_name
 from pycoredns.corefile.parser import corefile_digest
 from pycoredns.corefile.values import go_strconv_quote, parse_atoi, parse_duration
+from pycoredns.dns import zone_match
 from pycoredns.errors import ConfigError, CorefileError, HandlerError, PyCoreDNSError
-from pycoredns.fall import Fall, zone_match
+from pycoredns.fall import Fall
 from pycoredns.http import HTTPServer, Response, Route
 from pycoredns.log import go_duration, plugin_log
 from pycoredns.metrics import (

@@ -11,24 +11,7 @@ from typing import Any
 
 import dnslib
 
-from pycoredns import wire
-
-# Type names CoreDNS puts in metric labels and log lines; anything else is its number.
-_TYPE_NAMES: dict[int, str] = {}
-
-
-def type_name(qtype: int) -> str:
-    name = _TYPE_NAMES.get(qtype)
-    if name is None:
-        got = dnslib.QTYPE.get(qtype)
-        name = got if isinstance(got, str) and not got.startswith("TYPE") else f"TYPE{qtype}"
-        _TYPE_NAMES[qtype] = name
-    return name
-
-
-def class_name(qclass: int) -> str:
-    got = dnslib.CLASS.get(qclass)
-    return got if isinstance(got, str) and not got.startswith("CLASS") else f"CLASS{qclass}"
+from pycoredns import dns, wire
 
 
 class Request:
@@ -108,11 +91,13 @@ class Request:
 
     @property
     def type_name(self) -> str:
-        return type_name(self.q.qtype)
+        """The question type as CoreDNS prints it (``AAAA``, ``TYPE65280``)."""
+        return dns.type_text(self.q.qtype)
 
     @property
     def class_name(self) -> str:
-        return class_name(self.q.qclass)
+        """The question class as CoreDNS prints it (``IN``, ``CLASS42``)."""
+        return dns.class_text(self.q.qclass)
 
     @property
     def do(self) -> bool:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from pycoredns.plugin import Handler, Plugin, Reply, Result, wire
+from pycoredns.plugin import Handler, Plugin, Reply, Result, dns, wire
 from pycoredns.plugins.cache import metrics
 from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.refresh import Refresher
@@ -39,7 +39,7 @@ class Cache(Plugin):
         self.clock = time.monotonic  # entry ages
         self.wallclock = time.time  # RRSIG validity
         self._all_zones = "." in settings.zones
-        self._zone_wires = frozenset(_zone_wire(z) for z in settings.zones)
+        self._zone_wires = frozenset(dns.zone_to_wire(z) for z in settings.zones)
         self._stats: dict[str, metrics.Stats] = {}
         self._stale_secs = int(settings.stale_up_to)  # CoreDNS compares with whole seconds
         self._prefetch = settings.prefetch > 0
@@ -183,14 +183,3 @@ def _usable(entry: Entry, now: float, stale: int | None) -> bool:
     ttl = entry.orig_ttl - int(now - entry.stored)
     return ttl > 0 or (stale is not None and -ttl < stale)
 
-
-def _zone_wire(zone: str) -> bytes:
-    if zone == ".":
-        return b"\x00"
-    out = bytearray()
-    for label in zone.rstrip(".").split("."):
-        raw = label.encode()
-        out.append(len(raw))
-        out += raw
-    out.append(0)
-    return bytes(out).lower()

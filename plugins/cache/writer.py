@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pycoredns.plugin import wire
+from pycoredns.plugin import dns, wire
 from pycoredns.plugins.cache import response
 from pycoredns.plugins.cache.entry import Entry, intern_offsets
 from pycoredns.plugins.cache.metrics import Stats
@@ -32,13 +32,6 @@ class Context:
     ad: bool  # the client's AD bit: AD stays in the reply only if DO or AD
     stats: Stats
     prefetch: bool = False  # a background refresh: store, write nothing
-
-
-def in_zones(zones: list[str], name: str) -> bool:
-    for z in zones:
-        if z == "." or name == z or name.endswith("." + z):
-            return True
-    return False
 
 
 def write(cache: Cache, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
@@ -134,10 +127,10 @@ def _matches(rep: Reply, key: bytes) -> bool:
 def _store(cache: Cache, ctx: Context, rep: Reply, kind: Kind, ttl: int) -> Entry | None:
     s = cache.settings
     if kind in _SUCCESS:
-        if in_zones(s.success_disabled, ctx.name):
+        if s.success_disabled and dns.zone_match(s.success_disabled, ctx.name):
             return None
     elif kind in _DENIAL:
-        if in_zones(s.denial_disabled, ctx.name):
+        if s.denial_disabled and dns.zone_match(s.denial_disabled, ctx.name):
             return None
     else:
         return None

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycoredns.plugin import Handler, HandlerError, Plugin, Request, Result, wire
+from pycoredns.plugin import Handler, HandlerError, Plugin, Request, Result, dns, wire
 from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
@@ -46,11 +46,6 @@ class Options:
     hc_interval: float = 0.5
 
 
-def is_subdomain(parent: str, child: str) -> bool:
-    """``child`` is ``parent`` or below it (both lower-case, fully qualified)."""
-    return parent == "." or child == parent or child.endswith("." + parent)
-
-
 class Forward(Plugin):
     name = "forward"
 
@@ -67,11 +62,11 @@ class Forward(Plugin):
             return True
         name = req.name
         opts = self.opts
-        if not is_subdomain(opts.from_zone, name):
+        if not dns.is_subdomain(opts.from_zone, name):
             return False
         if name == opts.from_zone:
             return True  # the FROM zone itself is never excluded
-        return not any(is_subdomain(ignored, name) for ignored in opts.ignored)
+        return not any(dns.is_subdomain(ignored, name) for ignored in opts.ignored)
 
     def serve(self, req: Request) -> Result:
         if not self.match(req):

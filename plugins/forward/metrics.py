@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-from pycoredns.plugin import Controller
-from pycoredns.plugins.forward.rcodes import RCODE_NAMES
+from pycoredns.plugin import Controller, dns
 
 PROXY_NAME = "forward"
+_RCODE_NAMES = dns.RCODE_NAMES
 
 # CoreDNS's plugin.TimeBuckets: prometheus.ExponentialBuckets(0.00025, 2, 16).
 BUCKETS: tuple[float, ...] = tuple(0.00025 * 2**k for k in range(16))
@@ -48,7 +48,7 @@ class Counters:
         self.max_concurrent_rejects = 0
 
     def observe_duration(self, to: str, rcode: int, seconds: float) -> None:
-        key = (to, RCODE_NAMES.get(rcode) or str(rcode))
+        key = (to, _RCODE_NAMES.get(rcode) or str(rcode))  # dns.rcode_text, inlined: once per reply
         h = self.request_duration.get(key)
         if h is None:
             h = self.request_duration[key] = Histogram()

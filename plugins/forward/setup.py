@@ -17,6 +17,7 @@ from pycoredns.plugin import (
     ConfigError,
     Controller,
     Handler,
+    dns,
     go_strconv_quote,
     normalize_zone,
     parse_atoi,
@@ -29,7 +30,6 @@ from pycoredns.plugins.forward.health import HealthChecker
 from pycoredns.plugins.forward.metrics import register
 from pycoredns.plugins.forward.policy import POLICIES, Policy, RandomPolicy
 from pycoredns.plugins.forward.proxy import Proxy
-from pycoredns.plugins.forward.rcodes import rcode_from_text
 
 MAX_UPSTREAMS = 15
 log = logging.getLogger("pycoredns.forward")
@@ -162,7 +162,7 @@ def _rcodes(c: Controller, *, failover: bool) -> frozenset[int]:
         raise c.arg_err()
     out = set()
     for text in args:
-        rc = rcode_from_text(text)
+        rc = dns.RCODES.get(text.upper())  # dns.StringToRcode[strings.ToUpper(text)]
         if rc is None:
             raise ConfigError(f"{text} is not a valid rcode")
         if failover and rc == 0:

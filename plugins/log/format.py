@@ -10,7 +10,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from time import perf_counter
 
-from pycoredns.plugin import Request
+from pycoredns.plugin import Request, dns
 
 COMMON = (
     '{remote}:{port} - {>id} "{type} {class} {name} {proto} {size} {>do} {>bufsize}" '
@@ -19,11 +19,6 @@ COMMON = (
 COMBINED = COMMON + ' "{>opcode}"'
 DEFAULT = COMMON
 EMPTY = "-"
-
-_RCODES = {
-    0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
-    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE",
-}
 
 # A placeholder reads the request and the reply (None when no plugin wrote one).
 Field = Callable[[Request, "bytes | None"], str]
@@ -47,11 +42,6 @@ def _rflags(reply: bytes) -> str:
     return ",".join(name for bit, name in flags if bit)
 
 
-def _rcode(reply: bytes) -> str:
-    rc = reply[3] & 0xF
-    return _RCODES.get(rc, str(rc))
-
-
 FIELDS: dict[str, Field] = {
     "{type}": lambda r, w: r.type_name,
     "{name}": lambda r, w: r.name,
@@ -61,7 +51,7 @@ FIELDS: dict[str, Field] = {
     "{remote}": lambda r, w: _bracket(r.remote_ip),
     "{port}": lambda r, w: str(r.remote_port),
     "{local}": lambda r, w: _bracket(str(r.local[0])) if r.local and r.local[0] else "",
-    "{rcode}": lambda r, w: _rcode(w) if w is not None else "",
+    "{rcode}": lambda r, w: dns.rcode_text(w[3] & 0xF) if w is not None else "",
     "{rsize}": lambda r, w: str(len(w)) if w is not None else "0",
     "{duration}": lambda r, w: _seconds(perf_counter() - r.start),
     "{>rflags}": lambda r, w: _rflags(w) if w is not None else "",

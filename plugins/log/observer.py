@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pycoredns.plugin import Request, plugin_log
+from pycoredns.plugin import Request, dns, plugin_log
 from pycoredns.plugins.log.classify import ALL, classify
 from pycoredns.plugins.log.format import Field, compile_format, render
 
@@ -20,10 +20,10 @@ class Rule:
 
     def __post_init__(self) -> None:
         self.parts = compile_format(self.format)
-        self.suffix = "." + self.name.lower()
+        self.zone = self.name.lower()
 
     def matches(self, qname: str) -> bool:
-        return self.name == "." or qname == self.suffix[1:] or qname.endswith(self.suffix)
+        return dns.is_subdomain(self.zone, qname)
 
 
 class LogObserver:

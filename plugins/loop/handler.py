@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Coroutine
 from typing import Any
 
-from pycoredns.plugin import Handler, Plugin, Request, Result, Runtime, plugin_log, wire
+from pycoredns.plugin import Handler, Plugin, Request, Result, Runtime, dns, plugin_log, wire
 
 log = plugin_log("loop")
 HINFO = 13
@@ -17,10 +17,6 @@ def probe_name(zone: str) -> str:
     """``<random 62-bit int>.<random 62-bit int>.<zone>``, lower-case, fully qualified."""
     labels = f"{secrets.randbelow(1 << 62)}.{secrets.randbelow(1 << 62)}"
     return f"{labels}." if zone == "." else f"{labels}.{zone}"
-
-
-def _in_zone(name: str, zone: str) -> bool:
-    return zone == "." or name == zone or name.endswith("." + zone)
 
 
 class Loop(Plugin):
@@ -45,7 +41,7 @@ class Loop(Plugin):
         if req.qtype != HINFO or self.disabled:
             return self.next_or_failure(req)
         name = req.name
-        if not _in_zone(name, self.zone):
+        if not dns.is_subdomain(self.zone, name):
             return self.next_or_failure(req)
         if name == self.qname:
             self.seen += 1

@@ -13,32 +13,18 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from pycoredns.plugin import COREDNS_VERSION, SIZE_BUCKETS, SIZE_INDEX, TIME_BUCKETS, Buckets, add_histogram, panics
+from pycoredns.plugin import (
+    COREDNS_VERSION,
+    SIZE_BUCKETS,
+    SIZE_INDEX,
+    TIME_BUCKETS,
+    Buckets,
+    add_histogram,
+    dns,
+    panics,
+)
 
 VIEW = ""  # no view plugin in this build: CoreDNS's label is then empty
-
-# Types that get their own `type` label value (plugin/metrics/vars monitorType); others are "other".
-_MONITORED = {
-    1: "A", 28: "AAAA", 5: "CNAME", 48: "DNSKEY", 43: "DS", 15: "MX", 50: "NSEC3", 47: "NSEC",
-    2: "NS", 12: "PTR", 46: "RRSIG", 6: "SOA", 33: "SRV", 16: "TXT", 65: "HTTPS", 64: "SVCB",
-    251: "IXFR", 252: "AXFR", 255: "ANY",
-}
-_RCODES = {
-    0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
-    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 16: "BADSIG",
-    17: "BADKEY", 18: "BADTIME", 19: "BADMODE", 20: "BADNAME", 21: "BADALG", 22: "BADTRUNC",
-    23: "BADCOOKIE",
-}
-
-
-def type_label(qtype: int) -> str:
-    return _MONITORED.get(qtype, "other")
-
-
-def rcode_label(rcode: int) -> str:
-    """CoreDNS's ``rcode.ToString``: the textual name, ``RCODE<n>`` when unknown."""
-    return _RCODES.get(rcode, f"RCODE{rcode}")
-
 
 def build_info() -> tuple[str, str, str]:
     """(version, revision, goversion): our "Go version" is the Python that runs us."""
@@ -163,9 +149,9 @@ class CoreStats:
             if merged is None:
                 merged = durations[(server, zone)] = Buckets(TIME_BUCKETS)
             for (family, qtype, do_bit, rcode, plugin, req_b, resp_b, dur_b), (n,) in list(s.counts.items()):
-                key = (server, zone, VIEW, proto, str(family), type_label(qtype))
+                key = (server, zone, VIEW, proto, str(family), dns.type_label(qtype))
                 req_counts[key] = req_counts.get(key, 0) + n
-                rkey = (server, zone, VIEW, rcode_label(rcode), plugin)
+                rkey = (server, zone, VIEW, dns.rcode_label(rcode), plugin)
                 resp_counts[rkey] = resp_counts.get(rkey, 0) + n
                 if do_bit:
                     do_counts[(server, zone)] = do_counts.get((server, zone), 0) + n

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from time import perf_counter
 
-from pycoredns.plugin import SIZE_INDEX, TIME_BUCKETS, Request
+from pycoredns.plugin import SIZE_INDEX, TIME_BUCKETS, Request, dns
 from pycoredns.plugins.prometheus.metrics import STATS, CoreStats, Series
 
 _DS = 43
@@ -24,8 +24,7 @@ class MetricsObserver:
 
     def __init__(self, stats: CoreStats, zones: list[str]) -> None:
         self.stats = stats
-        # Longest first: the zone label is the longest of the block's zones containing the qname.
-        self.zones = sorted(zones, key=len, reverse=True)
+        self.zones = list(zones)
         self.series = stats.series
         self._last: tuple[str, str, str, Series] = ("", "", "", Series())
         # Per question read (the engine reuses one Question object for a repeated query): the
@@ -33,10 +32,8 @@ class MetricsObserver:
         self._memo: dict[object, tuple[Series, str, int, int, int, list[int]]] = {}
 
     def zone_of(self, name: str) -> str:
-        for z in self.zones:
-            if z == "." or name == z or name.endswith("." + z):
-                return z
-        return "."
+        """The zone label: the longest of the block's zones holding ``name`` ("." when none does)."""
+        return dns.zone_match(self.zones, name) or "."
 
     def observe(self, req: Request, reply: bytes | None, rcode: int, error: BaseException | None) -> None:
         # Inlined on purpose (no helper calls): this runs for every cache hit.

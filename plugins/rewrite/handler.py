@@ -6,40 +6,9 @@ import inspect
 import struct
 from collections.abc import Awaitable
 
-from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, is_domain_name, wire
+from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, dns, is_domain_name, wire
 from pycoredns.plugins.rewrite.response import ResponseRule, restore
 from pycoredns.plugins.rewrite.rules import STOP, Question, Rule
-
-
-def name_to_wire(name: str) -> bytes:
-    """Presentation name (``\\.`` and ``\\DDD`` escapes allowed) to uncompressed wire form."""
-    out = bytearray()
-    label = bytearray()
-    i, n = 0, len(name)
-    while i < n:
-        ch = name[i]
-        if ch == "\\" and i + 1 < n:
-            if i + 3 < n and name[i + 1 : i + 4].isdigit():
-                label.append(int(name[i + 1 : i + 4]) & 0xFF)
-                i += 4
-                continue
-            label += name[i + 1].encode()
-            i += 2
-            continue
-        if ch == ".":
-            if label:
-                out.append(len(label))
-                out += label
-                label = bytearray()
-            i += 1
-            continue
-        label += ch.encode()
-        i += 1
-    if label:
-        out.append(len(label))
-        out += label
-    out.append(0)
-    return bytes(out)
 
 
 class Rewrite(Plugin):
@@ -120,7 +89,7 @@ class Rewrite(Plugin):
     @staticmethod
     def _rewritten_wire(req: Request, q: Question) -> bytes:
         data = req.wire
-        name = data[12 : req.q.name_end] if q.name == req.qname else name_to_wire(q.name)
+        name = data[12 : req.q.name_end] if q.name == req.qname else dns.name_to_wire(q.name)
         return data[:12] + name + struct.pack(">HH", q.qtype, q.qclass) + data[req.q.end :]
 
 

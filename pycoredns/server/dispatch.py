@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pycoredns import counters, wire
+from pycoredns.dns import zone_to_wire
 from pycoredns.errors import HandlerError
 from pycoredns.plugin import DroppedObserver
 from pycoredns.request import Request, truncate
@@ -44,7 +45,7 @@ class Dispatcher:
         self.key = key
         self.server = str(key)
         # Zones in wire form, lower-cased: b"\x07example\x03org\x00" -> Route.
-        self.routes: dict[bytes, Route] = {_zone_wire(z): Route(s) for z, s in sites.items()}
+        self.routes: dict[bytes, Route] = {zone_to_wire(z): Route(s) for z, s in sites.items()}
         self.root = self.routes.get(b"\x00")
         # A listener serving only "." (a plain caching resolver) needs no suffix walk.
         self.root_only = self.root is not None and len(self.routes) == 1
@@ -164,14 +165,3 @@ class Dispatcher:
         if debug:
             log.debug("[DEBUG] panic while serving %s", req.qname)
 
-
-def _zone_wire(zone: str) -> bytes:
-    if zone == ".":
-        return b"\x00"
-    out = bytearray()
-    for label in zone.rstrip(".").split("."):
-        raw = label.encode("idna") if not label.isascii() else label.encode()
-        out.append(len(raw))
-        out += raw
-    out.append(0)
-    return bytes(out.lower())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pycoredns.fall import Fall, zone_match
+from pycoredns.dns import zone_match
+from pycoredns.fall import Fall
 
 
 @pytest.mark.parametrize(

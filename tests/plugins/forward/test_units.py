@@ -9,8 +9,9 @@ import time
 import dnslib
 import pytest
 
+from pycoredns.dns import is_subdomain
 from pycoredns.plugins.forward.connections import Pending, UDPConn, matches, overflow_reply
-from pycoredns.plugins.forward.handler import client_reply, is_subdomain, mirror_opt
+from pycoredns.plugins.forward.handler import client_reply, mirror_opt
 from pycoredns.plugins.forward.policy import RandomPolicy, RoundRobinPolicy, SequentialPolicy
 from pycoredns.plugins.forward.proxy import Proxy
 from pycoredns.testing import make_request

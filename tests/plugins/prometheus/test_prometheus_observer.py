@@ -7,8 +7,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pycoredns import wire
+from pycoredns.dns import rcode_label, type_label
 from pycoredns.metrics import SIZE_BUCKETS, Buckets, FuncCollector
-from pycoredns.plugins.prometheus.metrics import CoreStats, rcode_label, type_label
+from pycoredns.plugins.prometheus.metrics import CoreStats
 from pycoredns.plugins.prometheus.observer import DroppedObserver, MetricsObserver
 from pycoredns.testing import make_request
 
