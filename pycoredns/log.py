@@ -60,28 +60,3 @@ def plugin_log(name: str) -> PluginLog:
 
 def get() -> logging.Logger:
     return logging.getLogger(_ROOT)
-
-
-def go_duration(seconds: float) -> str:
-    """A duration as Go's ``time.Duration.String`` writes it (``5s``, ``1m30s``, ``1.5ms``), for
-    log lines that quote configured durations the way CoreDNS does."""
-    ns = round(seconds * 1e9)
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-" if ns < 0 else ""), abs(ns)
-    if ns < 1000:
-        return f"{sign}{ns}ns"
-    if ns < 1_000_000:
-        return f"{sign}{_fraction(ns, 1000)}µs"
-    if ns < 1_000_000_000:
-        return f"{sign}{_fraction(ns, 1_000_000)}ms"
-    hours, rest = divmod(ns, 3600 * 10**9)
-    minutes, rest = divmod(rest, 60 * 10**9)
-    head = f"{hours}h{minutes}m" if hours else (f"{minutes}m" if minutes else "")
-    return f"{sign}{head}{_fraction(rest, 10**9)}s"
-
-
-def _fraction(value: int, unit: int) -> str:
-    whole, frac = divmod(value, unit)
-    digits = str(frac).rjust(len(str(unit)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}" if digits else str(whole)

@@ -34,12 +34,19 @@ from pycoredns import COREDNS_VERSION, counters, dns, goregex, http, metrics, wi
 from pycoredns.corefile import Dispenser, Token, ZoneAddress, normalize_name, normalize_zone, split_host_port
 from pycoredns.corefile.keys import is_domain_name
 from pycoredns.corefile.parser import corefile_digest
-from pycoredns.corefile.values import go_strconv_quote, parse_atoi, parse_duration
+from pycoredns.corefile.values import (
+    go_duration,
+    go_quote_rune,
+    go_strconv_quote,
+    parse_atoi,
+    parse_duration,
+    parse_uint,
+)
 from pycoredns.dns import zone_match
 from pycoredns.errors import ConfigError, CorefileError, HandlerError, PyCoreDNSError
 from pycoredns.fall import Fall
 from pycoredns.http import HTTPServer, Response, Route
-from pycoredns.log import go_duration, plugin_log
+from pycoredns.log import plugin_log
 from pycoredns.metrics import (
     NAMESPACE,
     SIZE_BUCKETS,
@@ -99,6 +106,7 @@ __all__ = [
     "dns",
     "exposition",
     "go_duration",
+    "go_quote_rune",
     "go_strconv_quote",
     "goregex",
     "http",
@@ -109,6 +117,7 @@ __all__ = [
     "panics",
     "parse_atoi",
     "parse_duration",
+    "parse_uint",
     "plugin_log",
     "split_host_port",
     "wire",

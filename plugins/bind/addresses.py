@@ -8,12 +8,11 @@ literal and is kept exactly as written.
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 
 from pyroute2 import IPRoute
 
-from pycoredns.plugin import ConfigError, off_loop
+from pycoredns.plugin import ConfigError, go_strconv_quote, off_loop
 
 log = logging.getLogger("pycoredns")
 
@@ -75,10 +74,6 @@ def list_ip(args: list[str], interfaces: Interfaces) -> list[str]:
         elif is_ip(arg):
             out.append(arg)
         else:
-            raise ConfigError(f"not a valid IP address or interface name: {go_quote(arg)}")
+            raise ConfigError(f"not a valid IP address or interface name: {go_strconv_quote(arg)}")
     return out
 
-
-def go_quote(text: str) -> str:
-    """Go's ``%q`` for the texts a Corefile can hold."""
-    return json.dumps(text, ensure_ascii=False)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pycoredns.plugin import ConfigError, Controller, NetSetupConfig
+from pycoredns.plugin import ConfigError, Controller, NetSetupConfig, go_strconv_quote
 from pycoredns.plugins.bind import network
-from pycoredns.plugins.bind.addresses import go_quote, interface_table, list_ip
+from pycoredns.plugins.bind.addresses import interface_table, list_ip
 
 IFNAMSIZ = 16  # Linux interface names hold at most 15 bytes
 
@@ -97,16 +97,16 @@ def parse(c: Controller) -> BindLine:
                 raise c.arg_err()
             b.keep = True
         else:
-            raise ConfigError(f"invalid option {go_quote(option)}")
+            raise ConfigError(f"invalid option {go_strconv_quote(option)}")
     return b
 
 
 def _interface_name(c: Controller, name: str) -> str:
     if not name or len(name.encode()) >= IFNAMSIZ or "/" in name or name in (".", ".."):
-        raise c.err(f"invalid interface name {go_quote(name)}")
+        raise c.err(f"invalid interface name {go_strconv_quote(name)}")
     for ch in name:
         if ch.isspace() or ch == ":":
-            raise c.err(f"invalid interface name {go_quote(name)}")
+            raise c.err(f"invalid interface name {go_strconv_quote(name)}")
     return name
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pycoredns.plugin import VIEW, ConfigError, Controller, normalize_name, parse_atoi, parse_duration
+from pycoredns.plugin import VIEW, ConfigError, Controller, go_quote_rune, normalize_name, parse_atoi, parse_duration
 from pycoredns.plugins.cache import metrics
 from pycoredns.plugins.cache.handler import Cache
 from pycoredns.plugins.cache.settings import STALE_DEFAULT, CacheSettings
@@ -142,28 +142,14 @@ def _prefetch(c: Controller, s: CacheSettings, args: list[str]) -> None:
         s.prefetch_duration = _duration(args[1])
     if len(args) > 2:
         pct = args[2]
-        last = pct[-1:] or "\x00"
-        if last != "%":
-            raise ConfigError(f"last character of percentage should be `%`, but is: {_go_char(pct)}")
+        raw = pct.encode("utf-8")
+        last_byte = raw[-1] if raw else 0  # Go indexes the string's last byte
+        if last_byte != ord("%"):
+            raise ConfigError(f"last character of percentage should be `%`, but is: {go_quote_rune(last_byte)}")
         num = _atoi(pct[:-1])
         if num < 10 or num > 90:
             raise ConfigError(f"percentage should fall in range [10, 90]: {num}")
         s.prefetch_percentage = num
-
-
-def _go_char(text: str) -> str:
-    """Go's ``%q`` of the last *byte* of ``text`` (a rune literal such as ``'x'``)."""
-    raw = text.encode("utf-8")
-    b = raw[-1] if raw else 0
-    ch = chr(b)
-    if ch == "'":
-        return "'\\''"
-    if ch == "\\":
-        return "'\\\\'"
-    if ch.isprintable():
-        return f"'{ch}'"
-    named = {7: "\\a", 8: "\\b", 9: "\\t", 10: "\\n", 11: "\\v", 12: "\\f", 13: "\\r"}
-    return f"'{named[b]}'" if b in named else f"'\\x{b:02x}'" if b < 0x80 else f"'\\u{b:04x}'"
 
 
 def _serve_stale(c: Controller, s: CacheSettings, args: list[str]) -> None:

@@ -18,10 +18,12 @@ from pycoredns.plugin import (
     Controller,
     Handler,
     dns,
+    go_duration,
     go_strconv_quote,
     normalize_zone,
     parse_atoi,
     parse_duration,
+    parse_uint,
     split_host_port,
 )
 from pycoredns.plugins.forward import addresses
@@ -147,13 +149,10 @@ def _atoi(text: str) -> int:
 
 
 def _uint32(text: str) -> int:
-    """``strconv.ParseUint(text, 10, 32)`` with Go's errors."""
-    if not text or not text.isascii() or not text.isdigit():
-        raise ConfigError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: invalid syntax")
-    value = int(text)
-    if value > 0xFFFFFFFF:
-        raise ConfigError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: value out of range")
-    return value
+    try:
+        return parse_uint(text, 32)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _rcodes(c: Controller, *, failover: bool) -> frozenset[int]:
@@ -289,32 +288,6 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def go_duration(seconds: float) -> str:
-    """A duration as Go's ``time.Duration.String`` prints it (``1m30s``, ``500ms``, ``-1s``)."""
-    nanos = round(seconds * 1e9)
-    if nanos == 0:
-        return "0s"
-    sign = "-" if nanos < 0 else ""
-    n = abs(nanos)
-    if n < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if n >= size:
-                return sign + _trim(n / size) + unit
-    hours, rest = divmod(n, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    secs = _trim(rest / 1e9) + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{secs}"
-    if minutes:
-        return f"{sign}{minutes}m{secs}"
-    return sign + secs
-
-
-def _trim(value: float) -> str:
-    text = f"{value:.9f}".rstrip("0").rstrip(".")
-    return text or "0"
 
 
 def tls_context(paths: list[str]) -> ssl.SSLContext:

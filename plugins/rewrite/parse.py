@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pycoredns.plugin import ConfigError, dns, goregex
+from pycoredns.plugin import ConfigError, dns, goregex, parse_uint
 from pycoredns.plugins.rewrite.response import RcodeRule, ResponseRule, TTLRule
 from pycoredns.plugins.rewrite.rules import (
     CONTINUE,
@@ -190,10 +190,10 @@ def _name_match(field: str, kind: str, text: str) -> NameMatch:
 
 
 def _parse_uint32(text: str) -> int | None:
-    if not text or not text.isascii() or not text.isdigit():
+    try:
+        return parse_uint(text, 32)
+    except ValueError:
         return None
-    value = int(text)
-    return value if value < 1 << 32 else None
 
 
 def _ttl_range(text: str) -> tuple[int, int] | None:

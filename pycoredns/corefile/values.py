@@ -1,14 +1,24 @@
-"""Go's parsers for argument values, so plugins accept and reject exactly what CoreDNS does.
+"""Go's value syntax, read and written, so plugins accept, reject and print what CoreDNS does.
 
-Corefile arguments are parsed in CoreDNS with ``time.ParseDuration``, ``strconv.Atoi`` and
-``net.SplitHostPort``; users copy values between the two implementations, so the accepted syntax
-and the error texts (which name the value) are reproduced here. Each raises ``ValueError`` with
-Go's message; the dispenser turns that into a positioned Corefile error.
+Corefile arguments are parsed in CoreDNS with ``time.ParseDuration``, ``strconv.Atoi``,
+``strconv.ParseUint`` and ``net.SplitHostPort``, and its messages print values with ``%q`` and
+``time.Duration.String``; users copy values and read messages across the two implementations, so
+the accepted syntax and the texts are reproduced here, once. The parsers raise ``ValueError`` with
+Go's message; the token cursor turns that into a plugin's error (see ``Dispenser.duration``).
 """
 
 from __future__ import annotations
 
-__all__ = ["go_quote", "go_strconv_quote", "parse_atoi", "parse_duration", "split_host_port"]
+__all__ = [
+    "go_duration",
+    "go_quote",
+    "go_quote_rune",
+    "go_strconv_quote",
+    "parse_atoi",
+    "parse_duration",
+    "parse_uint",
+    "split_host_port",
+]
 
 _NANOS_PER_UNIT = {
     "ns": 1,
@@ -46,22 +56,52 @@ _SHORT_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r
 
 def go_strconv_quote(text: str) -> str:
     """``text`` as Go's ``%q`` / ``strconv.Quote`` writes it: printable Unicode is kept."""
-    parts = ['"']
-    for ch in text:
-        if ch in '"\\':
-            parts.append("\\" + ch)
-        elif ch in _SHORT_ESCAPES:
-            parts.append(_SHORT_ESCAPES[ch])
-        elif ch.isprintable():
-            parts.append(ch)
-        elif ord(ch) < 0x80:
-            parts.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) < 0x10000:
-            parts.append(f"\\u{ord(ch):04x}")
-        else:
-            parts.append(f"\\U{ord(ch):08x}")
-    parts.append('"')
-    return "".join(parts)
+    return '"' + "".join(_strconv_escape(ch, '"') for ch in text) + '"'
+
+
+def go_quote_rune(code: int) -> str:
+    """The character ``code`` as Go's ``%q`` of a rune or byte writes it (``strconv.QuoteRune``)."""
+    return "'" + _strconv_escape(chr(code), "'") + "'"
+
+
+def _strconv_escape(ch: str, quote: str) -> str:
+    if ch == quote or ch == "\\":
+        return "\\" + ch
+    short = _SHORT_ESCAPES.get(ch)
+    if short is not None:
+        return short
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go's ``time.Duration.String`` writes it (``5s``, ``1m30s``, ``1.5ms``, ``1h0m0s``)."""
+    ns = round(seconds * 1e9)
+    if ns == 0:
+        return "0s"
+    sign, ns = ("-" if ns < 0 else ""), abs(ns)
+    if ns < 1000:
+        return f"{sign}{ns}ns"
+    if ns < 1_000_000:
+        return f"{sign}{_fraction(ns, 1000)}\u00b5s"
+    if ns < 1_000_000_000:
+        return f"{sign}{_fraction(ns, 1_000_000)}ms"
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    head = f"{hours}h{minutes}m" if hours else (f"{minutes}m" if minutes else "")
+    return f"{sign}{head}{_fraction(rest, 10**9)}s"
+
+
+def _fraction(value: int, unit: int) -> str:
+    whole, frac = divmod(value, unit)
+    digits = str(frac).rjust(len(str(unit)) - 1, "0").rstrip("0")
+    return f"{whole}.{digits}" if digits else str(whole)
 
 
 def parse_duration(text: str) -> float:
@@ -154,6 +194,16 @@ def parse_atoi(text: str) -> int:
     value = int(text)
     if not -(1 << 63) <= value <= _MAX_INT64:
         raise ValueError(f"strconv.Atoi: parsing {go_strconv_quote(text)}: value out of range")
+    return value
+
+
+def parse_uint(text: str, bits: int = 64) -> int:
+    """An unsigned integer as ``strconv.ParseUint(text, 10, bits)`` reads it: ASCII digits only."""
+    if not text or not text.isascii() or not text.isdigit():
+        raise ValueError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: invalid syntax")
+    value = int(text)
+    if value >= 1 << bits:
+        raise ValueError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: value out of range")
     return value
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from pycoredns.errors import PyCoreDNSError
+from pycoredns.plugin import go_duration
 from pycoredns.plugins.forward.handler import Forward
 from pycoredns.plugins.forward.policy import RandomPolicy, RoundRobinPolicy, SequentialPolicy
-from pycoredns.plugins.forward.setup import go_duration
 from pycoredns.server.config import load
 from pycoredns.testing import FakeUpstream
 
