@@ -38,12 +38,10 @@ def address_arg(c: Dispenser, default: str) -> str:
     More than one argument is an argument error; the address must split as host:port, with
     net.SplitHostPort's error unwrapped, as CoreDNS returns it.
     """
-    args = c.remaining_args()
-    if len(args) > 1:
-        raise c.arg_err()
+    args = c.remaining_args(at_most=1)
     if not args:
         return default
-    split_host_port(args[0])
+    c.host_port(args[0], plain=True)
     return args[0]
 MAX_BODY = 64 * 1024
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}

@@ -8,8 +8,7 @@ from pycoredns.plugins.any.handler import Any
 
 def setup(c: Controller) -> None:
     c.next()  # the directive itself
-    if c.next_arg():
-        raise c.arg_err()
+    c.no_args()
     if c.next_block():
         raise c.errf("unknown property '%s'", c.val())
     c.add_plugin(lambda next: Any(next))

@@ -70,14 +70,11 @@ def parse(c: Controller) -> BindLine:
             if not b.except_:
                 raise ConfigError("at least one address or interface must be given to except subdirective")
         elif option == "interface":
-            got = c.args(1)
-            if got is None or c.next_arg():
-                raise c.arg_err()
-            b.interface = _interface_name(c, got[0])
+            name = c.one_arg()
+            c.no_args()
+            b.interface = _interface_name(c, name)
         elif option == "notrack":
-            rest = c.remaining_args()
-            if len(rest) > 1:
-                raise c.arg_err()
+            rest = c.remaining_args(at_most=1)
             b.notrack = True
             ports = _ports(c)
             if len(ports) != 1:
@@ -86,15 +83,13 @@ def parse(c: Controller) -> BindLine:
             if rest:
                 b.health_port = c.integer(rest[0], minimum=1, maximum=65535)
         elif option == "sync":
-            got = c.args(1)
-            if got is None or c.next_arg():
-                raise c.arg_err()
-            b.sync = c.duration(got[0])
+            text = c.one_arg()
+            c.no_args()
+            b.sync = c.duration(text)
             if b.sync <= 0:
-                raise c.err(f"sync interval must be positive: {got[0]}")
+                raise c.err(f"sync interval must be positive: {text}")
         elif option == "keep":
-            if c.next_arg():
-                raise c.arg_err()
+            c.no_args()
             b.keep = True
         else:
             raise ConfigError(f"invalid option {go_strconv_quote(option)}")

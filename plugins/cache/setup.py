@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pycoredns.plugin import VIEW, ConfigError, Controller, go_quote_rune, normalize_name, parse_atoi, parse_duration
+from pycoredns.plugin import VIEW, ConfigError, Controller, go_quote_rune, normalize_name, parse_atoi
 from pycoredns.plugins.cache import metrics
 from pycoredns.plugins.cache.handler import Cache
 from pycoredns.plugins.cache.settings import STALE_DEFAULT, CacheSettings
@@ -64,13 +64,12 @@ def parse(c: Controller) -> CacheSettings:
                 if policy_seen:
                     raise ConfigError("serve_stale_policy can only be specified once")
                 policy_seen = True
-            handler(c, s, c.remaining_args())
+            handler(c, s)
         if policy_seen and not stale_seen:
             raise ConfigError("serve_stale_policy requires serve_stale")
     return s
 
 
-# -- value helpers: Go's strconv.Atoi and time.ParseDuration, their errors as CoreDNS returns them --
 def _maybe_int(text: str) -> int | None:
     try:
         return parse_atoi(text)
@@ -78,88 +77,61 @@ def _maybe_int(text: str) -> int | None:
         return None
 
 
-def _atoi(text: str) -> int:
-    try:
-        return parse_atoi(text)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-
-
-def _duration(text: str, wrap: str = "") -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise ConfigError(f"{wrap}{e}") from None
-
-
 def _whole_seconds(seconds: float) -> bool:
     return round(seconds * 1e9) % 1_000_000_000 == 0
 
 
-# -- options ----------------------------------------------------------------------------------------
-def _capacity_ttl_min(args: list[str]) -> tuple[int, int | None, int | None]:
-    cap = _atoi(args[0])
-    ttl = minimum = None
+# -- options: one function each; CoreDNS returns the parsers' errors plain (no file and line) --------
+def _capacity_ttl_min(c: Controller, ttl: int, minimum: int) -> tuple[int, int, int]:
+    """``CAPACITY [TTL [MINTTL]]`` of ``success`` and ``denial``; TTLs not given stay as they are."""
+    args = c.remaining_args(at_least=1)
+    capacity = c.integer(args[0], plain=True)
     if len(args) > 1:
-        ttl = _atoi(args[1])
+        ttl = c.integer(args[1], plain=True)
         if ttl <= 0:
             raise ConfigError(f"cache TTL can not be zero or negative: {ttl}")
         if len(args) > 2:
-            minimum = _atoi(args[2])
+            minimum = c.integer(args[2], plain=True)
             if minimum < 0:
                 raise ConfigError(f"cache min TTL can not be negative: {minimum}")
-    return cap, ttl, minimum
+    return capacity, ttl, minimum
 
 
-def _success(c: Controller, s: CacheSettings, args: list[str]) -> None:
-    if not args:
-        raise c.arg_err()
-    s.success_capacity, ttl, minimum = _capacity_ttl_min(args)
-    if ttl is not None:
-        s.success_ttl = ttl
-    if minimum is not None:
-        s.success_min_ttl = minimum
+def _success(c: Controller, s: CacheSettings) -> None:
+    s.success_capacity, s.success_ttl, s.success_min_ttl = _capacity_ttl_min(c, s.success_ttl, s.success_min_ttl)
 
 
-def _denial(c: Controller, s: CacheSettings, args: list[str]) -> None:
-    if not args:
-        raise c.arg_err()
-    s.denial_capacity, ttl, minimum = _capacity_ttl_min(args)
-    if ttl is not None:
-        s.denial_ttl = ttl
-    if minimum is not None:
-        s.denial_min_ttl = minimum
+def _denial(c: Controller, s: CacheSettings) -> None:
+    s.denial_capacity, s.denial_ttl, s.denial_min_ttl = _capacity_ttl_min(c, s.denial_ttl, s.denial_min_ttl)
 
 
-def _prefetch(c: Controller, s: CacheSettings, args: list[str]) -> None:
-    if not args or len(args) > 3:
-        raise c.arg_err()
-    amount = _atoi(args[0])
+def _prefetch(c: Controller, s: CacheSettings) -> None:
+    args = c.remaining_args(at_least=1, at_most=3)
+    amount = c.integer(args[0], plain=True)
     if amount < 0:
         raise ConfigError(f"prefetch amount should be positive: {amount}")
     s.prefetch = amount
     if len(args) > 1:
-        s.prefetch_duration = _duration(args[1])
+        s.prefetch_duration = c.duration(args[1], plain=True)
     if len(args) > 2:
         pct = args[2]
         raw = pct.encode("utf-8")
         last_byte = raw[-1] if raw else 0  # Go indexes the string's last byte
         if last_byte != ord("%"):
             raise ConfigError(f"last character of percentage should be `%`, but is: {go_quote_rune(last_byte)}")
-        num = _atoi(pct[:-1])
+        num = c.integer(pct[:-1], plain=True)
         if num < 10 or num > 90:
             raise ConfigError(f"percentage should fall in range [10, 90]: {num}")
         s.prefetch_percentage = num
 
 
-def _serve_stale(c: Controller, s: CacheSettings, args: list[str]) -> None:
-    if len(args) > 5:
-        raise c.arg_err()
+def _serve_stale(c: Controller, s: CacheSettings) -> None:
+    args = c.remaining_args(at_most=5)
     s.stale_up_to = STALE_DEFAULT
     s.stale_ttl = 0
     s.stale_recheck = 0.0
     if args:
-        d = _duration(args[0])
+        d = c.duration(args[0], plain=True)
         if d < 0:
             raise ConfigError("invalid negative duration for serve_stale")
         s.stale_up_to = d
@@ -173,7 +145,7 @@ def _serve_stale(c: Controller, s: CacheSettings, args: list[str]) -> None:
     if len(args) > 2:
         rest = args[2:]
         if s.verify_stale:
-            t = _duration(rest[0], "invalid serve_stale verify timeout: ")
+            t = c.duration(rest[0], plain=True, message="invalid serve_stale verify timeout: {error}")
             if t < 0:
                 raise ConfigError("invalid negative timeout for serve_stale verify")
             s.verify_timeout = t
@@ -181,13 +153,13 @@ def _serve_stale(c: Controller, s: CacheSettings, args: list[str]) -> None:
         elif len(args) > 4:
             raise c.arg_err()
         if rest:
-            s.stale_ttl = _stale_ttl(rest[0])
+            s.stale_ttl = _stale_ttl(c, rest[0])
         if len(rest) > 1:
-            s.stale_recheck = _stale_recheck(rest[1])
+            s.stale_recheck = _stale_recheck(c, rest[1])
 
 
-def _stale_ttl(text: str) -> int:
-    ttl = _duration(text, "invalid serve_stale response TTL: ")
+def _stale_ttl(c: Controller, text: str) -> int:
+    ttl = c.duration(text, plain=True, message="invalid serve_stale response TTL: {error}")
     if ttl < 0:
         raise ConfigError("invalid negative response TTL for serve_stale")
     if not _whole_seconds(ttl):
@@ -197,8 +169,8 @@ def _stale_ttl(text: str) -> int:
     return round(ttl)
 
 
-def _stale_recheck(text: str) -> float:
-    recheck = _duration(text, "invalid serve_stale failure recheck: ")
+def _stale_recheck(c: Controller, text: str) -> float:
+    recheck = c.duration(text, plain=True, message="invalid serve_stale failure recheck: {error}")
     if recheck < 0:
         raise ConfigError("invalid negative failure recheck for serve_stale")
     if recheck > FIVE_MINUTES:
@@ -206,18 +178,16 @@ def _stale_recheck(text: str) -> float:
     return recheck
 
 
-def _serve_stale_policy(c: Controller, s: CacheSettings, args: list[str]) -> None:
-    if len(args) != 1:
-        raise c.arg_err()
-    if args[0].lower() != "prefer_positive":
-        raise ConfigError(f"invalid serve_stale_policy: {args[0]}")
+def _serve_stale_policy(c: Controller, s: CacheSettings) -> None:
+    (policy,) = c.remaining_args(at_least=1, at_most=1)
+    if policy.lower() != "prefer_positive":
+        raise ConfigError(f"invalid serve_stale_policy: {policy}")
     s.prefer_positive = True
 
 
-def _servfail(c: Controller, s: CacheSettings, args: list[str]) -> None:
-    if len(args) != 1:
-        raise c.arg_err()
-    d = _duration(args[0])
+def _servfail(c: Controller, s: CacheSettings) -> None:
+    (text,) = c.remaining_args(at_least=1, at_most=1)
+    d = c.duration(text, plain=True)
     if d < 0:
         raise ConfigError("invalid negative ttl for servfail")
     if d > FIVE_MINUTES:  # RFC 2308 section 7.1
@@ -225,9 +195,8 @@ def _servfail(c: Controller, s: CacheSettings, args: list[str]) -> None:
     s.servfail_ttl = d
 
 
-def _disable(c: Controller, s: CacheSettings, args: list[str]) -> None:
-    if not args:
-        raise c.arg_err()
+def _disable(c: Controller, s: CacheSettings) -> None:
+    args = c.remaining_args(at_least=1)
     zones = [normalize_name(z) for z in args[1:]] or ["."]
     if args[0] == "denial":
         s.denial_disabled = zones
@@ -237,13 +206,12 @@ def _disable(c: Controller, s: CacheSettings, args: list[str]) -> None:
         raise ConfigError('cache type for disable must be "success" or "denial"')
 
 
-def _keepttl(c: Controller, s: CacheSettings, args: list[str]) -> None:
-    if args:
-        raise c.arg_err()
+def _keepttl(c: Controller, s: CacheSettings) -> None:
+    c.remaining_args(at_most=0)
     s.keepttl = True
 
 
-_OPTIONS: dict[str, Callable[[Controller, CacheSettings, list[str]], None]] = {
+_OPTIONS: dict[str, Callable[[Controller, CacheSettings], None]] = {
     "success": _success,
     "denial": _denial,
     "prefetch": _prefetch,

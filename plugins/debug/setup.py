@@ -7,8 +7,7 @@ from pycoredns.plugin import Controller
 
 def setup(c: Controller) -> None:
     while c.next():
-        if c.next_arg():
-            raise c.arg_err()
+        c.no_args()
         # The block's panics are logged with their stack; [DEBUG] lines are process-wide, as
         # CoreDNS's clog.D.Set(): once any block asks, they are shown.
         c.set_debug()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pycoredns.plugin import Controller, parse_duration
+from pycoredns.plugin import Controller
 from pycoredns.plugins.errors.observer import LEVELS, ErrorsObserver, Pattern
 
 MAX_REGEXP_LEN = 10000  # CoreDNS's guard against pathological patterns
@@ -14,9 +14,7 @@ def parse(c: Controller) -> tuple[list[Pattern], bool]:
     patterns: list[Pattern] = []
     stacktrace = False
     c.next()
-    args = c.remaining_args()
-    if len(args) > 1:
-        raise c.arg_err()
+    args = c.remaining_args(at_most=1)
     if args and args[0] != "stdout":
         raise c.errf("invalid log file: %s", args[0])
     while c.next_block():
@@ -31,13 +29,8 @@ def parse(c: Controller) -> tuple[list[Pattern], bool]:
 
 
 def parse_consolidate(c: Controller) -> Pattern:
-    args = c.remaining_args()
-    if not 2 <= len(args) <= 4:
-        raise c.arg_err()
-    try:
-        period = parse_duration(args[0])
-    except ValueError as e:
-        raise c.err(str(e)) from None
+    args = c.remaining_args(at_least=2, at_most=4)
+    period = c.duration(args[0])
     if len(args[1]) > MAX_REGEXP_LEN:
         raise c.errf("regex pattern too long: %d > %d", len(args[1]), MAX_REGEXP_LEN)
     try:

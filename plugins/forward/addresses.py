@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import dnslib
 
-from pycoredns.plugin import ConfigError, go_strconv_quote, split_host_port
+from pycoredns.plugin import ConfigError, go_strconv_quote, is_domain_name, split_host_port
 
 DEFAULT_PORTS = {"dns": "53", "tls": "853", "https": "443", "quic": "853", "grpc": "443"}
 SCHEMES = ("tls", "dns", "quic", "grpc", "https3", "https", "unix")
@@ -64,7 +64,8 @@ def split_zone(text: str) -> tuple[str, str]:
     return (f"{trans}://{new_host}" if trans else new_host), zone
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """An IP literal (an IPv6 zone is accepted)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -114,14 +115,14 @@ def host_port_or_file(text: str) -> list[str]:
         addr, _port = split_host_port(host)
     except ValueError:
         bare = host.strip("[]")
-        if not _is_ip(_strip_zone(bare)):
+        if not is_ip(_strip_zone(bare)):
             return _file(bare)
         if trans == "dns":
             return [_join(bare, "53")]
         if trans in DEFAULT_PORTS:
             return [f"{trans}://" + _join(bare, DEFAULT_PORTS[trans])]
         return [""]  # https3 has no default port in CoreDNS: rejected later as a transport
-    if not _is_ip(_strip_zone(addr)):
+    if not is_ip(_strip_zone(addr)):
         return _file(host)
     return [text]
 
@@ -134,19 +135,6 @@ def _file(path: str) -> list[str]:
     if not servers:
         raise NoNameservers()
     return servers
-
-
-def is_domain_name(name: str) -> bool:
-    """miekg/dns ``IsDomainName``: no empty labels, labels up to 63 octets, names up to 255."""
-    if not name:
-        return False
-    if name == ".":
-        return True
-    body = name[:-1] if name.endswith(".") else name
-    labels = body.split(".")
-    if any(not label or len(label.encode()) > 63 for label in labels):
-        return False
-    return sum(len(label.encode()) + 1 for label in labels) + 1 <= 255
 
 
 @dataclass(frozen=True)
@@ -169,7 +157,7 @@ def host_entry(text: str) -> HostEntry | None:
     except ValueError:
         pass
     hostname = hostname.strip("[]")
-    if not hostname or not is_domain_name(hostname) or _is_ip(hostname):
+    if not hostname or not is_domain_name(hostname) or is_ip(hostname):
         return None
     return HostEntry(hostname, port, trans, zone)
 

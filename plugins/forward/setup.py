@@ -1,8 +1,9 @@
 """Parse ``forward FROM TO... { options }``: every stanza of a block, chained in file order.
 
 Options, defaults and error texts are CoreDNS HEAD's (plugin/forward/setup.go). Errors CoreDNS
-builds with ``c.ArgErr``/``c.Errf`` carry the position; the ones it builds with ``fmt.Errorf`` do
-not, so they are raised here as bare messages.
+builds with ``c.ArgErr``/``c.Errf`` carry the position; the ones it builds with ``fmt.Errorf`` or
+returns from a parser do not, so they are raised here as ``ConfigError`` (the cursor's value
+helpers with ``plain=True``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 import ipaddress
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pycoredns.plugin import (
@@ -20,10 +22,9 @@ from pycoredns.plugin import (
     dns,
     go_duration,
     go_strconv_quote,
+    is_domain_name,
+    normalize_name,
     normalize_zone,
-    parse_atoi,
-    parse_duration,
-    parse_uint,
     split_host_port,
 )
 from pycoredns.plugins.forward import addresses
@@ -56,7 +57,6 @@ class Stanza:
     hc_domain: str = "."
     resolvers: list[str] = field(default_factory=list)
     source_address: str | None = None
-    doh_method: str = "POST"
 
 
 def setup(c: Controller) -> None:
@@ -83,9 +83,7 @@ def _attach(fwd: Forward, next: Handler | None) -> Forward:
 
 def parse_stanza(c: Controller) -> Stanza:
     s = Stanza()
-    if not c.next_arg():
-        raise c.arg_err()
-    origin = c.val()
+    origin = c.one_arg()
     zones = normalize_zone(origin)
     if not zones:
         raise ConfigError(f"unable to normalize '{origin}'")
@@ -93,19 +91,17 @@ def parse_stanza(c: Controller) -> Stanza:
     if len(zones) > 1:
         log.warning("[WARNING] plugin/forward: Unsupported CIDR notation: '%s' expands to multiple zones. "
                     "Using only '%s'.", origin, zones[0])
-    s.to = c.remaining_args()
-    if not s.to:
-        raise c.arg_err()
+    s.to = c.remaining_args(at_least=1)
     while c.next_block():
         parse_option(c, s)
     if s.max_age > 0 and s.max_age < s.expire:
         raise ConfigError(f"max_age ({go_duration(s.max_age)}) must not be less than expire "
-                            f"({go_duration(s.expire)})")
+                          f"({go_duration(s.expire)})")
     for arg in s.to:
         trans, host = addresses.split_transport(arg)
         if trans == "https" and "/" in host:
             raise ConfigError("paths are not allowed in HTTPS upstream addresses (the /dns-query path is "
-                                f"used by default): {arg}")
+                              f"used by default): {arg}")
     s.entries, expanded = addresses.expand(s.to, s.resolvers)
     if not expanded:
         raise ConfigError("no valid upstream addresses found")
@@ -114,53 +110,18 @@ def parse_stanza(c: Controller) -> Stanza:
         if up.transport == "tls" and up.server_name and s.tls_server_name:
             host = addresses.split_zone(addr)[0]
             raise ConfigError(f"both forward ('{s.tls_server_name}') and proxy level ('{up.server_name}') "
-                                f"TLS servernames are set for upstream proxy '{host}'")
+                              f"TLS servernames are set for upstream proxy '{host}'")
         if up.transport == "https":
             # DNS over HTTPS is not in this build: say so at load time rather than fail every query.
             raise ConfigError(f"'https' is not supported as a destination protocol in forward: "
-                                f"{addresses.split_zone(addr)[0]}")
+                              f"{addresses.split_zone(addr)[0]}")
         s.upstreams.append(up)
     return s
 
 
-def _one_arg(c: Controller) -> str:
-    if not c.next_arg():
-        raise c.arg_err()
-    return c.val()
-
-
-def _no_args(c: Controller) -> None:
-    if c.next_arg():
-        raise c.arg_err()
-
-
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-
-
-def _atoi(text: str) -> int:
-    try:
-        return parse_atoi(text)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-
-
-def _uint32(text: str) -> int:
-    try:
-        return parse_uint(text, 32)
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-
-
 def _rcodes(c: Controller, *, failover: bool) -> frozenset[int]:
-    args = c.remaining_args()
-    if not args:
-        raise c.arg_err()
     out = set()
-    for text in args:
+    for text in c.remaining_args(at_least=1):
         rc = dns.RCODES.get(text.upper())  # dns.StringToRcode[strings.ToUpper(text)]
         if rc is None:
             raise ConfigError(f"{text} is not a valid rcode")
@@ -170,124 +131,177 @@ def _rcodes(c: Controller, *, failover: bool) -> frozenset[int]:
     return frozenset(out)
 
 
-def parse_option(c: Controller, s: Stanza) -> None:
-    opts = s.opts
-    option = c.val()
-    if option == "except":
-        names = c.remaining_args()
-        if not names:
-            raise c.arg_err()
-        for name in names:
-            opts.ignored.extend(normalize_zone(name))
-    elif option == "max_fails":
-        opts.max_fails = _uint32(_one_arg(c))
-    elif option == "max_connect_attempts":
-        opts.max_connect_attempts = _uint32(_one_arg(c))
-    elif option == "health_check":
-        interval = _duration(_one_arg(c))
-        if interval < 0:
-            raise ConfigError(f"health_check can't be negative: {round(interval * 1e9)}")
-        opts.hc_interval = interval
-        s.hc_domain = "."
-        while c.next_arg():
-            word = c.val()
-            if word == "no_rec":
-                s.hc_recursion_desired = False
-            elif word == "domain":
-                domain = _one_arg(c)
-                if not addresses.is_domain_name(domain):
-                    raise ConfigError(f"health_check: invalid domain name {domain}")
-                s.hc_domain = domain.lower() if domain.endswith(".") else domain.lower() + "."
-            else:
-                raise ConfigError(f"health_check: unknown option {word}")
-    elif option == "force_tcp":
-        _no_args(c)
-        opts.force_tcp = True
-    elif option == "prefer_udp":
-        _no_args(c)
-        opts.prefer_udp = True
-    elif option == "tls":
-        args = c.remaining_args()
-        if len(args) > 3:
-            raise c.arg_err()
-        s.tls = tls_context([c.root_path(a) for a in args])
-    elif option == "tls_servername":
-        s.tls_server_name = _one_arg(c)
-    elif option in ("expire", "max_age"):
-        value = _duration(_one_arg(c))
-        if value < 0:
-            raise ConfigError(f"{option} can't be negative: {go_duration(value)}")
-        if option == "expire":
-            s.expire = value
+# -- options: one function each, as CoreDNS's parseBlock cases ------------------------------------
+def _except(c: Controller, s: Stanza) -> None:
+    for name in c.remaining_args(at_least=1):
+        s.opts.ignored.extend(normalize_zone(name))
+
+
+def _max_fails(c: Controller, s: Stanza) -> None:
+    s.opts.max_fails = c.unsigned(c.one_arg(), bits=32, plain=True)
+
+
+def _max_connect_attempts(c: Controller, s: Stanza) -> None:
+    s.opts.max_connect_attempts = c.unsigned(c.one_arg(), bits=32, plain=True)
+
+
+def _health_check(c: Controller, s: Stanza) -> None:
+    interval = c.duration(c.one_arg(), plain=True)
+    if interval < 0:
+        raise ConfigError(f"health_check can't be negative: {round(interval * 1e9)}")
+    s.opts.hc_interval = interval
+    s.hc_domain = "."
+    while c.next_arg():
+        word = c.val()
+        if word == "no_rec":
+            s.hc_recursion_desired = False
+        elif word == "domain":
+            domain = c.one_arg()
+            if not is_domain_name(domain):
+                raise ConfigError(f"health_check: invalid domain name {domain}")
+            s.hc_domain = normalize_name(domain)
         else:
-            s.max_age = value
-    elif option == "max_idle_conns":
-        n = _atoi(_one_arg(c))
-        if n < 0:
-            raise ConfigError(f"max_idle_conns can't be negative: {n}")
-        s.max_idle_conns = n
-    elif option == "read_timeout":
-        value = _duration(_one_arg(c))
-        if value <= 0:
-            raise ConfigError(f"read_timeout must be positive: {go_duration(value)}")
-        s.read_timeout = value
-    elif option == "doh_method":
-        method = _one_arg(c)
-        if method not in ("POST", "GET"):
-            raise ConfigError("doh_method must be either POST or GET")
-        s.doh_method = method
-    elif option == "policy":
-        name = _one_arg(c)
-        policy = POLICIES.get(name)
-        if policy is None:
-            raise c.errf("unknown policy '%s'", name)
-        s.policy = policy()
-    elif option == "max_concurrent":
-        text = _one_arg(c)
-        n = _atoi(text)
-        if n < 0:
-            raise ConfigError(f"max_concurrent can't be negative: {n}")
-        opts.max_concurrent = n
-        opts.limit_message = "concurrent queries exceeded maximum " + text
-    elif option == "next":
-        opts.next_rcodes = opts.next_rcodes | _rcodes(c, failover=False)
-    elif option == "next_on_nodata":
-        _no_args(c)
-        opts.next_on_nodata = True
-    elif option == "failfast_all_unhealthy_upstreams":
-        if c.remaining_args():
-            raise c.arg_err()
-        opts.failfast = True
-    elif option == "failover":
-        opts.failover_rcodes = opts.failover_rcodes | _rcodes(c, failover=True)
-    elif option == "resolver":
-        args = c.remaining_args()
-        if not args:
-            raise c.arg_err()
-        for arg in args:
-            host = arg
-            try:
-                host = split_host_port(arg)[0]
-            except ValueError:
-                pass
-            if not _is_ip(host):
-                raise ConfigError(f"resolver must be an IP address or IP:port: {go_strconv_quote(arg)}")
-        s.resolvers = args
-    elif option == "source_address":
-        addr = _one_arg(c)
-        if not _is_ip(addr):
-            raise c.errf("invalid IP address: %s", addr)
-        s.source_address = str(ipaddress.ip_address(addr))
-    else:
-        raise c.errf("unknown property '%s'", option)
+            raise ConfigError(f"health_check: unknown option {word}")
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+def _force_tcp(c: Controller, s: Stanza) -> None:
+    c.no_args()
+    s.opts.force_tcp = True
+
+
+def _prefer_udp(c: Controller, s: Stanza) -> None:
+    c.no_args()
+    s.opts.prefer_udp = True
+
+
+def _tls(c: Controller, s: Stanza) -> None:
+    s.tls = tls_context([c.root_path(a) for a in c.remaining_args(at_most=3)])
+
+
+def _tls_servername(c: Controller, s: Stanza) -> None:
+    s.tls_server_name = c.one_arg()
+
+
+def _not_negative(c: Controller, option: str) -> float:
+    value = c.duration(c.one_arg(), plain=True)
+    if value < 0:
+        raise ConfigError(f"{option} can't be negative: {go_duration(value)}")
+    return value
+
+
+def _expire(c: Controller, s: Stanza) -> None:
+    s.expire = _not_negative(c, "expire")
+
+
+def _max_age(c: Controller, s: Stanza) -> None:
+    s.max_age = _not_negative(c, "max_age")
+
+
+def _max_idle_conns(c: Controller, s: Stanza) -> None:
+    n = c.integer(c.one_arg(), plain=True)
+    if n < 0:
+        raise ConfigError(f"max_idle_conns can't be negative: {n}")
+    s.max_idle_conns = n
+
+
+def _read_timeout(c: Controller, s: Stanza) -> None:
+    value = c.duration(c.one_arg(), plain=True)
+    if value <= 0:
+        raise ConfigError(f"read_timeout must be positive: {go_duration(value)}")
+    s.read_timeout = value
+
+
+def _doh_method(c: Controller, s: Stanza) -> None:
+    # Checked as CoreDNS does; DNS over HTTPS upstreams are refused at load time in this build.
+    if c.one_arg() not in ("POST", "GET"):
+        raise ConfigError("doh_method must be either POST or GET")
+
+
+def _policy(c: Controller, s: Stanza) -> None:
+    name = c.one_arg()
+    policy = POLICIES.get(name)
+    if policy is None:
+        raise c.errf("unknown policy '%s'", name)
+    s.policy = policy()
+
+
+def _max_concurrent(c: Controller, s: Stanza) -> None:
+    text = c.one_arg()
+    n = c.integer(text, plain=True)
+    if n < 0:
+        raise ConfigError(f"max_concurrent can't be negative: {n}")
+    s.opts.max_concurrent = n
+    s.opts.limit_message = "concurrent queries exceeded maximum " + text
+
+
+def _next(c: Controller, s: Stanza) -> None:
+    s.opts.next_rcodes = s.opts.next_rcodes | _rcodes(c, failover=False)
+
+
+def _next_on_nodata(c: Controller, s: Stanza) -> None:
+    c.no_args()
+    s.opts.next_on_nodata = True
+
+
+def _failfast(c: Controller, s: Stanza) -> None:
+    c.remaining_args(at_most=0)
+    s.opts.failfast = True
+
+
+def _failover(c: Controller, s: Stanza) -> None:
+    s.opts.failover_rcodes = s.opts.failover_rcodes | _rcodes(c, failover=True)
+
+
+def _resolver(c: Controller, s: Stanza) -> None:
+    args = c.remaining_args(at_least=1)
+    for arg in args:
+        host = arg
+        try:
+            host = split_host_port(arg)[0]
+        except ValueError:
+            pass
+        if not addresses.is_ip(host):
+            raise ConfigError(f"resolver must be an IP address or IP:port: {go_strconv_quote(arg)}")
+    s.resolvers = args
+
+
+def _source_address(c: Controller, s: Stanza) -> None:
+    addr = c.one_arg()
+    if not addresses.is_ip(addr):
+        raise c.errf("invalid IP address: %s", addr)
+    s.source_address = str(ipaddress.ip_address(addr))
+
+
+_OPTIONS: dict[str, Callable[[Controller, Stanza], None]] = {
+    "except": _except,
+    "max_fails": _max_fails,
+    "max_connect_attempts": _max_connect_attempts,
+    "health_check": _health_check,
+    "force_tcp": _force_tcp,
+    "prefer_udp": _prefer_udp,
+    "tls": _tls,
+    "tls_servername": _tls_servername,
+    "expire": _expire,
+    "max_age": _max_age,
+    "max_idle_conns": _max_idle_conns,
+    "read_timeout": _read_timeout,
+    "doh_method": _doh_method,
+    "policy": _policy,
+    "max_concurrent": _max_concurrent,
+    "next": _next,
+    "next_on_nodata": _next_on_nodata,
+    "failfast_all_unhealthy_upstreams": _failfast,
+    "failover": _failover,
+    "resolver": _resolver,
+    "source_address": _source_address,
+}
+
+
+def parse_option(c: Controller, s: Stanza) -> None:
+    option = _OPTIONS.get(c.val())
+    if option is None:
+        raise c.errf("unknown property '%s'", c.val())
+    option(c, s)
 
 
 def tls_context(paths: list[str]) -> ssl.SSLContext:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pycoredns.plugin import ConfigError, Controller, http, parse_duration
+from pycoredns.plugin import Controller, http
 from pycoredns.plugins.health.health import Health
 
 DEFAULT_ADDR = ":8080"
+_BAD_LAMEDUCK = 'unable to parse lameduck duration value: "{value}": {error}'
 
 
 def parse(c: Controller) -> tuple[str, float]:
@@ -16,13 +17,8 @@ def parse(c: Controller) -> tuple[str, float]:
             option = c.val()
             if option != "lameduck":
                 raise c.errf("unknown property '%s'", option)
-            values = c.remaining_args()
-            if len(values) != 1:
-                raise c.arg_err()
-            try:
-                lameduck = parse_duration(values[0])
-            except ValueError as e:
-                raise ConfigError(f'unable to parse lameduck duration value: "{values[0]}": {e}') from None
+            (value,) = c.remaining_args(at_least=1, at_most=1)
+            lameduck = c.duration(value, plain=True, message=_BAD_LAMEDUCK)
     return addr, lameduck
 
 

@@ -11,7 +11,7 @@ import contextlib
 import os
 import stat
 
-from pycoredns.plugin import Controller, Fall, parse_atoi, parse_duration, plugin_log
+from pycoredns.plugin import Controller, Fall, plugin_log
 from pycoredns.plugins.hosts import metrics
 from pycoredns.plugins.hosts.handler import Hosts
 from pycoredns.plugins.hosts.hostsfile import Hostsfile, parse
@@ -46,8 +46,7 @@ def setup(c: Controller) -> None:
         if option == "fallthrough":
             fall = Fall.from_args(c.remaining_args())
         elif option == "fallthrough_unsupported":
-            if c.remaining_args():
-                raise c.arg_err()
+            c.remaining_args(at_most=0)
             fallthrough_unsupported = True
         elif option == "no_reverse":
             auto_reverse = False
@@ -100,10 +99,7 @@ def _check_file(c: Controller, path: str) -> None:
 def _ttl(c: Controller, args: list[str]) -> int:
     if not args:
         raise c.err("ttl needs a time in second")
-    try:
-        ttl = parse_atoi(args[0])
-    except ValueError:
-        raise c.err("ttl needs a number of second") from None
+    ttl = c.integer(args[0], message="ttl needs a number of second")
     if ttl <= 0 or ttl > 65535:
         raise c.err("ttl provided is invalid")
     return ttl
@@ -112,10 +108,7 @@ def _ttl(c: Controller, args: list[str]) -> int:
 def _reload(c: Controller, args: list[str]) -> float:
     if len(args) != 1:
         raise c.err("reload needs a duration (zero seconds to disable)")
-    try:
-        seconds = parse_duration(args[0])
-    except ValueError:
-        raise c.errf("invalid duration for reload '%s'", args[0]) from None
+    seconds = c.duration(args[0], message="invalid duration for reload '{value}'")
     if seconds < 0:
         raise c.errf("invalid negative duration for reload '%s'", args[0])
     return seconds

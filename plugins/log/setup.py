@@ -31,10 +31,7 @@ def parse(c: Controller) -> list[Rule]:
             option = c.val()
             if option != "class":
                 raise c.errf("unknown property '%s'", option)
-            values = c.remaining_args()
-            if not values:
-                raise c.arg_err()
-            for v in values:
+            for v in c.remaining_args(at_least=1):
                 if v not in CLASSES:
                     raise ConfigError(f"invalid Class: {v}")
                 classes.add(v)

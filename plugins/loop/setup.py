@@ -9,8 +9,7 @@ from pycoredns.plugins.loop.probe import probe_address, run_probe
 
 def setup(c: Controller) -> None:
     c.next()  # 'loop'
-    if c.next_arg():
-        raise c.arg_err()
+    c.no_args()
     # The zone is the block's first key (CoreDNS normalises only that one).
     addresses = c.addresses
     zone = addresses[0].zone if addresses else "."

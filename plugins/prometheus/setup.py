@@ -19,12 +19,10 @@ def parse(c: Controller) -> str:
         option = c.val()
         if option == "runtime_metrics":
             # Go's runtime/metrics set; Python's gc and process collectors are always exported.
-            if c.remaining_args():
-                raise c.arg_err()
+            c.remaining_args(at_most=0)
         elif option == "tls":
             # The exporter-toolkit web config (TLS, basic auth) has no Python counterpart here.
-            if len(c.remaining_args()) != 1:
-                raise c.arg_err()
+            c.remaining_args(at_least=1, at_most=1)
             raise c.err("tls is not supported by this build")
         else:
             raise c.errf("unknown option: %s", option)

@@ -17,12 +17,9 @@ def parse(c: Controller) -> tuple[str, str]:
         option = c.val()
         if option != "monitor":
             raise c.errf("unknown property '%s'", option)
-        values = c.remaining_args()
-        if len(values) != 1:
-            raise c.arg_err()
-        if values[0] not in MONITOR_TYPES:
-            raise c.errf("monitor type '%s' not supported", values[0])
-        monitor = values[0]
+        (monitor,) = c.remaining_args(at_least=1, at_most=1)
+        if monitor not in MONITOR_TYPES:
+            raise c.errf("monitor type '%s' not supported", monitor)
     return addr, monitor
 
 

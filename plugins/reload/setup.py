@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from pycoredns.plugin import ConfigError, Controller, parse_duration
+from pycoredns.plugin import ConfigError, Controller
 from pycoredns.plugins.reload import metrics
 from pycoredns.plugins.reload.watcher import STATE, ReloadState
 
@@ -17,27 +17,21 @@ MIN_JITTER = 1.0
 def parse(c: Controller) -> tuple[float, float]:
     """(interval, jitter) in seconds, validated as CoreDNS does. Only the first occurrence counts."""
     c.next()  # 'reload'
-    args = c.remaining_args()
-    if len(args) > 2:
-        raise c.arg_err()
+    # CoreDNS returns time.ParseDuration's error as is, without file and line.
+    args = c.remaining_args(at_most=2)
     interval = DEFAULT_INTERVAL
     if args:
-        interval = _duration(args[0])
+        interval = c.duration(args[0], plain=True)
     if interval < MIN_INTERVAL:
         raise ConfigError("interval value must be greater or equal to 2s")
     jitter = DEFAULT_JITTER
     if len(args) > 1:
-        jitter = _duration(args[1])
+        jitter = c.duration(args[1], plain=True)
     if jitter != 0 and jitter < MIN_JITTER:
         raise ConfigError("jitter value must be 0 or greater or equal to 1s")
     if jitter > interval / 2:
         jitter = interval / 2
     return interval, jitter
-
-
-def _duration(text: str) -> float:
-    # CoreDNS returns time.ParseDuration's error as is, without file and line.
-    return parse_duration(text)
 
 
 def effective_interval(interval: float, jitter: float) -> float:

@@ -17,9 +17,7 @@ def setup(c: Controller) -> None:
     root = ""
     # Every occurrence sets the root; the last one wins (CoreDNS's loop over c.Next()).
     while c.next():
-        if not c.next_arg():
-            raise c.arg_err()
-        root = c.val()
+        root = c.one_arg()
     try:
         os.stat(root)
     except FileNotFoundError:

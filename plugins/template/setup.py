@@ -21,14 +21,10 @@ def setup(c: Controller) -> None:
     templates: list[TemplateRule] = []
     all_zones: list[str] = []
     while c.next():
-        if not c.next_arg():
-            raise c.arg_err()
-        qclass = dns.CLASSES.get(c.val())
+        qclass = dns.CLASSES.get(c.one_arg())
         if qclass is None:
             raise c.errf("invalid query class %s", c.val())
-        if not c.next_arg():
-            raise c.arg_err()
-        qtype = dns.TYPES.get(c.val())
+        qtype = dns.TYPES.get(c.one_arg())
         if qtype is None:
             raise c.errf("invalid RR class %s", c.val())
         zones = c.zones_or_block(c.remaining_args())
@@ -46,10 +42,7 @@ def setup(c: Controller) -> None:
 def _option(c: Controller, t: TemplateRule) -> None:
     option = c.val()
     if option == "match":
-        args = c.remaining_args()
-        if not args:
-            raise c.arg_err()
-        for regex in args:
+        for regex in c.remaining_args(at_least=1):
             if len(regex) > goregex.MAX_REGEXP_LEN:
                 raise c.errf("regex pattern too long: %d > %d", len(regex), goregex.MAX_REGEXP_LEN)
             try:
@@ -57,11 +50,8 @@ def _option(c: Controller, t: TemplateRule) -> None:
             except re.error as e:
                 raise c.errf("could not parse regex: %s, error parsing regexp: %s", regex, e) from None
     elif option in ("answer", "additional", "authority"):
-        args = c.remaining_args()
-        if not args:
-            raise c.arg_err()
         section: list[Template] = getattr(t, option)
-        for text in args:
+        for text in c.remaining_args(at_least=1):
             try:
                 section.append(Template(option, text))
             except TemplateError as e:
@@ -69,9 +59,7 @@ def _option(c: Controller, t: TemplateRule) -> None:
                 end = "" if option == "answer" else "\n"
                 raise c.errf("could not compile template: %s, %s%s", c.val(), e, end) from None
     elif option == "rcode":
-        if not c.next_arg():
-            raise c.arg_err()
-        rcode = dns.RCODES.get(c.val())
+        rcode = dns.RCODES.get(c.one_arg())
         if rcode is None:
             raise c.errf("unknown rcode %s", c.val())
         t.rcode = rcode

@@ -8,6 +8,5 @@ from pycoredns.plugins.whoami.handler import Whoami
 
 def setup(c: Controller) -> None:
     c.next()  # the directive itself
-    if c.next_arg():
-        raise c.arg_err()
+    c.no_args()
     c.add_plugin(lambda next: Whoami(next))

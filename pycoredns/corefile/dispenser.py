@@ -11,15 +11,33 @@ A plugin's setup receives every token of its directive in one server block and w
 multi-line quoted argument does not end its line early. Errors are built, not raised (``raise
 d.arg_err()``), and carry CoreDNS's layout ``<file>:<line> - Error during parsing: <msg>``; the
 engine adds the ``plugin/<name>: `` prefix.
+
+The option helpers say in one call what a CoreDNS plugin spells out each time, with the same
+cursor moves and therefore the same error texts:
+
+    d.one_arg()                     # if !c.NextArg() { return c.ArgErr() }; c.Val()
+    d.no_args()                     # if c.NextArg() { return c.ArgErr() }
+    d.remaining_args(at_least=1)    # args := c.RemainingArgs(); if len(args) == 0 { return c.ArgErr() }
+    d.duration(text)                # time.ParseDuration, its error positioned: c.Err(err.Error())
+    d.duration(text, plain=True)    # the same error returned as is (no file and line)
+    d.integer(text), d.unsigned(text, bits=32), d.host_port(text)   # strconv.Atoi, ParseUint, SplitHostPort
+
+A value helper's ``message`` rewords the parser's error: ``{value}`` is the text read, ``{error}``
+Go's message (``message="invalid duration for reload '{value}'"``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from pycoredns.corefile.tokens import Token
-from pycoredns.corefile.values import parse_atoi, parse_duration, split_host_port
-from pycoredns.errors import CorefileError
+from pycoredns.corefile.values import parse_atoi, parse_duration, parse_uint, split_host_port
+from pycoredns.errors import ConfigError, CorefileError, PyCoreDNSError
 
 __all__ = ["Dispenser"]
+
+T = TypeVar("T")
 
 
 class Dispenser:
@@ -100,15 +118,32 @@ class Dispenser:
             out.append(self.val())
         return out
 
-    def remaining_args(self) -> list[str]:
-        """The rest of this line's arguments; stops before (without loading) a ``{``."""
+    def remaining_args(self, *, at_least: int = 0, at_most: int | None = None) -> list[str]:
+        """The rest of this line's arguments; stops before (without loading) a ``{``.
+
+        With ``at_least`` or ``at_most``, a count outside the bounds is an argument error (the
+        cursor is then on the last argument read, as after Caddy's ``RemainingArgs``).
+        """
         out = []
         while self.next_arg():
             if self.val() == "{":
                 self._cursor -= 1
                 break
             out.append(self.val())
+        if len(out) < at_least or (at_most is not None and len(out) > at_most):
+            raise self.arg_err()
         return out
+
+    def one_arg(self) -> str:
+        """The next argument on this line; an argument error when the line ends."""
+        if not self.next_arg():
+            raise self.arg_err()
+        return self.val()
+
+    def no_args(self) -> None:
+        """An argument error if another argument follows on this line (the error names it)."""
+        if self.next_arg():
+            raise self.arg_err()
 
     # -- reading -----------------------------------------------------------------------------
     def token(self) -> Token | None:
@@ -155,26 +190,36 @@ class Dispenser:
     def eof_err(self) -> CorefileError:
         return self.err("Unexpected EOF")
 
-    # -- typed values: Go's syntax, errors positioned at the current token -------------------
-    def duration(self, text: str | None = None) -> float:
-        """Seconds in a Go duration (``text`` or the current token)."""
-        try:
-            return parse_duration(self.val() if text is None else text)
-        except ValueError as e:
-            raise self.err(str(e)) from None
+    # -- typed values: Go's syntax and errors -----------------------------------------------
+    # Each reads ``text`` (default: the current token). An error is positioned at the current
+    # token (CorefileError), or with ``plain`` a ConfigError without file and line, for the places
+    # where CoreDNS returns the parser's error as is.
+    def duration(self, text: str | None = None, *, plain: bool = False, message: str | None = None) -> float:
+        """Seconds in a Go duration, as ``time.ParseDuration`` reads it."""
+        return self._read(parse_duration, text, plain, message)
 
-    def integer(self, text: str | None = None, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def integer(
+        self,
+        text: str | None = None,
+        *,
+        minimum: int | None = None,
+        maximum: int | None = None,
+        plain: bool = False,
+        message: str | None = None,
+    ) -> int:
         """An integer as ``strconv.Atoi`` reads it, optionally bounded (inclusive)."""
-        value_text = self.val() if text is None else text
-        try:
-            value = parse_atoi(value_text)
-        except ValueError as e:
-            raise self.err(str(e)) from None
+        value = self._read(parse_atoi, text, plain, message)
         if minimum is not None and value < minimum:
-            raise self.err(f"value {value} is below the minimum {minimum}")
+            raise self._error(f"value {value} is below the minimum {minimum}", plain)
         if maximum is not None and value > maximum:
-            raise self.err(f"value {value} is above the maximum {maximum}")
+            raise self._error(f"value {value} is above the maximum {maximum}", plain)
         return value
+
+    def unsigned(
+        self, text: str | None = None, *, bits: int = 64, plain: bool = False, message: str | None = None
+    ) -> int:
+        """An unsigned integer as ``strconv.ParseUint(text, 10, bits)`` reads it."""
+        return self._read(lambda t: parse_uint(t, bits), text, plain, message)
 
     def positive_int(self, text: str | None = None) -> int:
         value_text = self.val() if text is None else text
@@ -183,12 +228,20 @@ class Dispenser:
             raise self.err(f"{value_text} must be a positive integer")
         return value
 
-    def host_port(self, text: str | None = None) -> tuple[str, str]:
+    def host_port(self, text: str | None = None, *, plain: bool = False, message: str | None = None) -> tuple[str, str]:
         """``(host, port)`` as ``net.SplitHostPort`` splits it."""
+        return self._read(split_host_port, text, plain, message)
+
+    def _read(self, parse: Callable[[str], T], text: str | None, plain: bool, message: str | None) -> T:
+        value = self.val() if text is None else text
         try:
-            return split_host_port(self.val() if text is None else text)
+            return parse(value)
         except ValueError as e:
-            raise self.err(str(e)) from None
+            why = str(e) if message is None else message.format(value=value, error=e)
+            raise self._error(why, plain) from None
+
+    def _error(self, message: str, plain: bool) -> PyCoreDNSError:
+        return ConfigError(message) if plain else self.err(message)
 
     # -- internals shared with the parser ----------------------------------------------------
     def _same_line(self, first: int, second: int) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pycoredns.corefile import CorefileError, Dispenser, Token, lex, parse
+from pycoredns.errors import ConfigError, PyCoreDNSError
 
 
 def dispenser(text: str) -> Dispenser:
@@ -321,3 +322,108 @@ def test_host_port(value: str, expected: tuple[str, str] | str) -> None:
         with pytest.raises(CorefileError) as info:
             d.host_port()
         assert str(info.value) == f"Testfile:1 - Error during parsing: {expected}"
+
+
+# -- the option helpers every plugin reads its arguments with -------------------------------------
+_WRONG_COUNT = "Wrong argument count or unexpected line ending"
+
+
+def _at_option(text: str) -> Dispenser:
+    """A cursor on the first option of ``dir { ... }``."""
+    d = dispenser(text)
+    d.next()
+    assert d.next_block()
+    return d
+
+
+def test_one_arg() -> None:
+    d = _at_option("dir {\n opt a b\n bare\n}")
+    assert d.one_arg() == "a"
+    assert d.one_arg() == "b"
+    with pytest.raises(CorefileError) as info:
+        d.one_arg()
+    assert str(info.value) == f"Testfile:2 - Error during parsing: {_WRONG_COUNT} after 'b'"
+
+
+def test_no_args_names_the_first_extra_argument() -> None:
+    d = _at_option("dir {\n opt\n other x y\n}")
+    d.no_args()
+    assert d.val() == "opt"
+    assert d.next_block() and d.val() == "other"
+    with pytest.raises(CorefileError) as info:
+        d.no_args()
+    assert str(info.value).endswith(f"{_WRONG_COUNT} after 'x'")
+
+
+@pytest.mark.parametrize(
+    ("line", "bounds", "expected"),
+    [
+        pytest.param("opt a b", {}, ["a", "b"], id="unbounded"),
+        pytest.param("opt a", {"at_least": 1, "at_most": 1}, ["a"], id="exactly-one"),
+        pytest.param("opt", {"at_least": 1}, "after 'opt'", id="too-few-names-the-option"),
+        pytest.param("opt a b c", {"at_most": 2}, "after 'c'", id="too-many-names-the-last"),
+        pytest.param("opt a", {"at_most": 0}, "after 'a'", id="none-wanted"),
+    ],
+)
+def test_remaining_args_bounds(line: str, bounds: dict[str, int], expected: list[str] | str) -> None:
+    d = _at_option(f"dir {{\n {line}\n}}")
+    if isinstance(expected, list):
+        assert d.remaining_args(**bounds) == expected
+    else:
+        with pytest.raises(CorefileError) as info:
+            d.remaining_args(**bounds)
+        assert str(info.value) == f"Testfile:2 - Error during parsing: {_WRONG_COUNT} {expected}"
+
+
+def test_remaining_args_stops_before_a_block() -> None:
+    d = dispenser("dir a {\n opt\n}")
+    d.next()
+    assert d.remaining_args(at_least=1, at_most=1) == ["a"]
+    assert d.next_block() and d.val() == "opt"
+
+
+_UNKNOWN_UNIT = 'time: unknown unit "x" in duration "5x"'
+
+
+@pytest.mark.parametrize(
+    ("plain", "message", "expected", "error_type"),
+    [
+        pytest.param(False, None, f"Testfile:1 - Error during parsing: {_UNKNOWN_UNIT}", CorefileError,
+                     id="positioned"),
+        pytest.param(True, None, _UNKNOWN_UNIT, ConfigError, id="plain"),
+        pytest.param(True, "bad timeout: {error}", f"bad timeout: {_UNKNOWN_UNIT}", ConfigError, id="plain-prefixed"),
+        pytest.param(False, "invalid duration for reload '{value}'",
+                     "Testfile:1 - Error during parsing: invalid duration for reload '5x'", CorefileError,
+                     id="positioned-reworded"),
+    ],
+)
+def test_duration(plain: bool, message: str | None, expected: str, error_type: type[Exception]) -> None:
+    d = dispenser("opt 5x")
+    d.next()
+    assert d.duration("1m30s", plain=plain, message=message) == 90.0
+    d.next_arg()
+    with pytest.raises(PyCoreDNSError) as info:
+        d.duration(plain=plain, message=message)  # the current token
+    assert type(info.value) is error_type
+    assert str(info.value) == expected
+
+
+def test_plain_errors_integer_unsigned_host_port() -> None:
+    d = dispenser("opt 1")
+    d.next()
+    with pytest.raises(ConfigError) as info:
+        d.integer("x", plain=True)
+    assert str(info.value) == 'strconv.Atoi: parsing "x": invalid syntax'
+    with pytest.raises(ConfigError) as bound:
+        d.integer("0", minimum=1, plain=True)
+    assert str(bound.value) == "value 0 is below the minimum 1"
+    assert d.unsigned("4294967295", bits=32) == 4294967295
+    with pytest.raises(ConfigError) as unsigned:
+        d.unsigned("4294967296", bits=32, plain=True)
+    assert str(unsigned.value) == 'strconv.ParseUint: parsing "4294967296": value out of range'
+    with pytest.raises(CorefileError) as positioned:
+        d.unsigned("-1")
+    assert str(positioned.value) == 'Testfile:1 - Error during parsing: strconv.ParseUint: parsing "-1": invalid syntax'
+    with pytest.raises(ConfigError) as address:
+        d.host_port("127.0.0.1", plain=True)
+    assert str(address.value) == "address 127.0.0.1: missing port in address"

@@ -25,9 +25,7 @@ class Hello(Plugin):
 
 def setup(c: Controller) -> None:
     c.next()
-    args = c.remaining_args()
-    if len(args) > 1:
-        raise c.arg_err()
+    args = c.remaining_args(at_most=1)  # more than one argument is an argument error
     text = args[0] if args else "hello"
     c.add_plugin(lambda next: Hello(next, text))
 
