@@ -14,8 +14,10 @@ The handler contract (CoreDNS's ``ServeDNS``, made cheap): ``serve(req)`` return
 * an awaitable resolving to one of those, for handlers that wait for I/O.
 
 A handler answers synchronously whenever it can (a cache hit must), so the common path creates
-no coroutine. A handler that raises :class:`HandlerError` gets its rcode written and its message
-logged by the errors plugin; any other exception becomes SERVFAIL and counts as a panic.
+no coroutine. One that works on what the rest of the chain answered continues with
+:meth:`Plugin.next_then` (or :func:`then`), which keeps a synchronous answer synchronous. A
+handler that raises :class:`HandlerError` gets its rcode written and its message logged by the
+errors plugin; any other exception becomes SERVFAIL and counts as a panic.
 
 This module is the whole public surface: the names in ``__all__`` are kept stable. Everything
 else under ``pycoredns`` is private to the engine, and the built-in plugins import only from
@@ -24,6 +26,7 @@ here (a test holds them to it).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -59,6 +62,7 @@ from pycoredns.metrics import (
     register_once,
 )
 from pycoredns.request import Request
+from pycoredns.results import Reply, Result, then
 from pycoredns.state import Key, Store
 
 if TYPE_CHECKING:
@@ -120,6 +124,7 @@ __all__ = [
     "parse_uint",
     "plugin_log",
     "split_host_port",
+    "then",
     "wire",
     "zone_match",
 ]
@@ -130,9 +135,8 @@ T = TypeVar("T")
 # plugins that label metrics with it (cache). Empty when no view plugin is used.
 VIEW: Key[str] = Key("view")
 
-Reply = bytes | int
-Result = bytes | int | Awaitable[bytes | int]
 Hook = Callable[[], Awaitable[None]]
+R = TypeVar("R")
 
 
 class Handler(Protocol):
@@ -211,6 +215,22 @@ class Plugin:
         if self.next is None:
             raise HandlerError(wire.SERVFAIL, f"plugin/{self.name}: no next plugin found")
         return self.next.serve(req)
+
+    def next_then(
+        self, req: Request, on_reply: Callable[..., R], *args: Any, on_error: Callable[..., R] | None = None
+    ) -> R | asyncio.Future[R]:
+        """Hand the query on and continue with the answer: :func:`then` on :meth:`next_or_failure`.
+
+        ``on_error(exception, *args)``, when given, also takes an error the next handler raises at
+        once, so a plugin handles a failure in one place whether it came now or later.
+        """
+        try:
+            result = self.next_or_failure(req)
+        except Exception as e:
+            if on_error is None:
+                raise
+            return on_error(e, *args)
+        return then(result, on_reply, *args, on_error=on_error)
 
 
 Factory = Callable[[Handler | None], Handler]

@@ -164,13 +164,25 @@ class Request:
         return dnslib.DNSRecord(header, q=dnslib.DNSQuestion(dnslib.DNSLabel(labels), q.qtype, q.qclass))
 
     def with_wire(self, data: bytes) -> Request:
-        """A copy of this request carrying other wire bytes (a rewritten query), re-read."""
+        """A copy of this request carrying other wire bytes (a rewritten query), re-read.
+
+        Once the chain has served the copy, :meth:`take_outcome` brings back what it recorded."""
         q = wire.read_question(data)
         r = Request(data, q, self.proto, self.remote, self.local, self.server)
         r.zone = self.zone
         r.start = self.start
         r.meta = self.meta
         return r
+
+    def take_outcome(self, copy: Request) -> None:
+        """Take what the chain recorded on ``copy`` (a :meth:`with_wire` copy sent on in this
+        request's place): the plugin that answered, and an error for the errors plugin to log."""
+        if copy is self:
+            return
+        if copy.answered_by:
+            self.answered_by = copy.answered_by
+        if copy.error is not None:
+            self.error = copy.error
 
     # -- replies ---------------------------------------------------------------------------------
     def make_reply(self) -> dnslib.DNSRecord:

@@ -8,7 +8,6 @@ handler did. Prefetches and stale refreshes run in the background (:mod:`.refres
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from pycoredns.plugin import Handler, Plugin, Reply, Result, dns, wire
@@ -17,7 +16,7 @@ from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.refresh import Refresher
 from pycoredns.plugins.cache.settings import CacheSettings
 from pycoredns.plugins.cache.store import ShardedCache
-from pycoredns.plugins.cache.upstream import copy_back, with_ad
+from pycoredns.plugins.cache.upstream import with_ad
 from pycoredns.plugins.cache.writer import Context, write
 
 if TYPE_CHECKING:
@@ -124,20 +123,10 @@ class Cache(Plugin):
     def _miss(self, req: Request, key: bytes, stats: metrics.Stats) -> Result:
         up = with_ad(req)
         ctx = Context(key, req.name, req.q.do, bool(req.wire[3] & 0x20), stats)
-        result = self.next_or_failure(up)
-        if type(result) is bytes:
-            copy_back(up, req)
-            return write(self, ctx, result)[0]
-        if type(result) is int:
-            copy_back(up, req)
-            return result
-        return self._await_miss(req, up, ctx, result)  # type: ignore[arg-type]
+        return self.next_then(up, self._answered, req, up, ctx, on_error=_failed)
 
-    async def _await_miss(self, req: Request, up: Request, ctx: Context, pending: Awaitable[Reply]) -> Reply:
-        try:
-            result = await pending
-        finally:
-            copy_back(up, req)
+    def _answered(self, result: Reply, req: Request, up: Request, ctx: Context) -> Reply:
+        req.take_outcome(up)
         if type(result) is bytes:
             return write(self, ctx, result)[0]
         return result
@@ -177,6 +166,11 @@ class Cache(Plugin):
 
     async def close(self) -> None:
         await self.refresher.close()
+
+
+def _failed(error: Exception, req: Request, up: Request, ctx: Context) -> Reply:
+    req.take_outcome(up)  # who failed, and why, as for an answer
+    raise error
 
 
 def _usable(entry: Entry, now: float, stale: int | None) -> bool:

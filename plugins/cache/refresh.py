@@ -80,7 +80,7 @@ class Refresher:
                 if recheck > 0:
                     entry.end_refresh(cache.clock(), recheck, refreshed)
             if refreshed and out is not None:
-                req.answered_by = up.answered_by
+                req.take_outcome(up)
                 return out
             return cache.stale_reply(req, entry, stats)
         # With a timeout the refresh goes on in the background; it only stores what it gets.
@@ -94,7 +94,7 @@ class Refresher:
                     if fresh is not None:
                         return cache.fresh_reply(req, fresh)
                     if out is not None:
-                        req.answered_by = up.answered_by
+                        req.take_outcome(up)
                         return out
         return cache.stale_reply(req, entry, stats)
 

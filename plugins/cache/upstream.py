@@ -21,11 +21,3 @@ def with_ad(req: Request, proto: str | None = None) -> Request:
     if proto is not None:
         up.proto = proto
     return up
-
-
-def copy_back(up: Request, req: Request) -> None:
-    """Carry what the chain recorded on the copy (who answered, an error to log) to the original."""
-    if up is not req:
-        req.answered_by = up.answered_by
-        if up.error is not None:
-            req.error = up.error

@@ -8,7 +8,6 @@ TLS connection runs as a Task.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import random
 import secrets
 import struct
@@ -16,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycoredns.plugin import Handler, HandlerError, Plugin, Request, Result, dns, wire
+from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, dns, wire
 from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
@@ -251,11 +250,10 @@ class Exchange:
             if self.failovers < len(self.fwd.proxies):
                 self.run()
                 return
-        nxt = self.fwd.next
-        if isinstance(nxt, Forward) and (
+        if isinstance(self.fwd.next, Forward) and (
             rcode in opts.next_rcodes or (opts.next_on_nodata and rcode == 0 and reply[6:8] == b"\x00\x00")
         ):
-            self.hand_on(nxt)
+            self.hand_on()
             return
         self.finish(client_reply(self.req, reply))
 
@@ -284,30 +282,18 @@ class Exchange:
         self.req.answered_by = "forward"
         self.outer.set_result(data)
 
-    def hand_on(self, nxt: Forward) -> None:
-        """Pass the query to the next forward (``next`` / ``next_on_nodata``)."""
-        outer = self.outer
-        try:
-            result = nxt.serve(self.req)
-        except BaseException as e:  # the next handler's error is this query's outcome
-            outer.set_exception(e)
-            return
-        if not inspect.isawaitable(result):
-            outer.set_result(result)
-            return
-        inner = asyncio.ensure_future(result)
+    def hand_on(self) -> None:
+        """Pass the query to the next forward (``next`` / ``next_on_nodata``): whatever it answers
+        or raises, now or later, is this query's outcome."""
+        self.fwd.next_then(self.req, self._handed_on, on_error=self._handed_on)
 
-        def copy(f: asyncio.Future[Any]) -> None:
-            if outer.done():
-                return
-            if f.cancelled():
-                outer.cancel()
-            elif f.exception() is not None:
-                outer.set_exception(f.exception())  # type: ignore[arg-type]
-            else:
-                outer.set_result(f.result())
-
-        inner.add_done_callback(copy)
+    def _handed_on(self, outcome: Reply | Exception) -> None:
+        if self.outer.done():
+            return
+        if isinstance(outcome, Exception):
+            self.outer.set_exception(outcome)
+        else:
+            self.outer.set_result(outcome)
 
 
 def client_reply(req: Request, reply: bytes) -> bytes:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
 import struct
-from collections.abc import Awaitable
 
 from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, dns, is_domain_name, wire
 from pycoredns.plugins.rewrite.response import ResponseRule, restore
@@ -39,46 +37,22 @@ class Rewrite(Plugin):
         new_req = req.with_wire(self._rewritten_wire(req, q))
         # As CoreDNS: a stop rule, or any response rule, makes the reply go through the reverter;
         # otherwise (continue rules that only change the query) the reply is passed on as it is.
-        revert = stopped or bool(response_rules)
-        try:
-            result = self.next_or_failure(new_req)
-        except HandlerError as e:
-            if not revert:
-                raise
-            req.error = e
-            return self._finish(req, new_req, e.rcode, response_rules, name_changed)
-        if inspect.isawaitable(result):
-            return self._later(req, new_req, result, revert, response_rules, name_changed)
-        if not revert:
-            _copy_back(req, new_req)
-            return result
-        return self._finish(req, new_req, result, response_rules, name_changed)
+        if not stopped and not response_rules:
+            return self.next_then(new_req, _passed_on, req, new_req)
+        return self.next_then(new_req, self._finish, req, new_req, response_rules, name_changed, on_error=self._failed)
 
-    async def _later(
-        self,
-        req: Request,
-        new_req: Request,
-        pending: Awaitable[Reply],
-        revert: bool,
-        rules: list[ResponseRule],
-        name_changed: bool,
-    ) -> Reply:
-        try:
-            result = await pending
-        except HandlerError as e:
-            if not revert:
-                raise
-            req.error = e
-            return self._finish(req, new_req, e.rcode, rules, name_changed)
-        if not revert:
-            _copy_back(req, new_req)
-            return result
-        return self._finish(req, new_req, result, rules, name_changed)
+    def _failed(
+        self, error: Exception, req: Request, new_req: Request, rules: list[ResponseRule], name_changed: bool
+    ) -> bytes:
+        if not isinstance(error, HandlerError):
+            raise error
+        req.error = error  # logged by the errors plugin; the reply is written here, reverted
+        return self._finish(error.rcode, req, new_req, rules, name_changed)
 
     def _finish(
-        self, req: Request, new_req: Request, result: Reply, rules: list[ResponseRule], name_changed: bool
+        self, result: Reply, req: Request, new_req: Request, rules: list[ResponseRule], name_changed: bool
     ) -> bytes:
-        _copy_back(req, new_req)
+        req.take_outcome(new_req)
         if isinstance(result, int):
             # Nothing was written: write the error here so the response rules (rcode) apply.
             result = req.error_reply(result)
@@ -93,9 +67,6 @@ class Rewrite(Plugin):
         return data[:12] + name + struct.pack(">HH", q.qtype, q.qclass) + data[req.q.end :]
 
 
-def _copy_back(req: Request, new_req: Request) -> None:
-    """What the rest of the chain recorded on the rewritten request belongs to the client's."""
-    if new_req.answered_by:
-        req.answered_by = new_req.answered_by
-    if new_req.error is not None:
-        req.error = new_req.error
+def _passed_on(result: Reply, req: Request, new_req: Request) -> Reply:
+    req.take_outcome(new_req)
+    return result
