@@ -10,24 +10,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pycoredns.plugin import HandlerError, Reply, plugin_log
+from pycoredns.plugin import HandlerError, Reply, Result, plugin_log
 from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.metrics import Stats
 from pycoredns.plugins.cache.upstream import with_ad
-from pycoredns.plugins.cache.writer import Context, verify_write, write
+from pycoredns.plugins.cache.writer import Context, Stores, verify_write, write
 
 if TYPE_CHECKING:
     from pycoredns.plugin import Request
-    from pycoredns.plugins.cache.handler import Cache
 
 MAX_IN_FLIGHT = 1024
 log = plugin_log("cache")
 
 
+class Refreshable(Stores, Protocol):
+    """What a refresh needs of the cache besides what the writer does (the handler is one)."""
+
+    def next_or_failure(self, req: Request) -> Result: ...
+
+    def exists(self, key: bytes) -> Entry | None: ...
+
+    def stale_reply(self, req: Request, entry: Entry, stats: Stats) -> bytes: ...
+
+    def fresh_reply(self, req: Request, entry: Entry) -> bytes: ...
+
+
 class Refresher:
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Refreshable) -> None:
         self.cache = cache
         self.tasks: set[asyncio.Task[Any]] = set()
 

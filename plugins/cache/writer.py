@@ -2,21 +2,34 @@
 
 Classify it, compute the one TTL every record gets, rewrite the TTLs, store it in the success or
 the denial cache when CoreDNS would, and hand back the bytes the client is sent.
+
+The writer sees the cache only as a :class:`Stores` (settings, clocks, the two stores), so the
+handler depends on the writer and never the other way round.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pycoredns.plugin import dns, wire
 from pycoredns.plugins.cache import response
 from pycoredns.plugins.cache.entry import Entry, intern_offsets
 from pycoredns.plugins.cache.metrics import Stats
 from pycoredns.plugins.cache.response import Kind, Reply
+from pycoredns.plugins.cache.settings import CacheSettings
+from pycoredns.plugins.cache.store import ShardedCache
 
-if TYPE_CHECKING:
-    from pycoredns.plugins.cache.handler import Cache
+
+class Stores(Protocol):
+    """What the writer needs of the cache."""
+
+    settings: CacheSettings
+    pcache: ShardedCache  # success
+    ncache: ShardedCache  # denial
+    clock: Callable[[], float]  # entry ages (monotonic)
+    wallclock: Callable[[], float]  # RRSIG validity (epoch)
 
 _SUCCESS = (Kind.NOERROR, Kind.DELEGATION)
 _DENIAL = (Kind.NXDOMAIN, Kind.NODATA, Kind.SERVERERROR)
@@ -34,7 +47,7 @@ class Context:
     prefetch: bool = False  # a background refresh: store, write nothing
 
 
-def write(cache: Cache, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
+def write(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
     """Process ``reply``: (the bytes for the client, the entry stored or None)."""
     try:
         rep = response.parse(reply)
@@ -43,7 +56,7 @@ def write(cache: Cache, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None
     return write_parsed(cache, ctx, rep)
 
 
-def write_parsed(cache: Cache, ctx: Context, rep: Reply) -> tuple[bytes, Entry | None]:
+def write_parsed(cache: Stores, ctx: Context, rep: Reply) -> tuple[bytes, Entry | None]:
     s = cache.settings
     kind = response.cache_kind(rep, cache.wallclock())
     storable = response.cacheable(rep, kind)
@@ -79,7 +92,7 @@ def usable_answer(rep: Reply, now: float) -> bool:
     return response.answers_question(rep)
 
 
-def verify_write(cache: Cache, ctx: Context, reply: bytes) -> tuple[bool, bytes | None, Entry | None]:
+def verify_write(cache: Stores, ctx: Context, reply: bytes) -> tuple[bool, bytes | None, Entry | None]:
     """The serve_stale verify writer: only a NOERROR/NXDOMAIN reply refreshes a stale entry.
 
     Returns (refreshed, bytes for the client, entry stored).
@@ -124,7 +137,7 @@ def _matches(rep: Reply, key: bytes) -> bool:
     return _matches_name_type(rep, key) and rep.data[rep.qname_end + 2 : rep.qname_end + 4] == key[-3:-1]
 
 
-def _store(cache: Cache, ctx: Context, rep: Reply, kind: Kind, ttl: int) -> Entry | None:
+def _store(cache: Stores, ctx: Context, rep: Reply, kind: Kind, ttl: int) -> Entry | None:
     s = cache.settings
     if kind in _SUCCESS:
         if s.success_disabled and dns.zone_match(s.success_disabled, ctx.name):
@@ -157,7 +170,7 @@ def _store(cache: Cache, ctx: Context, rep: Reply, kind: Kind, ttl: int) -> Entr
     return entry
 
 
-def _entry(cache: Cache, rep: Reply, ttl: int) -> Entry | None:
+def _entry(cache: Stores, rep: Reply, ttl: int) -> Entry | None:
     data = rep.data
     arcount = int.from_bytes(data[10:12], "big")
     if rep.opt_start >= 0:
