@@ -1,8 +1,10 @@
-"""The process-wide metrics registry every plugin registers on.
+"""The process-wide metrics registry every plugin registers on, and cheap counting for hot paths.
 
-Hot paths count in plain integers (dicts keyed by label tuples) and a collector turns them into
-metric families only when /metrics is scraped; prometheus_client objects are fine off the hot
-path. ``REGISTRY`` is what the prometheus plugin serves (through :func:`exposition`).
+``REGISTRY`` is the one registry: plugins register on it through the controller, once per process
+whatever the reloads (:func:`register_once`), and the prometheus plugin (through
+:func:`exposition`) and node-cache's metrics listener serve it. Hot paths count in plain integers
+(dicts keyed by label tuples, :class:`Buckets`) and a collector turns them into metric families
+only when /metrics is scraped; prometheus_client objects are fine off the hot path.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ _registered: dict[str, Collector] = {}
 
 
 def register_once(key: str, make: Callable[[], Collector], registry: CollectorRegistry | None = None) -> Collector:
-    """Register a collector under ``key`` once per process (plugins are set up again on reload)."""
+    """Register a collector under ``key`` once per process and registry (plugins are set up again
+    on reload). ``registry`` is :data:`REGISTRY` unless a test exposes a collector on its own."""
     reg = registry or REGISTRY
     full = f"{id(reg)}:{key}"
     got = _registered.get(full)
@@ -87,11 +90,6 @@ class Buckets:
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1  # le semantics: value <= bound
         self.total += value
-
-    def merge(self, other: Buckets) -> None:
-        for i, n in enumerate(other.counts):
-            self.counts[i] += n
-        self.total += other.total
 
     def cumulative(self) -> list[tuple[str, float]]:
         out: list[tuple[str, float]] = []

@@ -66,9 +66,6 @@ class Registry:
         """Directives that can be used, in chain order (a shipped module must be importable)."""
         return [e.name for e in self._entries if e.external or (e.module and _importable(e.module))]
 
-    def all_names(self) -> list[str]:
-        return [e.name for e in self._entries]
-
     def entries(self) -> list[Entry]:
         return list(self._entries)
 

@@ -6,40 +6,21 @@ into metric families when /metrics is scraped, so no prometheus_client call runs
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-from pycoredns.plugin import Controller, dns
+from pycoredns.plugin import TIME_BUCKETS, Buckets, Controller, add_histogram, dns
 
 PROXY_NAME = "forward"
 _RCODE_NAMES = dns.RCODE_NAMES
-
-# CoreDNS's plugin.TimeBuckets: prometheus.ExponentialBuckets(0.00025, 2, 16).
-BUCKETS: tuple[float, ...] = tuple(0.00025 * 2**k for k in range(16))
-
-
-
-class Histogram:
-    """One label set's histogram: per-bucket counts (non-cumulative) and the sum."""
-
-    __slots__ = ("counts", "total")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(BUCKETS, value)] += 1
-        self.total += value
 
 
 class Counters:
     """Process-wide plain-integer counters behind every forward metric."""
 
     def __init__(self) -> None:
-        self.request_duration: dict[tuple[str, str], Histogram] = {}  # (to, rcode)
+        self.request_duration: dict[tuple[str, str], Buckets] = {}  # (to, rcode), CoreDNS's TimeBuckets
         self.healthcheck_failures: dict[str, int] = {}  # to
         self.conn_cache_hits: dict[tuple[str, str], int] = {}  # (to, proto)
         self.conn_cache_misses: dict[tuple[str, str], int] = {}  # (to, proto)
@@ -51,7 +32,7 @@ class Counters:
         key = (to, _RCODE_NAMES.get(rcode) or str(rcode))  # dns.rcode_text, inlined: once per reply
         h = self.request_duration.get(key)
         if h is None:
-            h = self.request_duration[key] = Histogram()
+            h = self.request_duration[key] = Buckets(TIME_BUCKETS)
         h.observe(seconds)
 
     def collect(self) -> Iterator[Metric]:
@@ -85,12 +66,7 @@ class Counters:
             labels=["proxy_name", "to", "rcode"],
         )
         for (to, rcode), h in list(self.request_duration.items()):
-            cumulative = 0
-            buckets = []
-            for bound, n in zip((*[repr(b) for b in BUCKETS], "+Inf"), h.counts, strict=True):
-                cumulative += n
-                buckets.append((bound, cumulative))
-            duration.add_metric([PROXY_NAME, to, rcode], buckets, h.total)
+            add_histogram(duration, [PROXY_NAME, to, rcode], h)
         yield duration
         failures = CounterMetricFamily(
             "coredns_proxy_healthcheck_failures",

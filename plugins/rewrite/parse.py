@@ -22,7 +22,6 @@ from pycoredns.plugins.rewrite.rules import (
 )
 from pycoredns.plugins.rewrite.strings import NameResponse, RegexRewriter, SuffixRewriter, ValueResponse
 
-MATCH_KINDS = ("exact", "prefix", "suffix", "substring", "regex")
 # Fields CoreDNS has that this build rejects by name rather than silently ignoring.
 UNSUPPORTED = {
     "edns0": "edns0 rules are not supported by this build of rewrite",

@@ -164,15 +164,3 @@ def remove(name: str) -> bool:
         except (NetlinkError, OSError) as e:
             raise _error("removing interface", name, e) from e
         return True
-
-
-@off_loop
-def addresses_of(name: str) -> list[str]:
-    """The addresses on ``name`` as ``ip/prefixlen`` (for checks and tests)."""
-    with IPRoute() as ipr:
-        index = link_index(ipr, name)
-        if index is None:
-            return []
-        return [
-            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=index)
-        ]

@@ -1,7 +1,9 @@
 """UDP and TCP listeners: sockets in, wire bytes to the dispatcher, replies out.
 
-The dispatcher is looked up on every datagram through ``holder.dispatcher`` so a reload can swap
-the configuration under an open socket without losing a query.
+A reload swaps the configuration under open sockets without losing a query: setting
+``holder.dispatcher`` hands the new dispatcher's ``handle`` to every UDP protocol at once (a
+datagram then costs no lookup through the holder), and a TCP connection reads
+``holder.dispatcher`` for each message it receives.
 """
 
 from __future__ import annotations
@@ -75,7 +77,6 @@ class TCPProtocol(asyncio.Protocol):
         self.remote: tuple[Any, ...] = ("", 0)
         self.local: tuple[Any, ...] = ("", 0)
         self.idle: asyncio.TimerHandle | None = None
-        self.pending = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -101,11 +102,9 @@ class TCPProtocol(asyncio.Protocol):
                 break
             msg = bytes(self.buf[2 : 2 + length])
             del self.buf[: 2 + length]
-            self.pending += 1
             self.holder.dispatcher.handle(msg, self.remote, self.local, "tcp", self._send)
 
     def _send(self, reply: bytes, _remote: Any = None) -> None:
-        self.pending -= 1
         t = self.transport
         if t is not None and not t.is_closing():
             t.write(_LEN.pack(len(reply)) + reply)
