@@ -10,5 +10,5 @@ def setup(c: Controller) -> None:
     c.next()  # the directive itself
     c.no_args()
     if c.next_block():
-        raise c.errf("unknown property '%s'", c.val())
+        raise c.unknown_property()
     c.add_plugin(lambda next: Any(next))

@@ -179,15 +179,14 @@ def _stale_recheck(c: Controller, text: str) -> float:
 
 
 def _serve_stale_policy(c: Controller, s: CacheSettings) -> None:
-    (policy,) = c.remaining_args(at_least=1, at_most=1)
+    policy = c.only_arg()
     if policy.lower() != "prefer_positive":
         raise ConfigError(f"invalid serve_stale_policy: {policy}")
     s.prefer_positive = True
 
 
 def _servfail(c: Controller, s: CacheSettings) -> None:
-    (text,) = c.remaining_args(at_least=1, at_most=1)
-    d = c.duration(text, plain=True)
+    d = c.duration(c.only_arg(), plain=True)
     if d < 0:
         raise ConfigError("invalid negative ttl for servfail")
     if d > FIVE_MINUTES:  # RFC 2308 section 7.1

@@ -300,7 +300,7 @@ _OPTIONS: dict[str, Callable[[Controller, Stanza], None]] = {
 def parse_option(c: Controller, s: Stanza) -> None:
     option = _OPTIONS.get(c.val())
     if option is None:
-        raise c.errf("unknown property '%s'", c.val())
+        raise c.unknown_property()
     option(c, s)
 
 

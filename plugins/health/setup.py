@@ -14,11 +14,9 @@ def parse(c: Controller) -> tuple[str, float]:
     while c.next():
         addr = http.address_arg(c, addr)
         while c.next_block():
-            option = c.val()
-            if option != "lameduck":
-                raise c.errf("unknown property '%s'", option)
-            (value,) = c.remaining_args(at_least=1, at_most=1)
-            lameduck = c.duration(value, plain=True, message=_BAD_LAMEDUCK)
+            if c.val() != "lameduck":
+                raise c.unknown_property()
+            lameduck = c.duration(c.only_arg(), plain=True, message=_BAD_LAMEDUCK)
     return addr, lameduck
 
 

@@ -58,7 +58,7 @@ def setup(c: Controller) -> None:
             # Before "fallthrough", any other line is a hosts entry written inline.
             inline.append(" ".join([option, *c.remaining_args()]))
         else:
-            raise c.errf("unknown property '%s'", option)
+            raise c.unknown_property()
     if fallthrough_unsupported and not fall:
         raise c.err("fallthrough_unsupported requires fallthrough")
 

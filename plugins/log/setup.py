@@ -28,9 +28,8 @@ def parse(c: Controller) -> list[Rule]:
             names = [fqdn(a) for a in args]
         classes: set[str] = set()
         while c.next_block():
-            option = c.val()
-            if option != "class":
-                raise c.errf("unknown property '%s'", option)
+            if c.val() != "class":
+                raise c.unknown_property()
             for v in c.remaining_args(at_least=1):
                 if v not in CLASSES:
                     raise ConfigError(f"invalid Class: {v}")

@@ -22,7 +22,7 @@ def parse(c: Controller) -> str:
             c.remaining_args(at_most=0)
         elif option == "tls":
             # The exporter-toolkit web config (TLS, basic auth) has no Python counterpart here.
-            c.remaining_args(at_least=1, at_most=1)
+            c.only_arg()
             raise c.err("tls is not supported by this build")
         else:
             raise c.errf("unknown option: %s", option)

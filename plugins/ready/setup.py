@@ -14,10 +14,9 @@ def parse(c: Controller) -> tuple[str, str]:
     c.next()
     addr = http.address_arg(c, addr)
     while c.next_block():
-        option = c.val()
-        if option != "monitor":
-            raise c.errf("unknown property '%s'", option)
-        (monitor,) = c.remaining_args(at_least=1, at_most=1)
+        if c.val() != "monitor":
+            raise c.unknown_property()
+        monitor = c.only_arg()
         if monitor not in MONITOR_TYPES:
             raise c.errf("monitor type '%s' not supported", monitor)
     return addr, monitor

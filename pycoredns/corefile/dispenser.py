@@ -18,6 +18,8 @@ cursor moves and therefore the same error texts:
     d.one_arg()                     # if !c.NextArg() { return c.ArgErr() }; c.Val()
     d.no_args()                     # if c.NextArg() { return c.ArgErr() }
     d.remaining_args(at_least=1)    # args := c.RemainingArgs(); if len(args) == 0 { return c.ArgErr() }
+    d.only_arg()                    # args := c.RemainingArgs(); if len(args) != 1 { return c.ArgErr() }
+    raise d.unknown_property()      # return c.Errf("unknown property '%s'", c.Val())
     d.duration(text)                # time.ParseDuration, its error positioned: c.Err(err.Error())
     d.duration(text, plain=True)    # the same error returned as is (no file and line)
     d.integer(text), d.unsigned(text, bits=32), d.host_port(text)   # strconv.Atoi, ParseUint, SplitHostPort
@@ -140,6 +142,10 @@ class Dispenser:
             raise self.arg_err()
         return self.val()
 
+    def only_arg(self) -> str:
+        """The one remaining argument of this line; an argument error when there are none or more."""
+        return self.remaining_args(at_least=1, at_most=1)[0]
+
     def no_args(self) -> None:
         """An argument error if another argument follows on this line (the error names it)."""
         if self.next_arg():
@@ -182,6 +188,10 @@ class Dispenser:
         if self.val() == "{":
             return self.err("Unexpected token '{', expecting argument")
         return self.err(f"Wrong argument count or unexpected line ending after '{self.val()}'")
+
+    def unknown_property(self) -> CorefileError:
+        """The current token is no option of this plugin (the error most plugins give for it)."""
+        return self.errf("unknown property '%s'", self.val())
 
     def syntax_err(self, expected: str) -> CorefileError:
         found = f"Unexpected token '{self.val()}', expecting '{expected}'"

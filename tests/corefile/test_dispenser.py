@@ -427,3 +427,18 @@ def test_plain_errors_integer_unsigned_host_port() -> None:
     with pytest.raises(ConfigError) as address:
         d.host_port("127.0.0.1", plain=True)
     assert str(address.value) == "address 127.0.0.1: missing port in address"
+
+
+def test_only_arg() -> None:
+    d = _at_option("dir {\n one a\n none\n two a b\n}")
+    assert d.only_arg() == "a"
+    for extra in ("'none'", "'b'"):
+        assert d.next_block()
+        with pytest.raises(CorefileError) as info:
+            d.only_arg()
+        assert str(info.value).endswith(f"{_WRONG_COUNT} after {extra}")
+
+
+def test_unknown_property_names_the_option() -> None:
+    d = _at_option("dir {\n bogus 1\n}")
+    assert str(d.unknown_property()) == "Testfile:2 - Error during parsing: unknown property 'bogus'"
