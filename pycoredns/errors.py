@@ -7,7 +7,8 @@ these where they cross into the engine or a plugin's setup. The classes, by who 
 * a plugin's setup: :class:`ConfigError` (a plain message), reported by the engine as
   :class:`PluginSetupError`;
 * a handler: :class:`HandlerError` (the server answers with its rcode);
-* the wire: :class:`MalformedQuery` (a client's query) and :class:`MalformedMessage` (a reply).
+* the wire: :class:`MalformedQuery` (a client's query) and :class:`MalformedMessage` (a reply);
+* a lookup through the server's own chain (``Upstream.lookup``): :class:`UpstreamError`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "PluginSetupError",
     "PyCoreDNSError",
     "ServerConfigError",
+    "UpstreamError",
     "WireError",
 ]
 
@@ -86,3 +88,7 @@ class MalformedQuery(WireError):
 
 class MalformedMessage(WireError):
     """A message (an upstream's reply) does not unpack; the text is miekg/dns's for the same fault."""
+
+
+class UpstreamError(PyCoreDNSError):
+    """A lookup through the server's own chain could not run (see ``pycoredns.plugin.Upstream``)."""

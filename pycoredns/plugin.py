@@ -46,7 +46,7 @@ from pycoredns.corefile.values import (
     parse_uint,
 )
 from pycoredns.dns import zone_match
-from pycoredns.errors import ConfigError, CorefileError, HandlerError, PyCoreDNSError
+from pycoredns.errors import ConfigError, CorefileError, HandlerError, PyCoreDNSError, UpstreamError
 from pycoredns.fall import Fall
 from pycoredns.http import HTTPServer, Response, Route
 from pycoredns.log import plugin_log
@@ -104,6 +104,8 @@ __all__ = [
     "Route",
     "Runtime",
     "Store",
+    "Upstream",
+    "UpstreamError",
     "ZoneAddress",
     "add_histogram",
     "corefile_digest",
@@ -199,6 +201,27 @@ class Runtime(Protocol):
         ...
 
 
+class Upstream(Protocol):
+    """Resolve a name through this server's own chain again (CoreDNS's ``upstream.Lookup``).
+
+    What the template plugin uses to follow a CNAME it made, and rewrite's ``cname`` rule to look
+    up the target it rewrote. Get it with :attr:`Controller.upstream` at setup.
+    """
+
+    async def lookup(self, req: Request, name: str, qtype: int) -> bytes:
+        """The reply to ``name``/``qtype`` (class IN) asked as ``req``'s client asked it.
+
+        The listener that received ``req`` answers a copy of it with the new question (same ID,
+        flags, EDNS options and client address): zone routing and the whole chain run again, and
+        the reply comes back instead of being sent (observers do not see it). A chain that fails
+        gives the error reply the client would have had (SERVFAIL, REFUSED), never an exception.
+        Raises :class:`UpstreamError` when the lookup cannot run: ``req`` did not come from a
+        listener of this configuration, or lookups nest too deep (a rule that keeps matching its
+        own lookups).
+        """
+        ...
+
+
 class Plugin:
     """A convenient base for handlers: keeps ``next`` and offers :meth:`next_or_failure`."""
 
@@ -291,6 +314,9 @@ class LoadSetup(Protocol):
     @property
     def process(self) -> ProcessSetup: ...
 
+    @property
+    def upstream(self) -> Upstream: ...
+
 
 class ProcessSetup(Runtime, Protocol):
     state: Store
@@ -362,6 +388,11 @@ class Controller(Dispenser):
     def generation(self) -> int:
         """A number unique to the configuration being loaded: each reload gets a new one."""
         return self._load.generation
+
+    @property
+    def upstream(self) -> Upstream:
+        """Resolve names through this configuration's own chains (see :class:`Upstream`)."""
+        return self._load.upstream
 
     @property
     def corefile(self) -> tuple[str, str]:

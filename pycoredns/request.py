@@ -184,6 +184,19 @@ class Request:
         if copy.error is not None:
             self.error = copy.error
 
+    def with_question(self, name: str, qtype: int, qclass: int = wire.CLASS_IN) -> Request:
+        """A copy of this request asking another question (CoreDNS's ``NewWithQuestion``).
+
+        ID, flags and every record after the question (the OPT with its options) are kept; the
+        client, the listener and the metadata are the same. ``name`` is presentation text, made
+        fully qualified.
+        """
+        if not name.endswith("."):
+            name += "."
+        data = self.wire
+        new = data[:12] + dns.name_to_wire(name) + wire.question_tail(qtype, qclass) + data[self.q.end :]
+        return self.with_wire(new)
+
     # -- replies ---------------------------------------------------------------------------------
     def make_reply(self) -> dnslib.DNSRecord:
         """An empty reply to this query: ID, question, opcode, RD and CD copied, QR set."""

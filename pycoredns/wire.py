@@ -240,6 +240,11 @@ def _escape_label(raw: bytes) -> str:
     return "".join(out)
 
 
+def question_tail(qtype: int, qclass: int) -> bytes:
+    """The four octets after a question's name: type and class."""
+    return _TC.pack(qtype, qclass)
+
+
 # miekg/dns's limits: a name is at most 255 octets and follows at most 126 compression pointers,
 # which also ends any pointer loop.
 _MAX_NAME_OCTETS = 255

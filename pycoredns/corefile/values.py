@@ -197,13 +197,65 @@ def parse_atoi(text: str) -> int:
     return value
 
 
-def parse_uint(text: str, bits: int = 64) -> int:
-    """An unsigned integer as ``strconv.ParseUint(text, 10, bits)`` reads it: ASCII digits only."""
-    if not text or not text.isascii() or not text.isdigit():
-        raise ValueError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: invalid syntax")
-    value = int(text)
-    if value >= 1 << bits:
-        raise ValueError(f"strconv.ParseUint: parsing {go_strconv_quote(text)}: value out of range")
+def _underscores_ok(text: str) -> bool:
+    """Go's underscoreOK: "_" only between digits, or right after a base prefix."""
+    saw = "^"  # "^" start, "0" digit or prefix, "_" underscore, "!" other
+    i = 0
+    if len(text) >= 2 and text[0] == "0" and text[1].lower() in "xbo":
+        i, saw = 2, "0"
+    hexa = len(text) >= 2 and text[0] == "0" and text[1].lower() == "x"
+    for ch in text[i:]:
+        if ch.isdigit() or (hexa and ch.lower() in "abcdef"):
+            saw = "0"
+        elif ch == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        else:
+            if saw == "_":
+                return False
+            saw = "!"
+    return saw != "_"
+
+
+def parse_uint(text: str, bits: int = 64, base: int = 10) -> int:
+    """An unsigned integer as ``strconv.ParseUint(text, base, bits)`` reads it (base 10 by default).
+
+    Base 0 takes the prefix ``0x``, ``0o``, ``0b`` or ``0`` (octal) and allows ``_`` between
+    digits; ``bits`` 0 means 64. Errors carry Go's text (``strconv.ParseUint: parsing "x":
+    invalid syntax``, ``value out of range``, ``invalid base N``).
+    """
+    quoted = go_strconv_quote(text)
+    bits = bits or 64
+    digits = text
+    base0 = base == 0
+    if not text:
+        raise ValueError(f"strconv.ParseUint: parsing {quoted}: invalid syntax")
+    if base0:
+        base = 10
+        if text[0] == "0":
+            low = text[1:2].lower()
+            if len(text) >= 3 and low in ("x", "o", "b"):
+                base, digits = {"x": 16, "o": 8, "b": 2}[low], text[2:]
+            else:
+                base, digits = 8, text[1:]
+    elif not 2 <= base <= 36:
+        raise ValueError(f"strconv.ParseUint: parsing {quoted}: invalid base {base}")
+    value = 0
+    underscores = False
+    limit = 1 << bits
+    for ch in digits:
+        if ch == "_" and base0:
+            underscores = True
+            continue
+        d = int(ch, 36) if ch.isascii() and ch.isalnum() else 99
+        if d >= base:
+            raise ValueError(f"strconv.ParseUint: parsing {quoted}: invalid syntax")
+        value = value * base + d
+        if value >= limit:
+            raise ValueError(f"strconv.ParseUint: parsing {quoted}: value out of range")
+    if underscores and not _underscores_ok(text):
+        raise ValueError(f"strconv.ParseUint: parsing {quoted}: invalid syntax")
     return value
 
 

@@ -9,6 +9,7 @@ from pycoredns.errors import CorefileError, PluginSetupError, PyCoreDNSError, Se
 from pycoredns.plugin import Controller, DroppedObserver, Factory, Handler, Lifecycle, Observer
 from pycoredns.registry import Registry
 from pycoredns.server.process import Process
+from pycoredns.server.upstream import ChainUpstream
 from pycoredns.state import Store
 
 # CoreDNS's built-in Corefile when none is found (log only where this build has it).
@@ -70,6 +71,10 @@ class Instance:
     directive_order: list[str] = field(default_factory=list)
     dropped: list[DroppedObserver] = field(default_factory=list)
     generation: int = field(default_factory=Process.next_generation)
+    upstream: ChainUpstream = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.upstream = ChainUpstream(self)
 
 
 def load(

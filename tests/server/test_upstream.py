@@ -1,0 +1,131 @@
+"""The Upstream API: a plugin resolves a name through the server's own chain, on a real listener."""
+
+from __future__ import annotations
+
+import asyncio
+
+import dnslib
+import pytest
+
+from pycoredns.plugin import Controller, Directive, Handler, Plugin, Reply, Request, Result, Upstream, UpstreamError
+from pycoredns.registry import Entry, Registry
+from pycoredns.server.config import load
+from pycoredns.testing import free_port, make_request, query, running_server
+
+
+class Via(Plugin):
+    """Answers ``via.NAME`` with the reply the server gives for ``NAME`` (TXT ``error`` if the
+    lookup cannot run); everything else goes on down the chain."""
+
+    name = "via"
+
+    def __init__(self, next: Handler | None, upstream: Upstream) -> None:
+        super().__init__(next)
+        self.upstream = upstream
+        self.seen: list[Request] = []
+
+    def serve(self, req: Request) -> Result:
+        self.seen.append(req)
+        if not req.name.startswith("via."):
+            return self.next_or_failure(req)
+        return self._lookup(req)
+
+    async def _lookup(self, req: Request) -> Reply:
+        reply = req.make_reply()
+        try:
+            got = dnslib.DNSRecord.parse(await self.upstream.lookup(req, req.qname[4:], req.qtype))
+        except UpstreamError as e:
+            reply.add_answer(dnslib.RR(req.qname, dnslib.QTYPE.TXT, rdata=dnslib.TXT(str(e))))
+            return req.pack(reply)
+        reply.header.rcode = got.header.rcode
+        for rr in got.rr:
+            reply.add_answer(rr)
+        return req.pack(reply)
+
+
+VIAS: list[Via] = []
+
+
+def _setup(c: Controller) -> None:
+    c.next()
+    upstream = c.upstream
+
+    def factory(next: Handler | None) -> Handler:
+        via = Via(next, upstream)
+        VIAS.append(via)
+        return via
+
+    c.add_plugin(factory)
+
+
+def _registry() -> Registry:
+    base = Registry.default(entry_points=False).entries()
+    names = [e.name for e in base]
+    at = names.index("template")
+    return Registry([*base[:at], Entry("via", None, Directive("via", _setup)), *base[at:]])
+
+
+def corefile(port: int) -> str:
+    return (
+        f"example.org:{port} {{\n"
+        "  via\n"
+        "  hosts {\n   192.0.2.10 www.example.org\n  }\n"
+        "}\n"
+        f"example.net:{port} {{\n"
+        "  via\n"
+        "  template IN A example.net {\n    answer \"{{ .Name }} 60 IN A 198.51.100.{{ len .Name }}\"\n  }\n"
+        "}\n"
+    )
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_lookup_runs_the_chain_again(proto: str) -> None:
+    port = free_port()
+    VIAS.clear()
+    with running_server(corefile(port), registry=_registry()) as srv:
+        # Same block: hosts answers the looked-up name.
+        got = query("via.www.example.org.", "A", srv.port, proto=proto)
+        assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("www.example.org.", "192.0.2.10")]
+        # Another block on the same listener: routed by zone again, template answers.
+        got = query("via.a.example.net.", "A", srv.port, proto=proto)
+        assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("a.example.net.", "198.51.100.14")]
+        # The looked-up query came from the same client, over the same transport.
+        looked = [r for v in VIAS for r in v.seen if r.qname == "a.example.net."]
+        assert len(looked) == 1 and looked[0].proto == proto and looked[0].remote[0] == "127.0.0.1"
+        # A chain that fails gives its error reply (hosts has no such name: SERVFAIL).
+        assert query("via.nope.example.org.", "A", srv.port, proto=proto).header.rcode == 2
+
+
+def test_nested_lookups_are_bounded() -> None:
+    port = free_port()
+    # via.via.via....: each lookup strips one "via." and asks again, deeper every time.
+    name = "via." * 12 + "www.example.org."
+    with running_server(corefile(port), registry=_registry()) as srv:
+        got = query(name, "A", srv.port)
+        assert [str(rr.rdata) for rr in got.rr] == ['"upstream lookups nested more than 8 deep"']
+        # Under the bound it resolves.
+        got = query("via." * 7 + "www.example.org.", "A", srv.port)
+        assert [str(rr.rdata) for rr in got.rr] == ["192.0.2.10"]
+
+
+def test_request_from_no_listener() -> None:
+    inst = load(f"example.org:{free_port()} {{\n  whoami\n}}\n")
+    req = make_request("www.example.org.", server="dns://nowhere:53")
+    with pytest.raises(UpstreamError, match="no full server is running"):
+        asyncio.run(inst.upstream.lookup(req, "www.example.org.", 1))
+
+
+def test_with_question_keeps_the_query() -> None:
+    req = make_request("www.example.org.", "A", edns=1400, do=True, zone="example.org.")
+    req.meta = {"a/b": "c"}
+    new = req.with_question("Other.Example.NET", 28)
+    assert (new.qname, new.qtype, new.qclass) == ("Other.Example.NET.", 28, 1)
+    assert (new.id, new.rd, new.q.edns, new.q.udp_size, new.do) == (req.id, req.rd, True, 1400, True)
+    assert (new.remote, new.local, new.proto, new.server, new.meta) == (
+        req.remote,
+        req.local,
+        req.proto,
+        req.server,
+        req.meta,
+    )
+    assert new.wire[12 + len(b"\x05Other\x07Example\x03NET\x00") + 4 :] == req.wire[req.q.end :]
