@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 
-from pycoredns.plugin import ConfigError, dns, goregex, parse_uint
-from pycoredns.plugins.rewrite.response import RcodeRule, ResponseRule, TTLRule
+from pycoredns.plugin import ConfigError, Upstream, dns, go_strconv_quote, goregex, parse_uint
+from pycoredns.plugins.rewrite import edns0
+from pycoredns.plugins.rewrite.cname import CnameRule
+from pycoredns.plugins.rewrite.response import RcodeRule, Response, TTLRule
 from pycoredns.plugins.rewrite.rules import (
     CONTINUE,
     STOP,
@@ -22,11 +24,7 @@ from pycoredns.plugins.rewrite.rules import (
 )
 from pycoredns.plugins.rewrite.strings import NameResponse, RegexRewriter, SuffixRewriter, ValueResponse
 
-# Fields CoreDNS has that this build rejects by name rather than silently ignoring.
-UNSUPPORTED = {
-    "edns0": "edns0 rules are not supported by this build of rewrite",
-    "cname": "cname rules are not supported by this build of rewrite",
-}
+MATCH_KINDS = ("exact", "prefix", "suffix", "substring", "regex")
 
 
 class RuleError(ConfigError):
@@ -38,7 +36,8 @@ def normalize(name: str) -> str:
     return (name if name.endswith(".") else name + ".").lower()
 
 
-def new_rule(args: list[str]) -> Rule:
+def new_rule(args: list[str], upstream: Upstream | None = None) -> Rule:
+    """The rule ``args`` describe (CoreDNS's newRule); ``upstream`` resolves ``cname`` targets."""
     if not args:
         raise RuleError("no rule type specified for rewrite")
     first = args[0].lower()
@@ -70,8 +69,10 @@ def new_rule(args: list[str]) -> Rule:
         return _ttl_rule(mode, rest)
     if field == "rcode":
         return _rcode_rule(mode, rest)
-    if field in UNSUPPORTED:
-        raise RuleError(UNSUPPORTED[field])
+    if field == "edns0":
+        return _edns0_rule(mode, rest)
+    if field == "cname":
+        return _cname_rule(mode, rest, upstream)
     raise RuleError(f'invalid rule type "{args[0]}"')
 
 
@@ -108,7 +109,7 @@ def _name_rule(mode: str, args: list[str]) -> Rule:
             frm, to = normalize(args[1]), normalize(args[2])
 
     auto = False
-    answers: list[ResponseRule] = []
+    answers: list[Response] = []
     if len(args) > 3:
         auto, answers = _answer_rules(kind, args[3:])
 
@@ -118,7 +119,7 @@ def _name_rule(mode: str, args: list[str]) -> Rule:
     if kind in ("prefix", "substring"):
         return NameRule(mode, kind, frm, to, auto, answers)
     if kind == "suffix":
-        rules: list[ResponseRule] = []
+        rules: list[Response] = []
         if auto:
             # Reverting a suffix rewrite is the same rewrite the other way round.
             back = SuffixRewriter(to, frm)
@@ -133,12 +134,12 @@ def _name_rule(mode: str, args: list[str]) -> Rule:
     )
 
 
-def _answer_rules(kind: str, args: list[str]) -> tuple[bool, list[ResponseRule]]:
+def _answer_rules(kind: str, args: list[str]) -> tuple[bool, list[Response]]:
     """``answer auto | answer name FROM TO | answer value FROM TO``, repeated."""
     if len(args) < 2:
         raise RuleError(f"invalid arguments for {kind} rule")
     auto = False
-    rules: list[ResponseRule] = []
+    rules: list[Response] = []
     name_rules = 0
     last = ""
     i = 0
@@ -250,3 +251,116 @@ def _rcode_rule(mode: str, args: list[str]) -> Rule:
     if len(args) > 4:
         raise RuleError("many few arguments for a rcode rule")
     return ResponseOnlyRule(mode, NameMatch("exact", normalize(args[0])), response)
+
+
+# -- edns0 ----------------------------------------------------------------------------------------
+ACTIONS = (edns0.APPEND, edns0.REPLACE, edns0.SET, edns0.UNSET)
+
+
+def _edns0_rule(mode: str, args: list[str]) -> Rule:
+    if len(args) < 2:
+        raise RuleError("too few arguments for an EDNS0 rule")
+    rule_type, action = args[0].lower(), args[1].lower()
+    if action not in ACTIONS:
+        raise RuleError(f"invalid action: {go_strconv_quote(action)}")
+    if action == edns0.UNSET:
+        return _edns0_unset(mode, rule_type, args)
+    revert = args[-1] == "revert"
+    if revert:
+        args = args[:-1]
+    if rule_type == "local":
+        if len(args) != 4:
+            raise RuleError("EDNS0 local rules require three or four args")
+        code, data = args[2], args[3]
+        if data.startswith("{") and data.endswith("}"):
+            number = _option_code(code)
+            if not edns0.is_valid_variable(data):
+                raise RuleError(f"unsupported variable name {go_strconv_quote(data)}")
+            return edns0.VariableRule(mode, action, number, data, revert)
+        return edns0.LocalRule(mode, action, _option_code(code), _option_data(data), revert)
+    if rule_type == "nsid":
+        if len(args) != 2:
+            raise RuleError("EDNS0 NSID rules can accept no more than one arg")
+        return edns0.NsidRule(mode, action, revert)
+    if rule_type == "subnet":
+        if len(args) != 4:
+            raise RuleError("EDNS0 subnet rules require three or four args")
+        v4 = _uint16(args[2])
+        if v4 > 32:
+            raise RuleError(f"invalid IPv4 bit mask length {v4}")
+        v6 = _uint16(args[3])
+        if v6 > 128:
+            raise RuleError(f"invalid IPv6 bit mask length {v6}")
+        return edns0.SubnetRule(mode, action, v4, v6, revert)
+    raise RuleError(f"invalid rule type {go_strconv_quote(rule_type)}")
+
+
+def _edns0_unset(mode: str, rule_type: str, args: list[str]) -> Rule:
+    if rule_type == "local":
+        if len(args) != 3:
+            raise RuleError("local unset action requires exactly two arguments")
+        return edns0.LocalRule(mode, edns0.UNSET, _option_code(args[2]), b"", False)
+    if rule_type == "nsid":
+        if len(args) != 2:
+            raise RuleError("nsid unset action requires exactly one argument")
+        return edns0.NsidRule(mode, edns0.UNSET, False)
+    if rule_type == "subnet":
+        if len(args) != 2:
+            raise RuleError("subnet unset action requires exactly one argument")
+        return edns0.SubnetRule(mode, edns0.UNSET, 0, 0, False)
+    raise RuleError(f"invalid rule type {go_strconv_quote(rule_type)}")
+
+
+def _uint16(text: str) -> int:
+    """``strconv.ParseUint(text, 0, 16)``: decimal, 0x hex, 0o/0 octal or 0b binary."""
+    try:
+        return parse_uint(text, 16, base=0)
+    except ValueError as e:
+        raise RuleError(str(e)) from None
+
+
+_option_code = _uint16
+
+
+def _option_data(text: str) -> bytes:
+    """Option data: hex after a ``0x`` prefix (Go's hex.DecodeString), else the text's bytes."""
+    if not text.startswith("0x"):
+        return text.encode()
+    digits = text[2:].encode()
+    for b in digits:
+        if b not in b"0123456789abcdefABCDEF":
+            raise RuleError(f"encoding/hex: invalid byte: {_go_rune(chr(b))}")
+    if len(digits) % 2:
+        raise RuleError("encoding/hex: odd length hex string")
+    return bytes.fromhex(digits.decode())
+
+
+def _go_rune(ch: str) -> str:
+    """A character as Go's ``%#U`` prints it: ``U+0067 'g'``."""
+    code = f"U+{ord(ch):04X}"
+    return f"{code} '{ch}'" if ch.isprintable() else code
+
+
+# -- cname ----------------------------------------------------------------------------------------
+def _cname_rule(mode: str, args: list[str], upstream: Upstream | None) -> Rule:
+    if len(args) == 3:
+        kind = args[0].lower()
+        if kind not in MATCH_KINDS:
+            raise RuleError(f"unknown cname rewrite type: {kind}")
+        # As CoreDNS: FROM and TO are lower-cased, a regex pattern included.
+        frm, to = args[1].lower(), args[2].lower()
+    elif len(args) == 2:
+        kind, frm, to = "exact", args[0].lower(), args[1].lower()
+    else:
+        raise RuleError(f"too few ({len(args)}) arguments for a cname rule")
+    if kind == "exact":
+        frm, to = normalize(frm), normalize(to)
+    pattern = None
+    if kind == "regex":
+        if len(frm) > goregex.MAX_REGEXP_LEN:
+            raise RuleError(f"regex pattern too long in a cname rule: {len(frm)} > {goregex.MAX_REGEXP_LEN}")
+        try:
+            pattern = goregex.compile_go(frm)
+        except re.error as e:
+            raise RuleError(f"invalid cname rewrite regex pattern: error parsing regexp: {e}") from None
+    return CnameRule(mode, kind, frm, to, pattern, upstream)

@@ -7,23 +7,28 @@ apply to the reply, or None when it did not match (CoreDNS's RewriteIgnored).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from pycoredns.plugin import goregex
-from pycoredns.plugins.rewrite.response import RcodeRule, ResponseRule, TTLRule
+from pycoredns.plugin import Request, goregex
+from pycoredns.plugins.rewrite.opt import QueryOpt
+from pycoredns.plugins.rewrite.response import RcodeRule, Response, TTLRule
 from pycoredns.plugins.rewrite.strings import NameResponse, Remap, StringRewriter, ValueResponse
 
 STOP = "stop"
 CONTINUE = "continue"
 
 
-@dataclass
 class Question:
-    """The question being rewritten: name as it will be sent, type and class."""
+    """The query being rewritten: name as it will be sent, type and class, and the OPT record
+    once an ``edns0`` rule has read it (``req`` is the client's query, as it came)."""
 
-    name: str
-    qtype: int
-    qclass: int
+    __slots__ = ("name", "qtype", "qclass", "req", "opt")
+
+    def __init__(self, name: str, qtype: int, qclass: int, req: Request) -> None:
+        self.name = name
+        self.qtype = qtype
+        self.qclass = qclass
+        self.req = req
+        self.opt: QueryOpt | None = None
 
     @property
     def lower(self) -> str:
@@ -34,7 +39,7 @@ class Question:
 class Rule:
     mode = STOP
 
-    def rewrite(self, q: Question) -> list[ResponseRule] | None:  # pragma: no cover - overridden
+    def rewrite(self, q: Question) -> list[Response] | None:  # pragma: no cover - overridden
         raise NotImplementedError
 
 
@@ -48,7 +53,7 @@ class NameRule(Rule):
         match: str,
         replacement: str,
         auto: bool,
-        static: list[ResponseRule],
+        static: list[Response],
         pattern: re.Pattern[str] | None = None,
     ) -> None:
         self.mode = mode
@@ -59,7 +64,7 @@ class NameRule(Rule):
         self.auto = auto
         self.static = static
 
-    def rewrite(self, q: Question) -> list[ResponseRule] | None:
+    def rewrite(self, q: Question) -> list[Response] | None:
         new = self._new_name(q.lower)
         if new is None:
             return None
@@ -89,7 +94,7 @@ class TypeRule(Rule):
     def __init__(self, mode: str, from_type: int, to_type: int) -> None:
         self.mode, self.from_type, self.to_type = mode, from_type, to_type
 
-    def rewrite(self, q: Question) -> list[ResponseRule] | None:
+    def rewrite(self, q: Question) -> list[Response] | None:
         if self.from_type > 0 and self.to_type > 0 and q.qtype == self.from_type:
             q.qtype = self.to_type
             return []
@@ -100,7 +105,7 @@ class ClassRule(Rule):
     def __init__(self, mode: str, from_class: int, to_class: int) -> None:
         self.mode, self.from_class, self.to_class = mode, from_class, to_class
 
-    def rewrite(self, q: Question) -> list[ResponseRule] | None:
+    def rewrite(self, q: Question) -> list[Response] | None:
         if self.from_class > 0 and self.to_class > 0 and q.qclass == self.from_class:
             q.qclass = self.to_class
             return []
@@ -132,5 +137,5 @@ class ResponseOnlyRule(Rule):
     def __init__(self, mode: str, test: NameMatch, response: TTLRule | RcodeRule) -> None:
         self.mode, self.test, self.response = mode, test, response
 
-    def rewrite(self, q: Question) -> list[ResponseRule] | None:
+    def rewrite(self, q: Question) -> list[Response] | None:
         return [self.response] if self.test(q.lower) else None

@@ -14,10 +14,11 @@ from pycoredns.plugins.rewrite.rules import Rule
 
 def setup(c: Controller) -> None:
     rules: list[Rule] = []
+    upstream = c.upstream
     while c.next():
         args = c.remaining_args()
         if len(args) < 2:
             while c.next_block():
                 args.append(c.val())
-        rules.append(new_rule(args))
+        rules.append(new_rule(args, upstream))
     c.add_plugin(lambda next: Rewrite(next, rules))

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pycoredns.errors import PyCoreDNSError
+from pycoredns.plugins.rewrite import edns0
+from pycoredns.plugins.rewrite.cname import CnameRule
 from pycoredns.plugins.rewrite.handler import Rewrite
+from pycoredns.plugins.rewrite.parse import RuleError, new_rule
 from pycoredns.plugins.rewrite.rules import ClassRule, NameRule, ResponseOnlyRule, TypeRule
 from pycoredns.server.config import load
 
@@ -150,18 +153,149 @@ def test_modes_and_normalisation() -> None:
             "rewrite rcode regex [x 0 3", "invalid regex pattern in a rcode rule: [x", id="rcode-bad-regex"
         ),
         pytest.param(
-            "rewrite edns0 local set 0xffee abc",
-            "edns0 rules are not supported by this build of rewrite",
-            id="edns0-unsupported",
+            "rewrite edns0 local set 0xffee 0xabcdefg",
+            "encoding/hex: invalid byte: U+0067 'g'",
+            id="edns0-bad-hex",
         ),
-        pytest.param(
-            "rewrite cname exact a.com b.com",
-            "cname rules are not supported by this build of rewrite",
-            id="cname-unsupported",
-        ),
+        pytest.param("rewrite cname fuzzy a b", "unknown cname rewrite type: fuzzy", id="cname-bad-kind"),
     ],
 )
 def test_errors(body: str, error: str) -> None:
     with pytest.raises(PyCoreDNSError) as got:
         load(f". {{\n {body}\n whoami\n}}\n")
     assert str(got.value) == "plugin/rewrite: " + error
+
+
+# CoreDNS's TestNewRule (rewrite_test.go), the edns0 and mode rows: every one accepted or rejected
+# alike, with the rule kind it builds or the error text it gives.
+LOCAL, VAR, NSID, SUBNET = edns0.LocalRule, edns0.VariableRule, edns0.NsidRule, edns0.SubnetRule
+VARIABLES = ["{qname}", "{qtype}", "{client_ip}", "{client_port}", "{protocol}", "{server_ip}", "{server_port}"]
+NEW_RULE_TABLE: list[tuple[str, type | str]] = [
+    ("edns0", "too few arguments for an EDNS0 rule"),
+    ("edns0 unknown-rule-type set", 'invalid rule type "unknown-rule-type"'),
+    ("edns0 unknown-rule-type unset", 'invalid rule type "unknown-rule-type"'),
+    ("edns0 local", "too few arguments for an EDNS0 rule"),
+    ("edns0 local set", "EDNS0 local rules require three or four args"),
+    ("edns0 local set 0xffee", "EDNS0 local rules require three or four args"),
+    ("edns0 local set invalid-uint abcdefg", 'strconv.ParseUint: parsing "invalid-uint": invalid syntax'),
+    ("edns0 local set 65518 abcdefg", LOCAL),
+    ("edns0 local set 0xffee abcdefg", LOCAL),
+    ("edns0 local set 0xffee abcdefg revert", LOCAL),
+    ("edns0 local append 0xffee abcdefg", LOCAL),
+    ("edns0 local append 0xffee abcdefg revert", LOCAL),
+    ("edns0 local replace 0xffee abcdefg", LOCAL),
+    ("edns0 local replace 0xffee abcdefg revert", LOCAL),
+    ("edns0 local unset 0xffee", LOCAL),
+    ("edns0 local unset 0xffee abcdefg", "local unset action requires exactly two arguments"),
+    ("edns0 local unset 0xffee revert", "local unset action requires exactly two arguments"),
+    ("edns0 local foo 0xffee abcdefg", 'invalid action: "foo"'),
+    ("edns0 local set 0xffee 0xabcdefg", "encoding/hex: invalid byte: U+0067 'g'"),
+    ("edns0 nsid set junk", "EDNS0 NSID rules can accept no more than one arg"),
+    ("edns0 nsid set", NSID),
+    ("edns0 nsid set revert", NSID),
+    ("edns0 nsid append", NSID),
+    ("edns0 nsid append revert", NSID),
+    ("edns0 nsid replace", NSID),
+    ("edns0 nsid replace revert", NSID),
+    ("edns0 nsid unset", NSID),
+    ("edns0 nsid unset revert", "nsid unset action requires exactly one argument"),
+    ("edns0 nsid foo", 'invalid action: "foo"'),
+    ("edns0 local set invalid-uint {qname}", 'strconv.ParseUint: parsing "invalid-uint": invalid syntax'),
+    ("edns0 local set 0xffee {dummy}", 'unsupported variable name "{dummy}"'),
+    *[(f"edns0 local {action} 0xffee {v}", VAR) for action in ("set", "append", "replace") for v in VARIABLES],
+    *[(f"edns0 local {action} 0xffee {{server_port}} revert", VAR) for action in ("set", "append", "replace")],
+    ("edns0 local append 0xffee {dummy}", 'unsupported variable name "{dummy}"'),
+    ("edns0 local replace 0xffee {dummy}", 'unsupported variable name "{dummy}"'),
+    ("edns0 subnet set -1 56", 'strconv.ParseUint: parsing "-1": invalid syntax'),
+    ("edns0 subnet set 24 -56", 'strconv.ParseUint: parsing "-56": invalid syntax'),
+    ("edns0 subnet set 33 56", "invalid IPv4 bit mask length 33"),
+    ("edns0 subnet set 24 129", "invalid IPv6 bit mask length 129"),
+    ("edns0 subnet set 24 56", SUBNET),
+    ("edns0 subnet set 24 56 revert", SUBNET),
+    ("edns0 subnet append 24 56", SUBNET),
+    ("edns0 subnet append 24 56 72", "EDNS0 subnet rules require three or four args"),
+    ("edns0 subnet append 24 56 revert", SUBNET),
+    ("edns0 subnet replace 24 56", SUBNET),
+    ("edns0 subnet replace 24 56 revert", SUBNET),
+    ("edns0 subnet unset", SUBNET),
+    ("edns0 subnet unset 24 56", "subnet unset action requires exactly one argument"),
+    ("edns0 subnet unset revert", "subnet unset action requires exactly one argument"),
+    ("unknown-action name a.com b.com", 'invalid rule type "unknown-action"'),
+    ("stop name a.com b.com", NameRule),
+    ("continue name a.com b.com", NameRule),
+    ("unknown-action type any a", 'invalid rule type "unknown-action"'),
+    ("stop type any a", TypeRule),
+    ("continue type any a", TypeRule),
+    ("unknown-action class ch in", 'invalid rule type "unknown-action"'),
+    ("stop class ch in", ClassRule),
+    ("continue class ch in", ClassRule),
+    ("unknown-action edns0 local set 0xffee abcedef", 'invalid rule type "unknown-action"'),
+    ("stop edns0 local set 0xffee abcdefg", LOCAL),
+    ("continue edns0 local set 0xffee abcdefg", LOCAL),
+    ("unknown-action edns0 nsid set", 'invalid rule type "unknown-action"'),
+    ("stop edns0 nsid set", NSID),
+    ("continue edns0 nsid set", NSID),
+    ("unknown-action edns0 local set 0xffee {qname}", 'invalid rule type "unknown-action"'),
+    *[(f"{mode} edns0 local set 0xffee {v}", VAR) for mode in ("stop", "continue") for v in VARIABLES],
+    ("unknown-action edns0 subnet set 24 64", 'invalid rule type "unknown-action"'),
+    *[
+        (f"{mode} edns0 subnet {action}", SUBNET)
+        for mode in ("stop", "continue")
+        for action in ("set 24 56", "append 24 56", "replace 24 56", "unset")
+    ],
+    # Beyond CoreDNS's table: the code's other limits and spellings.
+    ("edns0 local set 0x10000 abc", 'strconv.ParseUint: parsing "0x10000": value out of range'),
+    ("edns0 local set 0o17 abc", LOCAL),
+    ("edns0 local set 0xffee 0xabc", "encoding/hex: odd length hex string"),
+    ("EDNS0 LOCAL SET 0xffee abc", LOCAL),
+    ("edns0 local set 0xffee {a/}", 'unsupported variable name "{a/}"'),
+    ("edns0 local set 0xffee {kubernetes/client-namespace}", VAR),
+    # cname_target_test.go
+    ("continue cname exact def.example.com xyz.example.com", CnameRule),
+    ("continue cname prefix chat.openai.com bard.google.com", CnameRule),
+    ("continue cname suffix uvw. xyz.", CnameRule),
+    ("continue cname substring efgh zzzz.www", CnameRule),
+    (r"continue cname regex (.*)\.web\.(.*)\.site\. {1}.webapp.{2}.org.", CnameRule),
+    ("cname a.example.org b.example.org", CnameRule),
+    ("cname a.example.org", "too few (1) arguments for a cname rule"),
+    ("cname exact a b c", "too few (4) arguments for a cname rule"),
+    ("cname Fuzzy a b", "unknown cname rewrite type: fuzzy"),
+    ("cname regex " + "a" * 10001 + " b", "regex pattern too long in a cname rule: 10001 > 10000"),
+]
+
+
+@pytest.mark.parametrize(("line", "want"), NEW_RULE_TABLE, ids=[r[0][:60] for r in NEW_RULE_TABLE])
+def test_new_rule_table(line: str, want: type | str) -> None:
+    if isinstance(want, str):
+        with pytest.raises(RuleError) as got:
+            new_rule(line.split())
+        assert str(got.value) == want
+    else:
+        assert type(new_rule(line.split())) is want
+
+
+def test_edns0_rule_fields() -> None:
+    local = new_rule("continue edns0 local set 0xffee 0x61626364 revert".split())
+    assert isinstance(local, edns0.LocalRule)
+    fields = (local.mode, local.action, local.code, local.data, local.revert)
+    assert fields == ("continue", "set", 0xFFEE, b"abcd", True)
+    assert new_rule("edns0 local set 65518 abcd".split()).data == b"abcd"  # type: ignore[attr-defined]
+    subnet = new_rule("edns0 subnet set 0x18 0o70".split())
+    assert isinstance(subnet, edns0.SubnetRule) and (subnet.v4_bits, subnet.v6_bits) == (24, 56)
+
+
+def test_cname_rule_normalisation() -> None:
+    rule = new_rule("cname exact NewYork.foo.com vpce-123.amazonaws.com".split())
+    assert isinstance(rule, CnameRule)
+    assert (rule.kind, rule.frm, rule.to) == ("exact", "newyork.foo.com.", "vpce-123.amazonaws.com.")
+    suffix = new_rule("cname suffix Prod. Staging.".split())
+    assert isinstance(suffix, CnameRule) and (suffix.frm, suffix.to) == ("prod.", "staging.")
+
+
+def test_corefile_edns0_and_cname_rules_load() -> None:
+    h = rules_of(
+        "rewrite edns0 local set 0xffee {client_ip} revert\n"
+        " rewrite continue {\n  edns0 subnet set 24 56\n }\n"
+        " rewrite cname suffix .internal.example.org. .example.net."
+    )
+    assert [type(r) for r in h.rules] == [edns0.VariableRule, edns0.SubnetRule, CnameRule]
