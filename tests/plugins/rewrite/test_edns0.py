@@ -348,3 +348,9 @@ def test_error_reply_keeps_added_opt_and_question() -> None:
     rcode, reply = run(h, query())
     assert rcode == 2 and reply is not None
     assert str(dnslib.DNSRecord.parse(reply).q.qname) == "example.com." and options(reply) == []
+
+
+def test_reply_through_dnslib_keeps_an_empty_last_option() -> None:
+    # A name rule sends the reply through dnslib, which would drop the client's empty NSID.
+    seen, got = serve(["name example.com example.org"], query(NSID_EMPTY))
+    assert seen == NSID_EMPTY and got == NSID_EMPTY
