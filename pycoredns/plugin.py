@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client.registry import Collector
 
-from pycoredns import COREDNS_VERSION, counters, dns, goregex, http, metrics, wire
+from pycoredns import COREDNS_VERSION, counters, dns, expr, goregex, http, metrics, wire
 from pycoredns.corefile import Dispenser, Token, ZoneAddress, normalize_name, normalize_zone, split_host_port
 from pycoredns.corefile.keys import is_domain_name
 from pycoredns.corefile.parser import corefile_digest
@@ -111,6 +111,7 @@ __all__ = [
     "corefile_digest",
     "dns",
     "exposition",
+    "expr",
     "go_duration",
     "go_quote_rune",
     "go_strconv_quote",
