@@ -5,20 +5,23 @@ comments; pipelines of commands joined by ``|``; arguments that are fields (``.`
 ``.Group.name``, ``.Question.Name``), methods with arguments (``.Meta "name"``), string, raw-string
 and integer constants, parenthesised pipelines; the functions ``index``, ``len``, ``print``,
 ``printf``, ``println``, ``and``, ``or``, ``not``, ``eq``, ``ne``, ``lt``, ``le``, ``gt``, ``ge`` and
-``parseInt`` (CoreDNS's ``strconv.ParseUint``). Control structures (``if``, ``range``, ``with``,
-``define``, ``template``, ``block``) and variables (``$x``) are rejected at compile time with an
-error that names them, as are the fields this build does not provide (``.Message``).
+``parseInt`` (CoreDNS's ``strconv.ParseUint``); ``{{if}}``, ``{{else if}}``, ``{{else}}`` and
+``{{end}}``. The other control structures (``range``, ``with``, ``define``, ``template``,
+``block``) and variables (``$x``) are rejected at compile time with an error that names them, as
+are the fields this build does not provide (``.Message``).
 
-Values print as Go's fmt does for the types the template data holds: strings, integers, booleans,
-lists (``[a b]``), maps (``map[k:v]``); a missing map key prints ``<no value>``.
+Values print as Go's fmt does for the types the template data holds: strings, integers, floats,
+booleans, lists (``[a b]``), maps (``map[k:v]``); a missing map key prints ``<no value>``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from pycoredns.plugin import expr, parse_uint
 
 
 class TemplateError(Exception):
@@ -34,6 +37,8 @@ class NoValue:
 
 NO_VALUE = NoValue()
 
+go_str = expr.go_sprint  # a value as Go's fmt prints it with %v
+
 
 class GoMap(dict[str, Any]):
     """A Go map in the template data: a missing key is ``<no value>``, not an error."""
@@ -41,7 +46,8 @@ class GoMap(dict[str, Any]):
 
 Method = Callable[..., Any]
 
-UNSUPPORTED_KEYWORDS = ("if", "else", "end", "range", "with", "define", "template", "block", "break", "continue")
+UNSUPPORTED_KEYWORDS = ("range", "with", "define", "template", "block", "break", "continue")
+CONTROL_KEYWORDS = ("if", "else", "end")
 UNSUPPORTED_FIELDS = ("Message",)
 
 
@@ -95,41 +101,36 @@ class Paren:
         return f"({self.pipe})"
 
 
+@dataclass
+class If:
+    """``{{if PIPELINE}} ... [{{else}} ... | {{else if PIPELINE}} ...] {{end}}``."""
+
+    cond: Pipeline
+    then: list[Part] = field(default_factory=list)
+    orelse: list[Part] = field(default_factory=list)
+    chained: bool = False  # an "else if": the enclosing if's {{end}} closes it too
+
+    def __str__(self) -> str:
+        text = "{{if " + str(self.cond) + "}}" + _list_str(self.then)
+        if self.orelse:
+            text += "{{else}}" + _list_str(self.orelse)
+        return text + "{{end}}"
+
+
+Part = str | Pipeline | If
+
+
+def _list_str(parts: list[Part]) -> str:
+    return "".join(p if isinstance(p, str) else str(p) if isinstance(p, If) else "{{" + str(p) + "}}" for p in parts)
+
+
 # -- functions ----------------------------------------------------------------------------------
 def _parse_int(text: Any, base: Any, bits: Any) -> int:
     """strconv.ParseUint(s, base, bitSize), as CoreDNS registers it under the name parseInt."""
-    s = str(text)
-    quoted = '"' + s + '"'
     try:
-        b, size = int(base), int(bits)
-    except (TypeError, ValueError):
-        raise TemplateError("error calling parseInt: invalid arguments") from None
-    size = size or 64
-    digits = s
-    if b == 0:
-        b = 10
-        low = s.lower()
-        if low.startswith("0x"):
-            b, digits = 16, s[2:]
-        elif low.startswith("0o"):
-            b, digits = 8, s[2:]
-        elif low.startswith("0b"):
-            b, digits = 2, s[2:]
-        elif s.startswith("0") and len(s) > 1:
-            b, digits = 8, s[1:]
-    if not 2 <= b <= 36:
-        raise TemplateError(f"error calling parseInt: strconv.ParseUint: parsing {quoted}: invalid base {b}")
-    try:
-        if not digits or not digits.isalnum() or not digits.isascii():
-            raise ValueError
-        value = int(digits, b)
-    except ValueError:
-        raise TemplateError(f"error calling parseInt: strconv.ParseUint: parsing {quoted}: invalid syntax") from None
-    if value >= 1 << size:
-        raise TemplateError(
-            f"error calling parseInt: strconv.ParseUint: parsing {quoted}: value out of range"
-        )
-    return value
+        return parse_uint(str(text), int(bits), base=int(base))
+    except (TypeError, ValueError) as e:
+        raise TemplateError(f"error calling parseInt: {e}") from None
 
 
 def _index(item: Any, *keys: Any) -> Any:
@@ -204,19 +205,6 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 GO_BUILTINS_NOT_SUPPORTED = ("call", "html", "js", "slice", "urlquery")
 
 
-def go_str(v: Any) -> str:
-    """A value as Go's fmt prints it with %v."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "<nil>"
-    if isinstance(v, (list, tuple)):
-        return "[" + " ".join(go_str(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{go_str(v[k])}" for k in sorted(v)) + "]"
-    return str(v)
-
-
 def _go_print(args: tuple[Any, ...]) -> str:
     # fmt.Sprint adds spaces only between operands when neither is a string.
     out = ""
@@ -274,24 +262,33 @@ class Template:
     def __init__(self, name: str, text: str) -> None:
         self.name = name
         self.source = text
-        self.parts: list[str | Pipeline] = []
+        self.parts: list[Part] = []
         self._compile(text)
 
     def __str__(self) -> str:
         """The template as Go's ``Tree.Root.String()`` prints it (the metrics' template label)."""
-        return "".join(p if isinstance(p, str) else "{{" + str(p) + "}}" for p in self.parts)
+        return _list_str(self.parts)
 
     def _err(self, msg: str) -> TemplateError:
         return TemplateError(f"template: {self.name}:1: {msg}")
 
     def _compile(self, text: str) -> None:
         pos = 0
-        parts: list[str | Pipeline] = []
+        root: list[Part] = []
+        open_ifs: list[tuple[If, bool]] = []  # each open if, and whether its else part is being read
+
+        def current() -> list[Part]:
+            if not open_ifs:
+                return root
+            node, in_else = open_ifs[-1]
+            return node.orelse if in_else else node.then
+
         for m in _ACTION.finditer(text):
             literal = text[pos : m.start()]
             if m.group(1):
                 literal = literal.rstrip()
-            parts.append(literal)
+            if literal:
+                current().append(literal)
             pos = m.end()
             if m.group(3):
                 rest = text[pos:]
@@ -301,12 +298,39 @@ class Template:
                 if not body.endswith("*/"):
                     raise self._err("unclosed comment")
                 continue
-            parts.append(self._pipeline(body))
+            keyword = body.split(None, 1)[0] if body else ""
+            if keyword == "end":
+                if not open_ifs:
+                    raise self._err("unexpected {{end}}")
+                while open_ifs[-1][0].chained:
+                    open_ifs.pop()
+                open_ifs.pop()
+            elif keyword == "else":
+                if not open_ifs or open_ifs[-1][1]:
+                    raise self._err("unexpected {{else}}")
+                node = open_ifs[-1][0]
+                open_ifs[-1] = (node, True)
+                rest = body[4:].strip()
+                if rest.split(None, 1)[:1] == ["if"]:
+                    inner = If(self._pipeline(rest[2:].strip()), chained=True)
+                    node.orelse.append(inner)
+                    open_ifs.append((inner, False))
+                elif rest:
+                    raise self._err(f"unexpected {rest!r} in else")
+            elif keyword == "if":
+                node = If(self._pipeline(body[2:].strip()))
+                current().append(node)
+                open_ifs.append((node, False))
+            else:
+                current().append(self._pipeline(body))
         tail = text[pos:]
         if "{{" in tail:
             raise self._err("unclosed action")
-        parts.append(tail)
-        self.parts = [p for p in parts if p != ""]
+        if open_ifs:
+            raise self._err("unexpected EOF")
+        if tail:
+            root.append(tail)
+        self.parts = root
 
     def _pipeline(self, body: str) -> Pipeline:
         tokens: list[tuple[str, str]] = []
@@ -367,6 +391,8 @@ class Template:
             else:  # an identifier: a function, a keyword or a constant
                 if text in UNSUPPORTED_KEYWORDS:
                     raise self._err(f'"{text}" actions are not supported by this build')
+                if text in CONTROL_KEYWORDS:
+                    raise self._err(f"unexpected <{text}> in command")
                 if text in ("true", "false"):
                     args.append(Const(text == "true", text))
                 elif text == "nil":
@@ -387,16 +413,24 @@ class Template:
 
     # -- execution ---------------------------------------------------------------------------
     def execute(self, data: dict[str, Any]) -> str:
-        out = []
-        for part in self.parts:
+        out: list[str] = []
+        self._render(self.parts, data, out)
+        return "".join(out)
+
+    def _render(self, parts: list[Part], data: dict[str, Any], out: list[str]) -> None:
+        for part in parts:
             if isinstance(part, str):
                 out.append(part)
                 continue
+            pipe = part.cond if isinstance(part, If) else part
             try:
-                out.append(go_str(self._run(part, data)))
+                value = self._run(pipe, data)
             except TemplateError as e:
-                raise TemplateError(f'template: {self.name}:1: executing "{self.name}" at <{part}>: {e}') from None
-        return "".join(out)
+                raise TemplateError(f'template: {self.name}:1: executing "{self.name}" at <{pipe}>: {e}') from None
+            if isinstance(part, If):
+                self._render(part.then if _truth(value) else part.orelse, data, out)
+            else:
+                out.append(go_str(value))
 
     def _run(self, pipe: Pipeline, data: dict[str, Any]) -> Any:
         value: Any = NO_VALUE

@@ -1,19 +1,59 @@
-"""The template handler: the first matching template answers; no match means SERVFAIL or next."""
+"""The template handler: the first matching template answers; no match means SERVFAIL or next.
+
+A CNAME the answer templates make for an A or AAAA query is followed through the server's own
+chain (CoreDNS's upstream), and its answer appended.
+"""
 
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycoredns.plugin import Fall, Handler, HandlerError, Plugin, Request, Result, dns, goregex, wire, zone_match
+import dnslib
+
+from pycoredns.plugin import (
+    Fall,
+    Handler,
+    HandlerError,
+    Plugin,
+    Request,
+    Result,
+    Upstream,
+    UpstreamError,
+    dns,
+    expr,
+    goregex,
+    wire,
+    zone_match,
+)
 from pycoredns.plugins.template import metrics
 from pycoredns.plugins.template.gotemplate import GoMap, Template, TemplateError
 from pycoredns.plugins.template.rrtext import RRError, parse_rr
 
 TYPE_ANY = 255
 CLASS_ANY = 255
+TYPE_A, TYPE_AAAA, TYPE_CNAME = 1, 28, 5
+OPT_EDE = 15  # Extended DNS Error (RFC 8914)
 VIEW = ""  # no view plugin in this build: CoreDNS's label is empty then
+
+
+def _group(frame: expr.Frame, name: Any) -> str:
+    """``group(name)``: a capture group of the matching regex by name or number, "" if none."""
+    groups: dict[str, str] = frame.data
+    if isinstance(name, bool):
+        return ""
+    if isinstance(name, (int, str)):
+        return groups.get(str(name), "")
+    return ""
+
+
+def expr_env() -> expr.Env:
+    """What a template's ``var`` and ``expr`` may use: the query functions and ``group``."""
+    env = expr.query_env()
+    env.add_function(expr.Func("group", [expr.ANY], expr.STRING, _group))
+    return env
 
 
 @dataclass
@@ -29,9 +69,19 @@ class TemplateRule:
     authority: list[Template] = field(default_factory=list)
     rcode: int = 0
     fall: Fall = field(default_factory=Fall)
+    ederror: tuple[int, str] | None = None  # (INFO-CODE, EXTRA-TEXT)
+    env: expr.Env = field(default_factory=expr.Env)
+    vars: list[tuple[str, expr.Program]] = field(default_factory=list)
+    exprs: list[expr.Program] = field(default_factory=list)
 
     def match(self, req: Request) -> tuple[dict[str, Any] | None, bool]:
-        """(template data, fall through): data when this template answers the query."""
+        """(template data, fall through): data when this template answers the query.
+
+        As CoreDNS: the first regex that matches decides; its ``var``s are computed in order and
+        its ``expr``s must all be true. A false (or non-boolean) ``expr`` is a non-match, subject
+        to ``fallthrough``; an expression that fails to run is a non-match that never falls
+        through (SERVFAIL).
+        """
         name = req.name
         zone = zone_match(self.zones, name)
         if not zone:
@@ -62,6 +112,16 @@ class TemplateRule:
                 "Var": GoMap(),
                 "Meta": lambda key: meta.get(str(key), ""),
             }
+            if self.vars or self.exprs:
+                variables: dict[str, Any] = data["Var"]
+                try:
+                    for var_name, program in self.vars:
+                        variables[var_name] = program.run(req, variables, group)
+                    for program in self.exprs:
+                        if program.run(req, variables, group) is not True:
+                            return None, self.fall.through(name)
+                except expr.EvalError:
+                    return None, False
             return data, False
         return None, self.fall.through(name)
 
@@ -69,10 +129,13 @@ class TemplateRule:
 class TemplatePlugin(Plugin):
     name = "template"
 
-    def __init__(self, next: Handler | None, templates: list[TemplateRule], zones: list[str]) -> None:
+    def __init__(
+        self, next: Handler | None, templates: list[TemplateRule], zones: list[str], upstream: Upstream | None = None
+    ) -> None:
         super().__init__(next)
         self.templates = templates
         self.zones = zones
+        self.upstream = upstream
 
     def serve(self, req: Request) -> Result:
         if not zone_match(self.zones, req.name):
@@ -90,15 +153,56 @@ class TemplatePlugin(Plugin):
             reply = req.make_reply()
             reply.header.aa = 1
             reply.header.rcode = t.rcode
-            for rr in self._render(t.answer, "answer", labels, data):
+            answers = self._render(t.answer, "answer", labels, data)
+            for rr in answers:
                 reply.add_answer(rr)
             for rr in self._render(t.additional, "additional", labels, data):
                 reply.add_ar(rr)
             for rr in self._render(t.authority, "authority", labels, data):
                 reply.add_auth(rr)
             req.answered_by = self.name
-            return req.pack(reply)
+            if req.qtype in (TYPE_A, TYPE_AAAA) and any(rr.rtype == TYPE_CNAME for rr in answers):
+                return self._follow(req, reply, t.ederror)
+            return self._pack(req, reply, t.ederror)
         return self.next_or_failure(req)
+
+    async def _follow(self, req: Request, reply: dnslib.DNSRecord, ederror: tuple[int, str] | None) -> bytes:
+        """Each CNAME of the answer is followed (its target, the query's type) and the answer it
+        gets appended after it; a lookup that fails adds nothing (CoreDNS's upstream.Lookup)."""
+        answer: list[dnslib.RR] = []
+        for rr in reply.rr:
+            answer.append(rr)
+            if rr.rtype != TYPE_CNAME or self.upstream is None:
+                continue
+            try:
+                looked_up = await self.upstream.lookup(req, str(rr.rdata.label), req.qtype)
+            except UpstreamError:
+                continue
+            try:
+                up = dnslib.DNSRecord.parse(looked_up)
+            except Exception:  # dnslib raises several kinds: a reply it cannot read adds nothing
+                continue
+            reply.header.tc = up.header.tc
+            answer.extend(up.rr)
+        reply.rr = answer
+        return self._pack(req, reply, ederror)
+
+    @staticmethod
+    def _pack(req: Request, reply: dnslib.DNSRecord, ederror: tuple[int, str] | None) -> bytes:
+        if ederror is None:
+            return req.pack(reply)
+        # CoreDNS: SetEdns0(4096, true) and the EDE option, then the scrub writer sets the
+        # client's buffer size when it sent EDNS (and keeps DO set); a client without EDNS gets
+        # the OPT record as it is.
+        code, text = ederror
+        size = req.q.udp_size if req.q.edns else 4096
+        reply.ar = [rr for rr in reply.ar if rr.rtype != wire.TYPE_OPT]
+        option = dnslib.EDNSOption(OPT_EDE, struct.pack(">H", code) + text.encode())
+        reply.add_ar(dnslib.EDNS0(udp_len=size, flags="do", opts=[option]))
+        data = bytes(reply.pack())
+        if len(data) > req.size:
+            data = wire.truncate_reply(data, req.size)
+        return data
 
     @staticmethod
     def _render(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
-from pycoredns.plugin import Controller, Fall, dns, goregex
+from pycoredns.plugin import Controller, Fall, dns, expr, go_strconv_quote, goregex, parse_uint
 from pycoredns.plugins.template import metrics
 from pycoredns.plugins.template.gotemplate import Template, TemplateError
-from pycoredns.plugins.template.handler import TemplatePlugin, TemplateRule
+from pycoredns.plugins.template.handler import TemplatePlugin, TemplateRule, expr_env
 
-# CoreDNS options this build rejects by name (they need CoreDNS's expr language or EDNS0 EDE).
-UNSUPPORTED = ("var", "expr", "ederror")
+# A variable's name, before the checks that it names nothing else (CoreDNS's varNameRegexp).
+VAR_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def setup(c: Controller) -> None:
@@ -29,14 +29,15 @@ def setup(c: Controller) -> None:
             raise c.errf("invalid RR class %s", c.val())
         zones = c.zones_or_block(c.remaining_args())
         all_zones.extend(zones)
-        t = TemplateRule(qclass, qtype, zones)
+        t = TemplateRule(qclass, qtype, zones, env=expr_env())
         while c.next_block():
             _option(c, t)
         if not t.regexes:
             t.regexes.append(re.compile(".*"))
         templates.append(t)
     metrics.register(c)
-    c.add_plugin(lambda next: TemplatePlugin(next, templates, all_zones))
+    upstream = c.upstream
+    c.add_plugin(lambda next: TemplatePlugin(next, templates, all_zones, upstream))
 
 
 def _option(c: Controller, t: TemplateRule) -> None:
@@ -65,9 +66,40 @@ def _option(c: Controller, t: TemplateRule) -> None:
         t.rcode = rcode
     elif option == "fallthrough":
         t.fall = Fall.from_args(c.remaining_args())
+    elif option == "var":
+        _var(c, t)
+    elif option == "expr":
+        args = c.remaining_args(at_least=1)
+        try:
+            t.exprs.append(expr.compile(" ".join(args), t.env))
+        except expr.CompileError as e:
+            raise c.errf("could not compile expression: %s", e) from None
+    elif option == "ederror":
+        args = c.remaining_args(at_least=1, at_most=2)
+        try:
+            code = parse_uint(args[0], 16)
+        except ValueError as e:
+            # CoreDNS names the last argument here, and ends the message with a newline.
+            raise c.errf("error parsing extended DNS error code %s, %s\n", c.val(), e) from None
+        t.ederror = (code, args[1] if len(args) == 2 else "")
     elif option == "upstream":
         c.remaining_args()  # accepted and ignored, as CoreDNS does
-    elif option in UNSUPPORTED:
-        raise c.errf("template option '%s' is not supported by this build", option)
     else:
         raise c.arg_err()
+
+
+def _var(c: Controller, t: TemplateRule) -> None:
+    """``var NAME EXPRESSION``: checked against what the template declared so far."""
+    args = c.remaining_args(at_least=2)
+    name = args[0]
+    if not VAR_NAME.fullmatch(name):
+        raise c.errf("invalid variable name %s", go_strconv_quote(name))
+    if name in t.env or name in expr.BUILTIN_NAMES or not expr.is_identifier(name):
+        raise c.errf("variable name %s is reserved", go_strconv_quote(name))
+    try:
+        program = expr.compile(" ".join(args[1:]), t.env)
+    except expr.CompileError as e:
+        raise c.errf("could not compile expression: %s, %s", name, e) from None
+    # As CoreDNS: later expressions see the variable with its result's type (any if unknown).
+    t.env.add_variable(name, expr.ANY if program.type == expr.NIL else program.type)
+    t.vars.append((name, program))

@@ -1,12 +1,14 @@
-"""template through a real server: a regex match with groups answered over UDP and TCP."""
+"""template through a real server: a regex match with groups answered over UDP and TCP; var and expr
+choosing the names; an Extended DNS Error the client sees; a CNAME followed to a real upstream."""
 
 from __future__ import annotations
 
+import dnslib
 import pytest
 from prometheus_client import generate_latest
 
 from pycoredns.metrics import REGISTRY
-from pycoredns.testing import free_port, query, running_server
+from pycoredns.testing import FakeUpstream, free_port, query, running_server
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
@@ -31,3 +33,80 @@ def test_regex_group_answer(proto: str) -> None:
     text = generate_latest(REGISTRY).decode()
     assert "coredns_template_matches_total{" in text
     assert f'server="dns://:{port}",type="A",view="",zone="example."' in text
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_expr_chooses_the_names_it_answers(proto: str) -> None:
+    # Only names whose number is even and whose client is on loopback get the template's answer;
+    # the others fall through to whoami.
+    port = free_port()
+    corefile = (
+        f"example:{port} {{\n"
+        "  template IN A example {\n"
+        "    match ^host-(?P<n>[0-9]+)[.]example[.]$\n"
+        "    var n int(group('n'))\n"
+        "    expr n % 2 == 0 && incidr(client_ip(), '127.0.0.0/8')\n"
+        '    answer "{{ .Name }} 30 IN A 192.0.2.{{ .Var.n }}"\n'
+        "    fallthrough\n"
+        "  }\n"
+        "  whoami\n"
+        "}\n"
+    )
+    with running_server(corefile) as srv:
+        for n in range(1, 7):
+            got = query(f"host-{n}.example.", "A", srv.port, proto=proto)
+            if n % 2 == 0:
+                assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [(f"host-{n}.example.", f"192.0.2.{n}")]
+            else:
+                assert got.rr == [] and got.ar, f"host-{n} should fall through to whoami"
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_ederror_seen_by_the_client(proto: str) -> None:
+    port = free_port()
+    corefile = (
+        f".:{port} {{\n"
+        "  template ANY ANY invalid {\n"
+        "    rcode NXDOMAIN\n"
+        '    authority "invalid. 60 {{ .Class }} SOA ns.invalid. hostmaster.invalid. (1 60 60 60 60)"\n'
+        '    ederror 21 "Blocked according to RFC2606"\n'
+        "  }\n"
+        "}\n"
+    )
+    with running_server(corefile) as srv:
+        got = query("www.example.invalid.", "A", srv.port, proto=proto, edns=1232)
+        assert got.header.rcode == 3
+        (opt,) = [rr for rr in got.ar if rr.rtype == 41]
+        options = [(o.code, bytes(o.data)) for o in opt.rdata]
+        assert options == [(15, b"\x00\x15" + b"Blocked according to RFC2606")]
+
+
+def cdn(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
+    r = q.reply()
+    if str(q.q.qname).lower() == "edge.example.net." and q.q.qtype == dnslib.QTYPE.A:
+        r.add_answer(*dnslib.RR.fromZone("edge.example.net. 45 IN A 203.0.113.9"))
+    return r
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+def test_cname_followed_through_the_chain(proto: str) -> None:
+    # The template's CNAME target is outside its zone: the lookup goes down the chain to forward.
+    with FakeUpstream(cdn) as up:
+        port = free_port()
+        corefile = (
+            f".:{port} {{\n"
+            "  template IN A example.org {\n"
+            "    match ^www[.]example[.]org[.]$\n"
+            '    answer "www.example.org. 60 IN CNAME edge.example.net."\n'
+            "    fallthrough\n"
+            "  }\n"
+            f"  forward . {up.address}\n"
+            "}\n"
+        )
+        with running_server(corefile) as srv:
+            got = query("www.example.org.", "A", srv.port, proto=proto)
+        assert [(str(rr.rname), dnslib.QTYPE[rr.rtype], str(rr.rdata)) for rr in got.rr] == [
+            ("www.example.org.", "CNAME", "edge.example.net."),
+            ("edge.example.net.", "A", "203.0.113.9"),
+        ]
+        assert [str(q.q.qname) for _p, q in up.queries] == ["edge.example.net."]

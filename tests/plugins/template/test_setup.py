@@ -122,10 +122,10 @@ def E(line: int, msg: str) -> str:
             id="unknown-function",
         ),
         pytest.param(
-            'template ANY ANY {\n  answer "{{ if .Name }}x{{ end }}"\n }',
-            E(3, 'could not compile template: {{ if .Name }}x{{ end }}, template: answer:1: "if" actions are '
-              "not supported by this build"),
-            id="if-unsupported",
+            'template ANY ANY {\n  answer "{{ range .Match }}x{{ end }}"\n }',
+            E(3, 'could not compile template: {{ range .Match }}x{{ end }}, template: answer:1: "range" actions '
+              "are not supported by this build"),
+            id="range-unsupported",
         ),
         pytest.param(
             'template ANY ANY {\n  answer "{{ .Message }}"\n }',
@@ -139,19 +139,26 @@ def E(line: int, msg: str) -> str:
             id="regex-too-long",
         ),
         pytest.param(
-            "template ANY ANY {\n  var ip group('a')\n }",
-            E(3, "template option 'var' is not supported by this build"),
-            id="var-unsupported",
+            'template ANY ANY invalid {\n  rcode NXDOMAIN\n  ederror invalid "Blocked according to RFC2606"\n }',
+            E(4, 'error parsing extended DNS error code Blocked according to RFC2606, strconv.ParseUint: parsing '
+              '"invalid": invalid syntax\n'),
+            id="ederror-not-a-number",
         ),
         pytest.param(
-            "template ANY ANY {\n  expr incidr(client_ip(), '10.0.0.0/8')\n }",
-            E(3, "template option 'expr' is not supported by this build"),
-            id="expr-unsupported",
+            "template ANY ANY invalid {\n  ederror too many arguments\n }",
+            E(3, "Wrong argument count or unexpected line ending after 'arguments'"),
+            id="ederror-too-many",
         ),
         pytest.param(
-            "template ANY ANY {\n  ederror 15 blocked\n }",
-            E(3, "template option 'ederror' is not supported by this build"),
-            id="ederror-unsupported",
+            "template ANY ANY invalid {\n  ederror\n }",
+            E(3, "Wrong argument count or unexpected line ending after 'ederror'"),
+            id="ederror-none",
+        ),
+        pytest.param(
+            "template ANY ANY invalid {\n  ederror 65536\n }",
+            E(3, 'error parsing extended DNS error code 65536, strconv.ParseUint: parsing "65536": value out of '
+              "range\n"),
+            id="ederror-out-of-range",
         ),
     ],
 )
