@@ -172,3 +172,95 @@ def test_bad_regex_names_it() -> None:
     with pytest.raises(PyCoreDNSError) as got:
         load(". {\n template ANY ANY {\n  match [a\n }\n}\n")
     assert str(got.value).startswith(E(3, "could not parse regex: [a, error parsing regexp: "))
+
+
+# CoreDNS's TestSetupParse (setup_test.go), row by row: accepted or rejected alike.
+COREDNS_SETUP_PARSE = [
+    ("template", True),
+    ("template X", True),
+    ("template ANY", True),
+    ("template ANY X", True),
+    ("template ANY ANY .* {\n notavailable\n }", True),
+    ("template ANY ANY {\n answer\n }", True),
+    ("template ANY ANY {\n additional\n }", True),
+    ("template ANY ANY {\n rcode\n }", True),
+    ("template ANY ANY {\n rcode UNDEFINED\n }", True),
+    ('template ANY ANY {\n answer "{{"\n }', True),
+    ('template ANY ANY {\n additional "{{"\n }', True),
+    ('template ANY ANY {\n authority "{{"\n }', True),
+    ('template ANY ANY {\n answer "{{ notAFunction }}"\n }', True),
+    (
+        'template ANY ANY {\n answer "{{ parseInt }}"\n additional "{{ parseInt }}"\n'
+        ' authority "{{ parseInt }}"\n }',
+        False,
+    ),
+    ("template ANY ANY (?P<x>", False),
+    ("template ANY ANY {\n\n }", False),
+    (
+        "template ANY A example.com {\n"
+        " match ip-(?P<a>[0-9]*)-(?P<b>[0-9]*)-(?P<c>[0-9]*)-(?P<d>[0-9]*)[.]example[.]com\n"
+        ' answer "{{ .Name }} A {{ .Group.a }}.{{ .Group.b }}.{{ .Group.c }}.{{ .Grup.d }}."\n fallthrough\n }',
+        False,
+    ),
+    (
+        "template ANY AAAA example.com {\n"
+        " match ip-(?P<a>[0-9]*)-(?P<b>[0-9]*)-(?P<c>[0-9]*)-(?P<d>[0-9]*)[.]example[.]com\n"
+        ' authority "example.com 60 IN SOA ns.example.com hostmaster.example.com (1 60 60 60 60)"\n fallthrough\n }',
+        False,
+    ),
+    (
+        'template IN ANY example.com {\n match "[.](example[.]com[.]dc1[.]example[.]com[.])$"\n rcode NXDOMAIN\n'
+        ' authority "{{ index .Match 1 }} 60 IN SOA ns.{{ index .Match 1 }} hostmaster.example.com (1 60 60 60 60)"\n'
+        " fallthrough example.com\n }",
+        False,
+    ),
+    (
+        "template IN A example {\n match ^ip-10-(?P<b>[0-9]*)-(?P<c>[0-9]*)-(?P<d>[0-9]*)[.]example[.]$\n"
+        ' answer "{{ .Name }} 60 IN A 10.{{ .Group.b }}.{{ .Group.c }}.{{ .Group.d }}"\n }\n'
+        "template IN MX example. {\n match ^ip-10-(?P<b>[0-9]*)-(?P<c>[0-9]*)-(?P<d>[0-9]*)[.]example[.]$\n"
+        ' answer "{{ .Name }} 60 IN MX 10 {{ .Name }}"\n'
+        ' additional "{{ .Name }} 60 IN A 10.{{ .Group.b }}.{{ .Group.c }}.{{ .Group.d }}"\n }',
+        False,
+    ),
+    (
+        "template IN A example {\n match ^ip0a(?P<b>[a-f0-9]{2})(?P<c>[a-f0-9]{2})(?P<d>[a-f0-9]{2})[.]example[.]$\n"
+        ' answer "{{ .Name }} 3600 IN A 10.{{ parseInt .Group.b 16 8 }}.{{ parseInt .Group.c 16 8 }}.'
+        '{{ parseInt .Group.d 16 8 }}"\n }',
+        False,
+    ),
+    (
+        "template IN MX example {\n match ^ip-10-(?P<b>[0-9]*)-(?P<c>[0-9]*)-(?P<d>[0-9]*)[.]example[.]$\n"
+        ' answer "{{ .Name }} 60 IN MX 10 {{ .Name }}"\n'
+        ' additional "{{ .Name }} 60 IN A 10.{{ .Group.b }}.{{ .Group.c }}.{{ .Group.d }}"\n'
+        ' authority  "example. 60 IN NS ns0.example."\n authority  "example. 60 IN NS ns1.example."\n'
+        ' additional "ns0.example. 60 IN A 203.0.113.8"\n additional "ns1.example. 60 IN A 198.51.100.8"\n }',
+        False,
+    ),
+    (
+        'template ANY ANY invalid {\n rcode NXDOMAIN\n authority "invalid. 60 {{ .Class }} SOA ns.invalid. '
+        'hostmaster.invalid. (1 60 60 60 60)"\n ederror 21 "Blocked according to RFC2606"\n }',
+        False,
+    ),
+    (
+        'template ANY ANY invalid {\n rcode NXDOMAIN\n authority "invalid. 60 {{ .Class }} SOA ns.invalid. '
+        'hostmaster.invalid. (1 60 60 60 60)"\n ederror invalid "Blocked according to RFC2606"\n }',
+        True,
+    ),
+    (
+        'template ANY ANY invalid {\n rcode NXDOMAIN\n authority "invalid. 60 {{ .Class }} SOA ns.invalid. '
+        'hostmaster.invalid. (1 60 60 60 60)"\n ederror too many arguments\n }',
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "should_err"), COREDNS_SETUP_PARSE, ids=[str(i) for i in range(len(COREDNS_SETUP_PARSE))]
+)
+def test_coredns_setup_parse_table(body: str, should_err: bool) -> None:
+    corefile = f"domain.com.:8053 dynamic.domain.com.:8053 {{\n{body}\n}}\n"
+    if should_err:
+        with pytest.raises(PyCoreDNSError, match="^plugin/template: Corefile:"):
+            load(corefile)
+    else:
+        load(corefile)
