@@ -216,9 +216,9 @@ class Upstream(Protocol):
         flags, EDNS options and client address): zone routing and the whole chain run again, and
         the reply comes back instead of being sent (observers do not see it). A chain that fails
         gives the error reply the client would have had (SERVFAIL, REFUSED), never an exception.
-        Raises :class:`UpstreamError` when the lookup cannot run: ``req`` did not come from a
-        listener of this configuration, or lookups nest too deep (a rule that keeps matching its
-        own lookups).
+        Raises :class:`UpstreamError` when the lookup cannot run: ``name`` is not a valid name,
+        ``req`` did not come from a listener of this configuration, or lookups nest too deep (a
+        rule that keeps matching its own lookups).
         """
         ...
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 from typing import TYPE_CHECKING
 
+from pycoredns import wire
 from pycoredns.errors import UpstreamError
 from pycoredns.request import Request
 
@@ -42,7 +43,10 @@ class ChainUpstream:
         dispatcher = self._dispatcher(req.server)
         if dispatcher is None:
             raise UpstreamError("no full server is running")
-        sub = req.with_question(name, qtype)
+        try:
+            sub = req.with_question(name, qtype)
+        except (wire.MalformedQuery, ValueError):  # a label over 63 octets, a name over 255
+            raise UpstreamError(f"invalid name to look up: {name}") from None
         token = _depth.set(depth + 1)
         try:
             return await dispatcher.answer(sub)

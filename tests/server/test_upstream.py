@@ -129,3 +129,11 @@ def test_with_question_keeps_the_query() -> None:
         req.meta,
     )
     assert new.wire[12 + len(b"\x05Other\x07Example\x03NET\x00") + 4 :] == req.wire[req.q.end :]
+
+
+def test_invalid_name_is_an_upstream_error() -> None:
+    port = free_port()
+    inst = load(f"example.org:{port} {{\n  whoami\n}}\n")
+    req = make_request("www.example.org.", server=f"dns://:{port}")
+    with pytest.raises(UpstreamError, match="invalid name to look up"):
+        asyncio.run(inst.upstream.lookup(req, "a" * 64 + ".example.org.", 1))
