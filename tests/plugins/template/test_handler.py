@@ -7,7 +7,7 @@ import pytest
 
 from pycoredns.plugin import Plugin
 from pycoredns.plugins.template import metrics
-from pycoredns.plugins.template.gotemplate import GoMap, Template
+from pycoredns.plugins.template.gotemplate import GoMap, Template, TemplateError
 from pycoredns.plugins.template.handler import TemplatePlugin
 from pycoredns.request import Request
 from pycoredns.server.config import load
@@ -155,9 +155,39 @@ def test_failures_are_servfail_and_counted() -> None:
         pytest.param("{{ .Meta \"kubernetes/namespace\" }}", "", id="meta"),
         pytest.param("{{ parseInt \"0x1f\" 0 8 }}", "31", id="parseInt-base0"),
         pytest.param("{{ eq .Type \"A\" }}", "true", id="eq"),
+        pytest.param("{{ if eq .Type \"A\" }}4{{ else }}6{{ end }}", "4", id="if"),
+        pytest.param("{{ if .Group.missing }}x{{ else if .Match }}m{{ else }}e{{ end }}", "m", id="else-if"),
+        pytest.param("{{ if .Var }}x{{ else if not .Match }}m{{ else }}e{{ end }}!", "e!", id="else-if-else"),
+        pytest.param("{{ if .Name }}{{ if .Var }}a{{ else }}b{{ end }}{{ end }}", "b", id="nested"),
+        pytest.param("{{ if .Var.num }}{{ .Var.num }}{{ end }}", "2", id="var"),
+        pytest.param("{{ .Var.ratio }} {{ .Var.flag }} {{ .Var.list }}", "1.5 true [1 2]", id="var-values"),
     ],
 )
 def test_template_language(text: str, want: str) -> None:
     data = {"Name": "a.example.", "Match": ["a.example.", "a"], "Group": GoMap({"0": "a.example.", "1": "a"}),
-            "Type": "A", "Meta": lambda key: ""}
+            "Type": "A", "Meta": lambda key: "", "Var": GoMap()}
+    if "Var." in text:
+        data["Var"] = GoMap({"num": 2, "ratio": 1.5, "flag": True, "list": [1, 2]})
     assert Template("answer", text).execute(data) == want
+
+
+def test_if_prints_as_go_does() -> None:
+    # The metrics' template label is Go's Tree.Root.String().
+    t = Template("answer", "{{ if .A }}x{{ else if .B }}y{{ else }}z{{ end }}")
+    assert str(t) == "{{if .A}}x{{else}}{{if .B}}y{{else}}z{{end}}{{end}}"
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("{{ end }}", "template: answer:1: unexpected {{end}}"),
+        ("{{ else }}", "template: answer:1: unexpected {{else}}"),
+        ("{{ if .A }}x", "template: answer:1: unexpected EOF"),
+        ("{{ if .A }}x{{ else }}y{{ else }}z{{ end }}", "template: answer:1: unexpected {{else}}"),
+        ("{{ if }}x{{ end }}", "template: answer:1: missing value for command"),
+    ],
+)
+def test_if_errors(text: str, error: str) -> None:
+    with pytest.raises(TemplateError) as got:
+        Template("answer", text)
+    assert str(got.value) == error
