@@ -71,10 +71,7 @@ class Instance:
     directive_order: list[str] = field(default_factory=list)
     dropped: list[DroppedObserver] = field(default_factory=list)
     generation: int = field(default_factory=Process.next_generation)
-    upstream: ChainUpstream = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.upstream = ChainUpstream(self)
+    upstream: ChainUpstream = field(default_factory=ChainUpstream, repr=False)
 
 
 def load(

@@ -65,7 +65,9 @@ class Server:
             self._banner(self.instance)
 
     def _dispatcher(self, instance: Instance, key: ListenerKey) -> Dispatcher:
-        return Dispatcher(key, instance.listeners[key], instance.dropped)
+        dispatcher = Dispatcher(key, instance.listeners[key], instance.dropped)
+        instance.upstream.serve_on(dispatcher.server, dispatcher)  # lookups of this listener's queries
+        return dispatcher
 
     async def _open(self, key: ListenerKey, dispatcher: Dispatcher) -> Listener:
         if key.transport != "dns":

@@ -6,6 +6,11 @@ new question: zone routing and the whole chain run once more (rewrite and cache 
 reply comes back instead of being sent. Such internal queries are not seen by the observers
 (metrics, log): they are not client queries.
 
+Each loaded Corefile has one :class:`ChainUpstream`; the runner tells it which dispatcher answers
+for each of its listeners as it opens them (or swaps them in on reload). A Corefile loaded but not
+served (``-validate``, a setup test) has none, and a lookup fails as CoreDNS's does without a
+running server.
+
 CoreDNS has no bound on how deep such lookups nest (a rule whose lookup again matches a rule); a
 runaway would exhaust the server, so here a lookup nested more than :data:`MAX_DEPTH` deep fails.
 """
@@ -13,15 +18,11 @@ runaway would exhaust the server, so here a lookup nested more than :data:`MAX_D
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pycoredns import wire
 from pycoredns.errors import UpstreamError
 from pycoredns.request import Request
-
-if TYPE_CHECKING:
-    from pycoredns.server.config import Instance
-    from pycoredns.server.dispatch import Dispatcher
 
 MAX_DEPTH = 8
 
@@ -29,39 +30,35 @@ MAX_DEPTH = 8
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("pycoredns_upstream_depth", default=0)
 
 
+class Answerer(Protocol):
+    """A listener's query path, asked for the reply without sending it (the Dispatcher)."""
+
+    async def answer(self, req: Request) -> bytes: ...
+
+
 class ChainUpstream:
     """The :class:`pycoredns.plugin.Upstream` of one loaded Corefile."""
 
-    def __init__(self, instance: Instance) -> None:
-        self._instance = instance
-        self._dispatchers: dict[str, Dispatcher] = {}
+    def __init__(self) -> None:
+        self._listeners: dict[str, Answerer] = {}
+
+    def serve_on(self, server: str, answerer: Answerer) -> None:
+        """Queries that came to listener ``server`` (a request's ``server``) are looked up there."""
+        self._listeners[server] = answerer
 
     async def lookup(self, req: Request, name: str, qtype: int) -> bytes:
         depth = _depth.get()
         if depth >= MAX_DEPTH:
             raise UpstreamError(f"upstream lookups nested more than {MAX_DEPTH} deep")
-        dispatcher = self._dispatcher(req.server)
-        if dispatcher is None:
-            raise UpstreamError("no full server is running")
         try:
             sub = req.with_question(name, qtype)
         except (wire.MalformedQuery, ValueError):  # a label over 63 octets, a name over 255
             raise UpstreamError(f"invalid name to look up: {name}") from None
+        listener = self._listeners.get(req.server)
+        if listener is None:
+            raise UpstreamError("no full server is running")
         token = _depth.set(depth + 1)
         try:
-            return await dispatcher.answer(sub)
+            return await listener.answer(sub)
         finally:
             _depth.reset(token)
-
-    def _dispatcher(self, server: str) -> Dispatcher | None:
-        found = self._dispatchers.get(server)
-        if found is not None:
-            return found
-        from pycoredns.server.dispatch import Dispatcher  # dispatch imports config, config imports us
-
-        instance = self._instance
-        for key, sites in instance.listeners.items():
-            if str(key) == server:
-                found = self._dispatchers[server] = Dispatcher(key, sites, instance.dropped)
-                return found
-        return None

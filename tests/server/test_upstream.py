@@ -132,8 +132,16 @@ def test_with_question_keeps_the_query() -> None:
 
 
 def test_invalid_name_is_an_upstream_error() -> None:
-    port = free_port()
-    inst = load(f"example.org:{port} {{\n  whoami\n}}\n")
-    req = make_request("www.example.org.", server=f"dns://:{port}")
+    inst = load(f"example.org:{free_port()} {{\n  whoami\n}}\n")
+    req = make_request("www.example.org.")
     with pytest.raises(UpstreamError, match="invalid name to look up"):
         asyncio.run(inst.upstream.lookup(req, "a" * 64 + ".example.org.", 1))
+
+
+def test_lookups_follow_a_reload() -> None:
+    port = free_port()
+    with running_server(corefile(port), registry=_registry()) as srv:
+        assert [str(rr.rdata) for rr in query("via.www.example.org.", "A", srv.port).rr] == ["192.0.2.10"]
+        assert srv.reload(corefile(port).replace("192.0.2.10", "192.0.2.11"))
+        # The new configuration's chains answer the lookups of queries to the kept listener.
+        assert [str(rr.rdata) for rr in query("via.www.example.org.", "A", srv.port).rr] == ["192.0.2.11"]
