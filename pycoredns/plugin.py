@@ -291,6 +291,10 @@ class BlockSetup(Protocol):
     """What the engine keeps for the server block being set up (the Controller writes it)."""
 
     addresses: list[ZoneAddress]
+    read_timeout: float
+    write_timeout: float
+    idle_timeout: float
+    max_tcp_queries: int | None
     directives: list[str]
     factories: list[tuple[str, Factory]]
     observers: list[Observer]
@@ -450,6 +454,32 @@ class Controller(Dispenser):
     def accept_any_class(self) -> None:
         """Let the block's listeners take queries of any class, not only IN (forward, chaos)."""
         self._block.any_class = True
+
+    def set_timeouts(
+        self,
+        *,
+        read: float | None = None,
+        write: float | None = None,
+        idle: float | None = None,
+        max_tcp_queries: int | None = None,
+    ) -> None:
+        """Connection limits for the block's TCP listeners (the timeouts plugin), in seconds.
+
+        ``read`` bounds the wait for a connection's first query, ``idle`` the wait for each later
+        one (counted from the last reply; either bounds a query that arrives in pieces), ``write``
+        the time a reply may take to be handed to the kernel; ``max_tcp_queries`` closes a
+        connection after that many queries (-1: no limit). Unset values keep CoreDNS's defaults
+        (3 s, 5 s, 10 s, unlimited). When several blocks share a listener, each value is taken
+        from the last block, in Corefile order, that sets it, as CoreDNS's server does."""
+        block = self._block
+        if read is not None:
+            block.read_timeout = read
+        if write is not None:
+            block.write_timeout = write
+        if idle is not None:
+            block.idle_timeout = idle
+        if max_tcp_queries is not None:
+            block.max_tcp_queries = max_tcp_queries
 
     def set_root(self, path: str) -> None:
         """The folder relative file names of this block resolve against (CoreDNS's config.Root)."""

@@ -33,6 +33,11 @@ class BlockConfig:
     root: str = ""
     shared: Store = field(default_factory=Store)  # plugins' values for each other, by typed key
     directives: list[str] = field(default_factory=list)
+    # Connection limits set by the timeouts plugin (0 / None: unset, the server's default applies).
+    read_timeout: float = 0.0
+    write_timeout: float = 0.0
+    idle_timeout: float = 0.0
+    max_tcp_queries: int | None = None
 
     def __post_init__(self) -> None:
         self.directives = list(self.block.directives)
@@ -47,6 +52,29 @@ class ListenerKey:
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.transport}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class TCPLimits:
+    """A TCP listener's connection limits: CoreDNS's server defaults unless a block sets them."""
+
+    read: float = 3.0  # the first query of a connection
+    write: float = 5.0  # handing a reply to the kernel
+    idle: float = 10.0  # each later query, from the last reply
+    max_queries: int = -1  # queries served per connection; -1: no limit
+
+
+def tcp_limits(sites: dict[str, Site]) -> TCPLimits:
+    """The limits of a listener serving ``sites``: for each value, the last block (in Corefile
+    order) that sets it wins, as CoreDNS's NewServer does over the configs of a listen address."""
+    limits = TCPLimits()
+    read, write, idle, most = limits.read, limits.write, limits.idle, limits.max_queries
+    for cfg in sorted({id(s.config): s.config for s in sites.values()}.values(), key=lambda c: c.index):
+        read = cfg.read_timeout or read
+        write = cfg.write_timeout or write
+        idle = cfg.idle_timeout or idle
+        most = most if cfg.max_tcp_queries is None else cfg.max_tcp_queries
+    return TCPLimits(read, write, idle, most)
 
 
 @dataclass

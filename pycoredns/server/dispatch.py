@@ -16,7 +16,7 @@ from pycoredns.dns import zone_to_wire
 from pycoredns.errors import HandlerError
 from pycoredns.plugin import DroppedObserver
 from pycoredns.request import Request, truncate
-from pycoredns.server.config import ListenerKey, Site
+from pycoredns.server.config import ListenerKey, Site, tcp_limits
 
 log = logging.getLogger("pycoredns")
 
@@ -52,6 +52,8 @@ class Dispatcher:
         # A plugin of any block on the listener can open it to every class (CoreDNS's server.go).
         self.any_class = any(s.config.any_class for s in sites.values())
         self.dropped: list[DroppedObserver] = dropped or []
+        # What the TCP listener applies to each new connection (the timeouts plugin).
+        self.tcp = tcp_limits(sites)
 
     # ------------------------------------------------------------------------------------------
     def handle(self, data: bytes, remote: Any, local: Any, proto: str, send: Send) -> None:

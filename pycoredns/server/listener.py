@@ -14,11 +14,11 @@ import socket
 import struct
 from typing import Any
 
+from pycoredns.server.config import TCPLimits
 from pycoredns.server.dispatch import Dispatcher
 
 log = logging.getLogger("pycoredns")
 
-TCP_IDLE_TIMEOUT = 10.0  # CoreDNS's default idle timeout for TCP connections
 _LEN = struct.Struct(">H")
 
 
@@ -68,7 +68,17 @@ class UDPProtocol(asyncio.DatagramProtocol):
 
 
 class TCPProtocol(asyncio.Protocol):
-    """Length-prefixed DNS over TCP: pipelined queries, replies in completion order."""
+    """Length-prefixed DNS over TCP: pipelined queries, replies in completion order.
+
+    The connection limits are the listener's (:class:`TCPLimits`, set by the timeouts plugin),
+    read once when the connection opens, with miekg/dns's meaning: the first query must arrive
+    whole within ``read`` of the connection opening, each later one within ``idle`` of the server
+    having nothing left to answer; a query that arrives in pieces counts from that same moment,
+    so a stalled partial message closes the connection as an idle one does. While queries are in
+    progress no read deadline runs. A reply that is not handed to the kernel within ``write``
+    aborts the connection. After ``max_queries`` queries nothing more is read, and the connection
+    closes once their replies are written.
+    """
 
     def __init__(self, holder: DispatcherHolder) -> None:
         self.holder = holder
@@ -76,42 +86,108 @@ class TCPProtocol(asyncio.Protocol):
         self.buf = bytearray()
         self.remote: tuple[Any, ...] = ("", 0)
         self.local: tuple[Any, ...] = ("", 0)
-        self.idle: asyncio.TimerHandle | None = None
+        self.pending = 0
+        self.limits: TCPLimits = holder.dispatcher.tcp
+        self.left = self.limits.max_queries  # queries still to serve; negative: no limit
+        self.deadline = 0.0  # loop time by which the next query must be whole; 0: none running
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+        self.write_timer: asyncio.TimerHandle | None = None
+        self.written = 0  # octets handed to the transport so far
+        self.write_mark = 0  # ... when the write timer was armed: those must be sent when it fires
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.remote = transport.get_extra_info("peername") or ("", 0)
         self.local = transport.get_extra_info("sockname") or ("", 0)
-        self._arm()
+        self._expect(self.limits.read)
 
-    def _arm(self) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-        self.idle = asyncio.get_running_loop().call_later(TCP_IDLE_TIMEOUT, self._timeout)
+    def _expect(self, seconds: float) -> None:
+        """Wait at most ``seconds`` for the next whole query (one timer, moved only when earlier)."""
+        loop = asyncio.get_running_loop()
+        self.deadline = deadline = loop.time() + seconds
+        timer = self.timer
+        if timer is None or self.timer_at > deadline:
+            if timer is not None:
+                timer.cancel()
+            self.timer = loop.call_at(deadline, self._check)
+            self.timer_at = deadline
 
-    def _timeout(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+    def _check(self) -> None:
+        self.timer = None
+        deadline = self.deadline
+        t = self.transport
+        if not deadline or t is None:
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() >= deadline:
+            t.close()
+            return
+        self.timer = loop.call_at(deadline, self._check)
+        self.timer_at = deadline
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        self._arm()
-        while len(self.buf) >= 2:
-            (length,) = _LEN.unpack_from(self.buf)
-            if len(self.buf) < 2 + length:
+        if self.left == 0:
+            return  # served its quota: nothing more is read
+        buf = self.buf
+        buf += data
+        while len(buf) >= 2:
+            (length,) = _LEN.unpack_from(buf)
+            if len(buf) < 2 + length:
                 break
-            msg = bytes(self.buf[2 : 2 + length])
-            del self.buf[: 2 + length]
+            msg = bytes(buf[2 : 2 + length])
+            del buf[: 2 + length]
+            if length < 12 or msg[2] & 0x80:
+                continue  # a runt or a response: the dispatcher drops it, no reply will come
+            self.deadline = 0.0
+            self.pending += 1
+            if self.left > 0:
+                self.left -= 1
+                if self.left == 0:
+                    buf.clear()
+                    self.holder.dispatcher.handle(msg, self.remote, self.local, "tcp", self._send)
+                    break
             self.holder.dispatcher.handle(msg, self.remote, self.local, "tcp", self._send)
 
     def _send(self, reply: bytes, _remote: Any = None) -> None:
+        self.pending -= 1
         t = self.transport
-        if t is not None and not t.is_closing():
-            t.write(_LEN.pack(len(reply)) + reply)
+        if t is None or t.is_closing():
+            return
+        t.write(_LEN.pack(len(reply)) + reply)
+        self.written += len(reply) + 2
+        if self.write_timer is None and t.get_write_buffer_size():
+            self._arm_write()
+        if self.pending == 0:
+            if self.left == 0:
+                t.close()
+            else:
+                self._expect(self.limits.idle)
+
+    def _arm_write(self) -> None:
+        self.write_mark = self.written
+        self.write_timer = asyncio.get_running_loop().call_later(self.limits.write, self._write_check)
+
+    def _write_check(self) -> None:
+        # Every reply written before the timer was armed must have reached the kernel by now
+        # (Go's write deadline, per write); later ones get their own period.
+        self.write_timer = None
+        t = self.transport
+        if t is None:
+            return
+        buffered = t.get_write_buffer_size()
+        if not buffered:
+            return
+        if self.written - buffered < self.write_mark:
+            t.abort()  # the client does not read its replies
+            return
+        self._arm_write()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
+        for timer in (self.timer, self.write_timer):
+            if timer is not None:
+                timer.cancel()
+        self.timer = self.write_timer = None
         self.transport = None
 
 
