@@ -197,6 +197,25 @@ class Request:
         new = data[:12] + dns.name_to_wire(name) + wire.question_tail(qtype, qclass) + data[self.q.end :]
         return self.with_wire(new)
 
+    def set_udp_size(self, size: int) -> bool:
+        """Change the EDNS buffer size this query advertises (CoreDNS's ``option.SetUDPSize``).
+
+        The query's OPT record is rewritten in place, as CoreDNS's plugins change the request
+        itself: the plugins after this one see the new size, forward sends it upstream, the
+        reply's OPT mirrors it, and a UDP reply is truncated to it. A query without an OPT record
+        is left alone. Returns True when the wire changed.
+        """
+        if not self.q.edns:
+            return False
+        data = self.wire
+        at = wire.find_opt(data, self.q.end)
+        if at < 0 or data[at + 3 : at + 5] == size.to_bytes(2, "big"):
+            return False
+        self.wire = data[: at + 3] + size.to_bytes(2, "big") + data[at + 5 :]
+        self.q = wire.read_question(self.wire)
+        self._msg = None
+        return True
+
     # -- replies ---------------------------------------------------------------------------------
     def make_reply(self) -> dnslib.DNSRecord:
         """An empty reply to this query: ID, question, opcode, RD and CD copied, QR set."""

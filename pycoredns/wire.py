@@ -193,6 +193,31 @@ def _read_rest(data: bytes, q: Question) -> None:
         raise MalformedQuery(FORMERR, q.end) from None
 
 
+def find_opt(data: bytes, question_end: int) -> int:
+    """The offset of the OPT record of a message whose question ends at ``question_end``, or -1.
+
+    The record's class field (the buffer size) is at the returned offset + 3 (the OPT's owner is
+    the root, one octet). The usual query shape (a question and a bare OPT) is found without a walk.
+    """
+    try:
+        an, ns, ar = struct.unpack_from(">HHH", data, 6)
+        if ar == 0:
+            return -1
+        pos = question_end
+        if an == 0 and ns == 0 and data[pos] == 0 and data[pos + 1 : pos + 3] == b"\x00\x29":
+            return pos
+        for i in range(an + ns + ar):
+            start = pos
+            pos = skip_name(data, pos)
+            rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
+            if rtype == TYPE_OPT and i >= an + ns:
+                return start
+            pos += 10 + rdlen
+    except (IndexError, struct.error, MalformedMessage):
+        pass
+    return -1
+
+
 def opt_record(udp_size: int, do: bool) -> bytes:
     """An OPT pseudo-record mirroring the client's EDNS (CoreDNS's scrub writer does the same)."""
     return b"\x00\x00\x29" + struct.pack(">HBBHH", udp_size, 0, 0, 0x8000 if do else 0, 0)

@@ -90,8 +90,9 @@ class Dispatcher:
             self._finish(req, route.observers, wire.SERVFAIL, send, e)
             return
         if type(result) is bytes:
-            if len(result) > q.udp_size and proto == "udp":
-                result = truncate(result, q.udp_size)
+            # req.q, not q: a plugin may have lowered the query's EDNS size (bufsize).
+            if len(result) > req.q.udp_size and proto == "udp":
+                result = truncate(result, req.q.udp_size)
             send(result, remote)
             err = req.error
             for o in route.reply_observers if err is None else route.observers:
