@@ -1,0 +1,79 @@
+"""Parse ``dns64 [PREFIX] { prefix PREFIX; translate_all; allow_ipv4 }`` as CoreDNS does.
+
+The prefix is a CIDR as Go's ``net.ParseCIDR`` reads it; it must be IPv6 with a length of 32, 40,
+48, 56, 64 or 96 (RFC 6052). As in CoreDNS, a line that gives PREFIX as an argument has its block
+(if any) skipped, and a CIDR that does not parse is reported without a position.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pycoredns.plugin import Controller, PyCoreDNSError
+from pycoredns.plugins.dns64 import metrics
+from pycoredns.plugins.dns64.handler import DNS64, Options, Prefix, go_ip
+
+DEFAULT_PREFIX = "64:ff9b::/96"  # the well-known prefix
+
+
+def parse_cidr(text: str) -> tuple[bytes, int, int]:
+    """Go's ``net.ParseCIDR``: (network octets, prefix length, address length in bits)."""
+    bad = PyCoreDNSError(f"invalid CIDR address: {text}")
+    addr, slash, bits = text.partition("/")
+    if not slash or not bits or not bits.isascii() or not bits.isdigit() or "%" in addr:
+        raise bad
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        raise bad from None
+    if ":" in addr:
+        raw = ip.packed if ip.version == 6 else b"\0" * 10 + b"\xff\xff" + ip.packed
+        size = 128
+    else:
+        raw, size = ip.packed, 32
+    length = int(bits)
+    if length > size:
+        raise bad
+    value = int.from_bytes(raw, "big") & (((1 << size) - 1) ^ ((1 << (size - length)) - 1))
+    return value.to_bytes(size // 8, "big"), length, size
+
+
+def parse_prefix(c: Controller, text: str) -> Prefix:
+    network, length, size = parse_cidr(text)
+    shown = f'"{go_ip(network)}/{length}"'
+    if size != 128:
+        raise c.errf("invalid netmask %d IPv6 address: %s", size, shown)
+    if length % 8 != 0 or length < 32 or length > 96:
+        raise c.errf("invalid prefix length %s", shown)
+    return Prefix(network, length)
+
+
+def parse(c: Controller) -> Options:
+    opts = Options(prefix=parse_prefix(c, DEFAULT_PREFIX))
+    while c.next():
+        args = c.remaining_args()
+        if len(args) == 1:
+            opts.prefix = parse_prefix(c, args[0])
+            continue
+        if args:
+            raise c.arg_err()
+        while c.next_block():
+            option = c.val()
+            if option == "prefix":
+                if not c.next_arg():
+                    raise c.arg_err()
+                opts.prefix = parse_prefix(c, c.val())
+            elif option == "translate_all":
+                opts.translate_all = True
+            elif option == "allow_ipv4":
+                opts.allow_ipv4 = True
+            else:
+                raise c.errf("unknown property '%s'", option)
+    return opts
+
+
+def setup(c: Controller) -> None:
+    opts = parse(c)
+    metrics.register(c)
+    upstream = c.upstream
+    c.add_plugin(lambda next: DNS64(next, opts, upstream))
