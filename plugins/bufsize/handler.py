@@ -22,4 +22,7 @@ class Bufsize(Plugin):
         # udp_size is at least 512 and the limit too, so this compares the advertised sizes.
         if q.edns and q.udp_size > self.size:
             req.set_udp_size(self.size)
-        return self.next_or_failure(req)
+        nxt = self.next
+        if nxt is None:
+            return self.next_or_failure(req)
+        return nxt.serve(req)

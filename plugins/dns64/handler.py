@@ -150,8 +150,9 @@ class DNS64(Plugin):
 
     def serve(self, req: Request) -> Result:
         q = req.q
+        nxt = self.next
         if q.qtype != TYPE_AAAA or q.qclass != CLASS_IN or (not self.allow_ipv4 and req.family == 1):
-            return self.next_or_failure(req)
+            return nxt.serve(req) if nxt is not None else self.next_or_failure(req)
         result = self.next_or_failure(req)
         if isinstance(result, (bytes, bytearray)):
             return self._translate(req, bytes(result))
