@@ -42,6 +42,7 @@ from pycoredns.corefile.values import (
     go_quote_rune,
     go_strconv_quote,
     parse_atoi,
+    parse_cidr,
     parse_duration,
     parse_uint,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "off_loop",
     "panics",
     "parse_atoi",
+    "parse_cidr",
     "parse_duration",
     "parse_uint",
     "plugin_log",

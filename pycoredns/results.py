@@ -34,6 +34,11 @@ def then(
     awaitable raises, ``on_error(exception, *args)`` gives the value instead (it may raise to pass
     the error on); without ``on_error`` the exception is passed on. Extra ``args`` spare the caller
     a closure per query.
+
+    A continuation may itself wait (dns64 asks a second question once the first is answered): when
+    ``on_reply`` or ``on_error`` returns an awaitable from the done callback, the returned future
+    settles with that awaitable's outcome, not with the awaitable, so two stages read as one
+    result. (At once, the awaitable is simply the value returned.)
     """
     if type(result) is bytes or type(result) is int or not isinstance(result, Awaitable):
         return on_reply(result, *args)
@@ -58,7 +63,22 @@ def then(
         except Exception as e:  # the continuation failed: that is the query's outcome
             out.set_exception(e)
             return
+        if type(value) is not bytes and type(value) is not int and isinstance(value, Awaitable):
+            asyncio.ensure_future(value).add_done_callback(lambda d: _pass_on(d, out))
+            return
         out.set_result(value)
 
     pending.add_done_callback(settle)
     return out
+
+
+def _pass_on(done: asyncio.Future[Any], out: asyncio.Future[Any]) -> None:
+    """Settle ``out`` as ``done`` ended."""
+    if out.done():
+        return
+    if done.cancelled():
+        out.cancel()
+    elif done.exception() is not None:
+        out.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        out.set_result(done.result())

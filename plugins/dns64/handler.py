@@ -18,12 +18,23 @@ from __future__ import annotations
 import ipaddress
 import struct
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import cast
 
 import dnslib
 
-from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, Upstream, UpstreamError, wire
+from pycoredns.plugin import (
+    Handler,
+    HandlerError,
+    Plugin,
+    Reply,
+    Request,
+    Result,
+    Upstream,
+    UpstreamError,
+    then,
+    wire,
+)
 from pycoredns.plugins.dns64 import metrics
 
 TYPE_A = 1
@@ -153,39 +164,26 @@ class DNS64(Plugin):
         nxt = self.next
         if q.qtype != TYPE_AAAA or q.qclass != CLASS_IN or (not self.allow_ipv4 and req.family == 1):
             return nxt.serve(req) if nxt is not None else self.next_or_failure(req)
-        result = self.next_or_failure(req)
-        if isinstance(result, (bytes, bytearray)):
-            return self._translate(req, bytes(result))
+        # _answered gives a reply, or a future of one when the A lookup waits: then settles the
+        # future it returns with that reply (a result, however many stages it took).
+        return cast(Result, self.next_then(req, self._answered, req))
+
+    def _answered(self, result: Reply, req: Request) -> Result:
         if isinstance(result, int):
             return result  # nothing written: nothing to translate (CoreDNS's nonwriter holds no reply)
-        return self._later(req, result)
-
-    async def _later(self, req: Request, pending: Awaitable[Reply]) -> Reply:
-        result = await pending
-        if isinstance(result, int):
-            return result
-        out = self._translate(req, bytes(result))
-        if isinstance(out, (bytes, int)):
-            return out
-        return await out
-
-    def _translate(self, req: Request, reply: bytes) -> Result:
+        reply = bytes(result)
         try:
             got = shape(reply, time.time())
         except (IndexError, struct.error, wire.MalformedMessage):
             return reply  # not readable as a reply: passed on as it is
         if got.name_error or (got.has_aaaa and not self.translate_all):
             return reply
-        return self._synthesize_later(req, got.soa_ttl)
+        lookup = self.upstream.lookup(req, req.name, TYPE_A)
+        return then(lookup, self._synthesize, req, got.soa_ttl, on_error=_lookup_failed)
 
-    async def _synthesize_later(self, req: Request, soa_ttl: int) -> bytes:
-        try:
-            a_reply = await self.upstream.lookup(req, req.name, TYPE_A)
-        except UpstreamError as e:  # CoreDNS: the A request could not even be issued
-            raise HandlerError(wire.SERVFAIL, str(e)) from None
-        return self._synthesize(req, soa_ttl, a_reply)
-
-    def _synthesize(self, req: Request, soa_ttl: int, a_reply: bytes) -> bytes:
+    def _synthesize(self, a_reply: Reply, req: Request, soa_ttl: int) -> bytes:
+        if not isinstance(a_reply, (bytes, bytearray)):
+            raise HandlerError(wire.SERVFAIL, "dns64: no reply to the A lookup")
         try:
             resp = dnslib.DNSRecord.parse(a_reply)
         except Exception as e:  # dnslib raises several kinds: all mean the A reply cannot be read
@@ -203,3 +201,10 @@ class DNS64(Plugin):
         metrics.count(req.server)
         req.answered_by = self.name
         return req.pack(out)
+
+
+def _lookup_failed(error: Exception, req: Request, soa_ttl: int) -> bytes:
+    """The A lookup could not run (CoreDNS: the A request could not even be issued): SERVFAIL."""
+    if isinstance(error, UpstreamError):
+        raise HandlerError(wire.SERVFAIL, str(error)) from None
+    raise error

@@ -7,9 +7,8 @@ The prefix is a CIDR as Go's ``net.ParseCIDR`` reads it; it must be IPv6 with a 
 
 from __future__ import annotations
 
-import ipaddress
-
-from pycoredns.plugin import Controller, PyCoreDNSError
+from pycoredns.plugin import ConfigError, Controller
+from pycoredns.plugin import parse_cidr as go_parse_cidr
 from pycoredns.plugins.dns64 import metrics
 from pycoredns.plugins.dns64.handler import DNS64, Options, Prefix, go_ip
 
@@ -18,24 +17,11 @@ DEFAULT_PREFIX = "64:ff9b::/96"  # the well-known prefix
 
 def parse_cidr(text: str) -> tuple[bytes, int, int]:
     """Go's ``net.ParseCIDR``: (network octets, prefix length, address length in bits)."""
-    bad = PyCoreDNSError(f"invalid CIDR address: {text}")
-    addr, slash, bits = text.partition("/")
-    if not slash or not bits or not bits.isascii() or not bits.isdigit() or "%" in addr:
-        raise bad
     try:
-        ip = ipaddress.ip_address(addr)
-    except ValueError:
-        raise bad from None
-    if ":" in addr:
-        raw = ip.packed if ip.version == 6 else b"\0" * 10 + b"\xff\xff" + ip.packed
-        size = 128
-    else:
-        raw, size = ip.packed, 32
-    length = int(bits)
-    if length > size:
-        raise bad
-    value = int.from_bytes(raw, "big") & (((1 << size) - 1) ^ ((1 << (size - length)) - 1))
-    return value.to_bytes(size // 8, "big"), length, size
+        network = go_parse_cidr(text)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return network.network_address.packed, network.prefixlen, network.max_prefixlen
 
 
 def parse_prefix(c: Controller, text: str) -> Prefix:
@@ -51,24 +37,20 @@ def parse_prefix(c: Controller, text: str) -> Prefix:
 def parse(c: Controller) -> Options:
     opts = Options(prefix=parse_prefix(c, DEFAULT_PREFIX))
     while c.next():
-        args = c.remaining_args()
-        if len(args) == 1:
-            opts.prefix = parse_prefix(c, args[0])
-            continue
+        args = c.remaining_args(at_most=1)
         if args:
-            raise c.arg_err()
+            opts.prefix = parse_prefix(c, args[0])
+            continue  # as CoreDNS: a block after the argument is not read
         while c.next_block():
             option = c.val()
             if option == "prefix":
-                if not c.next_arg():
-                    raise c.arg_err()
-                opts.prefix = parse_prefix(c, c.val())
+                opts.prefix = parse_prefix(c, c.one_arg())
             elif option == "translate_all":
                 opts.translate_all = True
             elif option == "allow_ipv4":
                 opts.allow_ipv4 = True
             else:
-                raise c.errf("unknown property '%s'", option)
+                raise c.unknown_property()
     return opts
 
 

@@ -7,10 +7,9 @@ only ``prefer``; an unknown policy is reported without a position, as CoreDNS do
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
-from pycoredns.plugin import Controller, PyCoreDNSError, go_strconv_quote, parse_duration
+from pycoredns.plugin import ConfigError, Controller, go_strconv_quote, parse_cidr, parse_duration
 from pycoredns.plugins.loadbalance.handler import LoadBalance, Network
 from pycoredns.plugins.loadbalance.weightfile import WeightFile
 
@@ -25,18 +24,6 @@ class Config:
     weight_file: str = ""
     reload: float = DEFAULT_RELOAD
     prefer: list[Network] = field(default_factory=list)
-
-
-def parse_cidr(text: str) -> Network:
-    """A CIDR as Go's ``net.ParseCIDR`` reads it (host bits masked); ValueError with Go's text."""
-    addr, slash, bits = text.partition("/")
-    bad = ValueError(f"invalid CIDR address: {text}")
-    if not slash or not bits.isascii() or not bits.isdigit() or "%" in addr:
-        raise bad
-    try:
-        return ipaddress.ip_network(f"{addr}/{int(bits)}", strict=False)
-    except ValueError:
-        raise bad from None
 
 
 def parse(c: Controller) -> Config:
@@ -56,9 +43,8 @@ def parse(c: Controller) -> Config:
                     raise c.err("unexpected argument(s)")
                 reload = DEFAULT_RELOAD
                 while c.next_block():
-                    option = c.val()
-                    if option != "reload":
-                        raise c.errf("unknown property '%s'", option)
+                    if c.val() != "reload":
+                        raise c.unknown_property()
                     values = c.remaining_args()
                     if not values:
                         raise c.err("reload duration value is missing")
@@ -73,13 +59,12 @@ def parse(c: Controller) -> Config:
                 # As CoreDNS: choosing the weighted policy starts the configuration afresh.
                 cfg = Config(WEIGHTED, c.root_path(args[1]), reload)
             else:
-                raise PyCoreDNSError(f"unknown policy: {policy}")
+                raise ConfigError(f"unknown policy: {policy}")
         else:
             cfg.policy = ROUND_ROBIN
         while c.next_block():
-            option = c.val()
-            if option != "prefer":
-                raise c.errf("unknown property '%s'", option)
+            if c.val() != "prefer":
+                raise c.unknown_property()
             for cidr in c.remaining_args():
                 try:
                     cfg.prefer.append(parse_cidr(cidr))

@@ -11,7 +11,7 @@ import ipaddress
 import math
 from dataclasses import dataclass
 
-from pycoredns.corefile.values import go_strconv_quote, parse_atoi
+from pycoredns.corefile.values import go_strconv_quote, parse_atoi, parse_cidr
 from pycoredns.errors import ServerConfigError
 
 __all__ = [
@@ -176,12 +176,8 @@ def is_domain_name(name: str) -> bool:
 
 def _parse_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """The network if ``text`` is a CIDR as Go's ``net.ParseCIDR`` accepts it (host bits masked)."""
-    address, slash, bits = text.partition("/")
-    # Go wants decimal prefix lengths and no IPv6 zone; Python would take netmasks and "%eth0".
-    if not slash or not bits or not bits.isascii() or not bits.isdigit() or "%" in address:
-        return None
     try:
-        return ipaddress.ip_network(text, strict=False)
+        return parse_cidr(text)
     except ValueError:
         return None
 

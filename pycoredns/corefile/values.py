@@ -1,7 +1,7 @@
 """Go's value syntax, read and written, so plugins accept, reject and print what CoreDNS does.
 
 Corefile arguments are parsed in CoreDNS with ``time.ParseDuration``, ``strconv.Atoi``,
-``strconv.ParseUint`` and ``net.SplitHostPort``, and its messages print values with ``%q`` and
+``strconv.ParseUint``, ``net.SplitHostPort`` and ``net.ParseCIDR``, and its messages print values with ``%q`` and
 ``time.Duration.String``; users copy values and read messages across the two implementations, so
 the accepted syntax and the texts are reproduced here, once. The parsers raise ``ValueError`` with
 Go's message; the token cursor turns that into a plugin's error (see ``Dispenser.duration``).
@@ -9,12 +9,15 @@ Go's message; the token cursor turns that into a plugin's error (see ``Dispenser
 
 from __future__ import annotations
 
+import ipaddress
+
 __all__ = [
     "go_duration",
     "go_quote",
     "go_quote_rune",
     "go_strconv_quote",
     "parse_atoi",
+    "parse_cidr",
     "parse_duration",
     "parse_uint",
     "split_host_port",
@@ -289,3 +292,18 @@ def split_host_port(text: str) -> tuple[str, str]:
     if "]" in text[after_host:]:
         raise fail("unexpected ']' in address")
     return host, text[colon + 1 :]
+
+
+def parse_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A network as Go's ``net.ParseCIDR`` reads ``ADDRESS/BITS`` (host bits masked).
+
+    Go wants a decimal prefix length (no netmask) and no IPv6 zone, both of which Python would
+    take. An IPv4-mapped IPv6 address stays IPv6 (128-bit mask), as in Go.
+    """
+    address, slash, bits = text.partition("/")
+    if slash and bits and bits.isascii() and bits.isdigit() and "%" not in address:
+        try:
+            return ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            pass
+    raise ValueError(f"invalid CIDR address: {text}")

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from pycoredns import plugin
-from pycoredns.corefile.values import go_duration, go_quote_rune, go_strconv_quote, parse_duration, parse_uint
+from pycoredns.corefile.values import (
+    go_duration,
+    go_quote_rune,
+    go_strconv_quote,
+    parse_cidr,
+    parse_duration,
+    parse_uint,
+)
 
 
 @pytest.mark.parametrize(
@@ -93,3 +100,27 @@ def test_the_plugin_api_exports_one_of_each() -> None:
     assert plugin.go_strconv_quote is go_strconv_quote
     assert plugin.go_quote_rune is go_quote_rune
     assert plugin.parse_uint is parse_uint
+
+
+@pytest.mark.parametrize(
+    ("text", "network"),
+    [
+        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("10.1.2.3/24", "10.1.2.0/24"),  # host bits masked
+        ("2001:db8::1/32", "2001:db8::/32"),
+        ("::ffff:1.2.3.4/120", "::ffff:102:300/120"),  # stays IPv6, as in Go
+        ("0.0.0.0/0", "0.0.0.0/0"),
+    ],
+)
+def test_parse_cidr(text: str, network: str) -> None:
+    assert str(parse_cidr(text)) == network
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["10.0.0.0", "10.0.0.0/", "x/8", "10.0.0.0/+8", "10.0.0.0/255.0.0.0", "fe80::1%lo/64", "::/129", "1.2.3.4/33"],
+)
+def test_parse_cidr_rejects_as_go(text: str) -> None:
+    with pytest.raises(ValueError) as e:
+        parse_cidr(text)
+    assert str(e.value) == f"invalid CIDR address: {text}"

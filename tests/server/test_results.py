@@ -147,3 +147,28 @@ def test_take_outcome_brings_back_who_answered_and_the_error() -> None:
     assert req.answered_by == "forward" and req.error is copy.error
     req.take_outcome(req)  # the request itself: nothing to take
     assert req.answered_by == "forward"
+
+
+def test_a_continuation_that_waits_settles_with_what_it_waited_for() -> None:
+    # A second stage that is itself awaited (dns64's A lookup after the AAAA answer) gives one
+    # future of the final reply, not a future of a future; its error is the outcome too.
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        first: asyncio.Future[Reply] = loop.create_future()
+        second: asyncio.Future[Reply] = loop.create_future()
+        out = then(first, lambda reply: second)
+        first.set_result(b"aaaa")
+        await asyncio.sleep(0)
+        assert not out.done()  # type: ignore[union-attr]
+        second.set_result(b"synthesised")
+        assert await out == b"synthesised"  # type: ignore[misc]
+
+        first2: asyncio.Future[Reply] = loop.create_future()
+        failing: asyncio.Future[Reply] = loop.create_future()
+        out2 = then(first2, lambda reply: failing)
+        first2.set_result(b"aaaa")
+        failing.set_exception(HandlerError(wire.SERVFAIL, "lookup failed"))
+        with pytest.raises(HandlerError, match="lookup failed"):
+            await out2  # type: ignore[misc]
+
+    asyncio.run(go())

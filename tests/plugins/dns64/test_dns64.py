@@ -314,18 +314,19 @@ def test_errors_of_the_chain_and_of_the_lookup() -> None:
     # The A lookup cannot be made (no server): SERVFAIL with CoreDNS's message for the errors plugin.
     assert run(_handler(Chain(_reply(auth=[SOA])), Lookups(None)), _aaaa_request()) == (2, None)
     with pytest.raises(HandlerError, match="no full server is running"):
-        asyncio.run(_await(_handler(Chain(_reply(auth=[SOA])), Lookups(None)).serve(_aaaa_request())))
+        asyncio.run(_serve(_handler(Chain(_reply(auth=[SOA])), Lookups(None)), _aaaa_request()))
 
 
-async def _await(result: object) -> object:
-    return await result  # type: ignore[misc]
+async def _serve(handler: DNS64, req: Request) -> object:
+    """The handler's outcome, raised as it is (not turned into an rcode as run() does)."""
+    return await handler.serve(req)  # type: ignore[misc]
 
 
 def test_outside_a_server_the_real_upstream_says_so() -> None:
     d = _dns64(". {\n dns64\n whoami\n}\n")
     d.next = Chain(_reply(auth=[SOA]))  # type: ignore[assignment]
     with pytest.raises(HandlerError, match="no full server is running"):
-        asyncio.run(_await(d.serve(_aaaa_request())))
+        asyncio.run(_serve(d, _aaaa_request()))
 
 
 # -- on a real server -----------------------------------------------------------------------------
