@@ -15,11 +15,9 @@ MAX_SIZE = 4096
 
 def parse(c: Controller) -> int:
     while c.next():
-        args = c.remaining_args()
+        args = c.remaining_args(at_most=1)
         if not args:
             return DEFAULT_SIZE
-        if len(args) > 1:
-            raise c.arg_err()
         try:
             size = parse_atoi(args[0])
         except ValueError:

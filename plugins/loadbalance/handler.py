@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 
-from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, wire
+from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, then, wire
 from pycoredns.plugins.loadbalance import policy
 from pycoredns.plugins.loadbalance.reorder import TYPE_A, TYPE_AAAA, Record, read, rebuild
 from pycoredns.plugins.loadbalance.weightfile import WeightFile
@@ -42,14 +42,11 @@ class LoadBalance(Plugin):
             return self.reorder(result, req.q.qtype)
         if type(result) is int:
             return result
-        if isinstance(result, (bytes, bytearray)):
-            return self.reorder(bytes(result), req.q.qtype)
-        return self._later(req, result)  # type: ignore[arg-type]
+        return then(result, self._reordered, req.q.qtype)  # a miss: when the reply comes
 
-    async def _later(self, req: Request, pending: Awaitable[Reply]) -> Reply:
-        result = await pending
+    def _reordered(self, result: Reply, qtype: int) -> Reply:
         if isinstance(result, (bytes, bytearray)):
-            return self.reorder(bytes(result), req.q.qtype)
+            return self.reorder(bytes(result), qtype)
         return result
 
     def reorder(self, data: bytes, qtype: int) -> bytes:

@@ -17,7 +17,7 @@ import ipaddress
 import random
 from collections.abc import Callable
 
-from pycoredns.plugin import PyCoreDNSError, go_duration, plugin_log
+from pycoredns.plugin import PyCoreDNSError, go_duration, parse_uint, plugin_log
 from pycoredns.plugins.loadbalance.policy import Weights
 
 log = plugin_log("loadbalance")
@@ -63,11 +63,15 @@ def parse_weights(text: str, filename: str) -> dict[str, dict[bytes, int]]:
             if ip is None:
                 raise WeightFileError(f'wrong IP address:"{fields[0]}" in weight file {filename}')
             value = fields[1]
-            if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 256:
+            try:
+                weight = parse_uint(value, bits=8)
+            except ValueError:
+                weight = 0
+            if weight == 0:
                 raise WeightFileError(f'wrong weight value:"{value}" in weight file {filename}')
             if not name:
                 raise WeightFileError(f"missing domain name in weight file {filename}")
-            domains[name].setdefault(ip, int(value))
+            domains[name].setdefault(ip, weight)
         else:
             raise WeightFileError(f'could not parse weight line:"{line}" in weight file {filename}')
     return domains

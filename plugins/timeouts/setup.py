@@ -41,20 +41,13 @@ class Timeouts:
 def parse(c: Controller) -> Timeouts:
     found = Timeouts()
     while c.next():
-        if c.remaining_args():
-            raise c.arg_err()
+        c.remaining_args(at_most=0)
         count = 0
         while c.next_block():
             option = c.val()
-            values = c.remaining_args()
-            if len(values) != 1:
-                raise c.arg_err()
-            value = values[0]
+            value = c.only_arg()
             if option == "maxtcpqueries":
-                try:
-                    n = parse_atoi(value)
-                except ValueError as e:
-                    raise c.errf("invalid value for maxtcpqueries '%s': %s", value, e) from None
+                n = c.integer(value, message="invalid value for maxtcpqueries '{value}': {error}")
                 if n == 0 or n < -1:
                     raise c.errf("maxtcpqueries provided '%d' needs to be -1 (unlimited) or a positive integer", n)
                 found.maxtcpqueries = n
