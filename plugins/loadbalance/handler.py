@@ -24,6 +24,10 @@ WEIGHTED_TYPES = (TYPE_A, TYPE_AAAA, TYPE_SRV)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# The answer, authority and additional counts of a reply whose sections hold at most one record
+# each: nothing in it can change order.
+_NO_TWO = frozenset(bytes((0, an, 0, ns, 0, ar)) for an in (0, 1) for ns in (0, 1) for ar in (0, 1))
+
 
 class LoadBalance(Plugin):
     name = "loadbalance"
@@ -39,6 +43,8 @@ class LoadBalance(Plugin):
             raise HandlerError(wire.SERVFAIL, "plugin/loadbalance: no next plugin found")
         result = nxt.serve(req)
         if type(result) is bytes:
+            if result[6:12] in _NO_TWO:
+                return result  # a cache hit with one address: one slice and one set lookup
             return self.reorder(result, req.q.qtype)
         if type(result) is int:
             return result
@@ -53,7 +59,7 @@ class LoadBalance(Plugin):
         """``data`` with its records in the policy's order (``data`` itself when none moved)."""
         if len(data) < 12 or data[3] & 0xF or qtype == TYPE_AXFR or qtype == TYPE_IXFR:
             return data
-        if data[6] == 0 and data[7] < 2 and data[8] == 0 and data[9] < 2 and data[10] == 0 and data[11] < 2:
+        if data[6:12] in _NO_TWO:
             return data  # no section holds two records: no order to change
         if self.weights is None:
             fast = _only_addresses(data, self.prefer)
