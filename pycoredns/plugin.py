@@ -211,12 +211,14 @@ class Upstream(Protocol):
     up the target it rewrote. Get it with :attr:`Controller.upstream` at setup.
     """
 
-    async def lookup(self, req: Request, name: str, qtype: int) -> bytes:
-        """The reply to ``name``/``qtype`` (class IN) asked as ``req``'s client asked it.
+    def lookup(self, req: Request, name: str, qtype: int) -> bytes | Awaitable[bytes]:
+        """The reply to ``name``/``qtype`` (class IN) asked as ``req``'s client asked it: its bytes
+        at once when the chain answers at once (a cache hit), else an awaitable of them.
 
         The listener that received ``req`` answers a copy of it with the new question (same ID,
-        flags, EDNS options and client address): zone routing and the whole chain run again, and
-        the reply comes back instead of being sent (observers do not see it). A chain that fails
+        flags, EDNS options and client address): zone routing, the whole chain and the observers
+        run again (it is counted and logged, as in CoreDNS), and the reply comes back instead of
+        being sent. A chain that fails
         gives the error reply the client would have had (SERVFAIL, REFUSED), never an exception.
         Raises :class:`UpstreamError` when the lookup cannot run: ``name`` is not a valid name,
         ``req`` did not come from a listener of this configuration, or lookups nest too deep (a

@@ -178,7 +178,10 @@ class DNS64(Plugin):
             return reply  # not readable as a reply: passed on as it is
         if got.name_error or (got.has_aaaa and not self.translate_all):
             return reply
-        lookup = self.upstream.lookup(req, req.name, TYPE_A)
+        try:
+            lookup = self.upstream.lookup(req, req.name, TYPE_A)
+        except UpstreamError as e:
+            return _lookup_failed(e, req, got.soa_ttl)
         return then(lookup, self._synthesize, req, got.soa_ttl, on_error=_lookup_failed)
 
     def _synthesize(self, a_reply: Reply, req: Request, soa_ttl: int) -> bytes:

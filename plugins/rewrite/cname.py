@@ -39,7 +39,8 @@ class CnameResponse:
         try:
             if upstream is None:
                 raise UpstreamError("no full server is running")
-            data = await upstream.lookup(req, to, req.qtype)
+            got = upstream.lookup(req, to, req.qtype)
+            data = got if isinstance(got, bytes) else await got
             up = dnslib.DNSRecord.parse(data)
         except UpstreamError as e:
             log.error("upstream lookup failed: %s", e)

@@ -175,7 +175,8 @@ class TemplatePlugin(Plugin):
             if rr.rtype != TYPE_CNAME or self.upstream is None:
                 continue
             try:
-                looked_up = await self.upstream.lookup(req, str(rr.rdata.label), req.qtype)
+                got = self.upstream.lookup(req, str(rr.rdata.label), req.qtype)
+                looked_up = got if isinstance(got, bytes) else await got
             except UpstreamError:
                 continue
             try:

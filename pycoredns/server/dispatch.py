@@ -107,35 +107,6 @@ class Dispatcher:
         fut = asyncio.ensure_future(result)  # type: ignore[arg-type]
         fut.add_done_callback(lambda f: self._done(f, req, route.observers, route.debug, send))
 
-    async def answer(self, req: Request) -> bytes:
-        """The reply this listener would send for ``req``, neither sent nor observed.
-
-        What CoreDNS's ``upstream.Lookup`` gets from ``server.ServeDNS`` with a non-writer: the
-        zone is routed again and the chain runs from its top; a failed chain (an rcode left to
-        the server, an error, a panic) gives the error reply the client would have had.
-        """
-        if req.qclass != wire.CLASS_IN and not self.any_class:
-            return req.error_reply(wire.REFUSED)
-        route = self.root if self.root_only else self.route(req)
-        if route is None or route.chain is None:
-            return req.error_reply(wire.REFUSED)
-        req.zone = route.zone
-        try:
-            result = route.chain.serve(req)
-            if not isinstance(result, (bytes, bytearray, int)):
-                result = await result
-        except HandlerError as e:
-            return req.error_reply(e.rcode)
-        except Exception as e:  # the same boundary as a client's query
-            self._panic(req, route.debug, e)
-            return req.error_reply(wire.SERVFAIL)
-        if isinstance(result, int):
-            return req.error_reply(result)
-        data = bytes(result)
-        if req.proto == "udp" and len(data) > req.q.udp_size:
-            data = truncate(data, req.q.udp_size)
-        return data
-
     # ------------------------------------------------------------------------------------------
     def route(self, req: Request) -> Route | None:
         """The zone that answers: the longest matching suffix (for DS the shortest), else "."."""

@@ -2,9 +2,10 @@
 
 The template plugin follows a CNAME it made, and rewrite's ``cname`` rule looks up the target it
 rewrote, by asking the listener that received the query again, as if the same client had sent the
-new question: zone routing and the whole chain run once more (rewrite and cache included), and the
-reply comes back instead of being sent. Such internal queries are not seen by the observers
-(metrics, log): they are not client queries.
+new question: zone routing, the whole chain (rewrite and cache included) and the observers run
+once more, and the reply comes back instead of being sent. As in CoreDNS, whose metrics and log
+plugins sit in the chain, the lookup is counted and logged like any query. When the chain answers
+at once (a cache hit) so does the lookup: no coroutine, no Task.
 
 Each loaded Corefile has one :class:`ChainUpstream`; the runner tells it which dispatcher answers
 for each of its listeners as it opens them (or swaps them in on reload). A Corefile loaded but not
@@ -17,8 +18,10 @@ runaway would exhaust the server, so here a lookup nested more than :data:`MAX_D
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from pycoredns import wire
 from pycoredns.errors import UpstreamError
@@ -31,9 +34,11 @@ _depth: contextvars.ContextVar[int] = contextvars.ContextVar("pycoredns_upstream
 
 
 class Answerer(Protocol):
-    """A listener's query path, asked for the reply without sending it (the Dispatcher)."""
+    """A listener's query path (the Dispatcher): answers by calling ``send``, at once or later."""
 
-    async def answer(self, req: Request) -> bytes: ...
+    def handle(
+        self, data: bytes, remote: Any, local: Any, proto: str, send: Callable[[bytes, Any], None]
+    ) -> None: ...
 
 
 class ChainUpstream:
@@ -46,7 +51,7 @@ class ChainUpstream:
         """Queries that came to listener ``server`` (a request's ``server``) are looked up there."""
         self._listeners[server] = answerer
 
-    async def lookup(self, req: Request, name: str, qtype: int) -> bytes:
+    def lookup(self, req: Request, name: str, qtype: int) -> bytes | Awaitable[bytes]:
         depth = _depth.get()
         if depth >= MAX_DEPTH:
             raise UpstreamError(f"upstream lookups nested more than {MAX_DEPTH} deep")
@@ -57,8 +62,24 @@ class ChainUpstream:
         listener = self._listeners.get(req.server)
         if listener is None:
             raise UpstreamError("no full server is running")
+        got: list[bytes] = []
+        later: list[asyncio.Future[bytes]] = []
+
+        def send(reply: bytes, _remote: Any = None) -> None:
+            if later:
+                if not later[0].done():
+                    later[0].set_result(reply)
+            elif not got:
+                got.append(reply)
+
+        # Tasks and callbacks the chain makes now copy the context: their own lookups nest.
         token = _depth.set(depth + 1)
         try:
-            return await listener.answer(sub)
+            listener.handle(sub.wire, req.remote, req.local, req.proto, send)
         finally:
             _depth.reset(token)
+        if got:
+            return got[0]
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        later.append(fut)
+        return fut

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import dnslib
 import pytest
@@ -11,6 +12,7 @@ from pycoredns.plugin import Controller, Directive, Handler, Plugin, Reply, Requ
 from pycoredns.registry import Entry, Registry
 from pycoredns.server.config import load
 from pycoredns.testing import free_port, make_request, query, running_server
+from tests.conftest import coredns_caplog
 
 
 class Via(Plugin):
@@ -23,6 +25,7 @@ class Via(Plugin):
         super().__init__(next)
         self.upstream = upstream
         self.seen: list[Request] = []
+        self.at_once: list[bool] = []  # per lookup: did the reply come without waiting?
 
     def serve(self, req: Request) -> Result:
         self.seen.append(req)
@@ -33,7 +36,9 @@ class Via(Plugin):
     async def _lookup(self, req: Request) -> Reply:
         reply = req.make_reply()
         try:
-            got = dnslib.DNSRecord.parse(await self.upstream.lookup(req, req.qname[4:], req.qtype))
+            looked_up = self.upstream.lookup(req, req.qname[4:], req.qtype)
+            self.at_once.append(isinstance(looked_up, bytes))
+            got = dnslib.DNSRecord.parse(looked_up if isinstance(looked_up, bytes) else await looked_up)
         except UpstreamError as e:
             reply.add_answer(dnslib.RR(req.qname, dnslib.QTYPE.TXT, rdata=dnslib.TXT(str(e))))
             return req.pack(reply)
@@ -94,6 +99,21 @@ def test_lookup_runs_the_chain_again(proto: str) -> None:
         assert len(looked) == 1 and looked[0].proto == proto and looked[0].remote[0] == "127.0.0.1"
         # A chain that fails gives its error reply (hosts has no such name: SERVFAIL).
         assert query("via.nope.example.org.", "A", srv.port, proto=proto).header.rcode == 2
+
+
+def test_lookup_is_observed_and_answers_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    """As in CoreDNS, whose log and metrics plugins sit in the chain, a lookup is logged and
+    counted like a client's query; a chain that answers synchronously answers it synchronously."""
+    port = free_port()
+    VIAS.clear()
+    text = corefile(port).replace("  via\n", "  via\n  log\n", 1)
+    with coredns_caplog(caplog, logging.INFO), running_server(text, registry=_registry()) as srv:
+        got = query("via.www.example.org.", "A", srv.port)
+        assert [str(rr.rdata) for rr in got.rr] == ["192.0.2.10"]
+    logged = [line for line in caplog.text.splitlines() if '"A IN ' in line]
+    assert any('"A IN www.example.org. udp' in line for line in logged), logged
+    assert any('"A IN via.www.example.org. udp' in line for line in logged), logged
+    assert [v.at_once for v in VIAS if v.at_once] == [[True]]
 
 
 def test_nested_lookups_are_bounded() -> None:
