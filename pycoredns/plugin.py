@@ -65,10 +65,10 @@ from pycoredns.metrics import (
 from pycoredns.request import Request
 from pycoredns.results import Reply, Result, then
 from pycoredns.state import Key, Store
+from pycoredns.threads import off_loop
 
 if TYPE_CHECKING:
     # Heavy (netlink, iptables): imported on first use through __getattr__ below.
-    from pycoredns.nodecache.netif import off_loop
     from pycoredns.nodecache.netsetup import NetSetup, NetSetupConfig
 
 __all__ = [
@@ -550,7 +550,6 @@ def exposition(accept: str = "") -> tuple[bytes, str]:
 _LAZY = {
     "NetSetup": ("pycoredns.nodecache.netsetup", "NetSetup"),
     "NetSetupConfig": ("pycoredns.nodecache.netsetup", "NetSetupConfig"),
-    "off_loop": ("pycoredns.nodecache.netif", "off_loop"),
 }
 
 

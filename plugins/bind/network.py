@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import TYPE_CHECKING
 
-from pycoredns.plugin import Controller, CorefileError, Key, NetSetup, NetSetupConfig
+from pycoredns import plugin as api
+from pycoredns.plugin import Controller, CorefileError, Key
+
+if TYPE_CHECKING:  # the network setup (netlink, iptables) is imported only when a block asks for it
+    from pycoredns.plugin import NetSetup, NetSetupConfig
 
 
 def key_of(cfg: NetSetupConfig) -> str:
@@ -39,8 +44,8 @@ def merge(plans: dict[str, NetSetupConfig], cfg: NetSetupConfig, where: str) -> 
         plans[key] = cfg
         return
     union = list(dict.fromkeys(have.addresses + cfg.addresses))
-    mine = NetSetupConfig(**{**vars(cfg), "addresses": union})
-    theirs = NetSetupConfig(**{**vars(have), "addresses": union})
+    mine = api.NetSetupConfig(**{**vars(cfg), "addresses": union})
+    theirs = api.NetSetupConfig(**{**vars(have), "addresses": union})
     if mine != theirs:
         name = f"interface {cfg.interface}" if key else "notrack without interface"
         raise CorefileError(f"{where} - Error during parsing: conflicting network setup options for {name}")
@@ -70,7 +75,7 @@ class NetworkState:
                 old = self.active.get(key)
                 if old is not None and old.cfg == cfg:
                     continue
-                ns = NetSetup(cfg)
+                ns = api.NetSetup(cfg)
                 ns.ensure_interface()
                 prepared[key] = ns
             self.pending[inst] = prepared
@@ -143,7 +148,7 @@ def register(c: Controller, plans: dict[str, NetSetupConfig], where: str) -> Non
     if not state.hooked:
         state.hooked = True
         c.on_exit(state.teardown_all)
-        NetSetup.expose_errors()
+        api.NetSetup.expose_errors()
     inst = c.generation
     if inst in state.plans:
         for cfg in plans.values():

@@ -15,10 +15,15 @@ options report the line.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pycoredns.plugin import ConfigError, Controller, NetSetupConfig, go_strconv_quote
+from pycoredns import plugin as api
+from pycoredns.plugin import ConfigError, Controller, go_strconv_quote
 from pycoredns.plugins.bind import network
-from pycoredns.plugins.bind.addresses import interface_table, list_ip
+from pycoredns.plugins.bind.addresses import Interfaces, interface_table, list_ip, names_interfaces
+
+if TYPE_CHECKING:
+    from pycoredns.plugin import NetSetupConfig
 
 IFNAMSIZ = 16  # Linux interface names hold at most 15 bytes
 
@@ -39,15 +44,17 @@ class BindLine:
 
 
 def setup(c: Controller) -> None:
-    interfaces = interface_table()
+    interfaces: Interfaces | None = None  # read once, and only when an argument names an interface
     hosts: list[str] = []
     plans: dict[str, NetSetupConfig] = {}
     where = ""
     while c.next():
         line_no = c.line()
         b = parse(c)
-        ips = list_ip(b.addrs, interfaces)
-        excluded = list_ip(b.except_, interfaces)
+        if interfaces is None and names_interfaces(b.addrs + b.except_):
+            interfaces = interface_table()
+        ips = list_ip(b.addrs, interfaces or {})
+        excluded = list_ip(b.except_, interfaces or {})
         # Concatenated, not de-duplicated, as CoreDNS: a repeat fails later as "already defined".
         kept = [ip for ip in ips if ip not in excluded]
         hosts.extend(kept)
@@ -111,7 +118,7 @@ def _ports(c: Controller) -> list[int]:
 
 def _net_config(c: Controller, b: BindLine, addresses: list[str]) -> NetSetupConfig:
     ports = _ports(c)
-    return NetSetupConfig(
+    return api.NetSetupConfig(
         addresses=list(dict.fromkeys(a.split("%")[0] for a in addresses)),
         interface=b.interface or "nodelocaldns",
         setup_interface=b.interface is not None,

@@ -11,46 +11,22 @@ is an explicit override, never a silent fallback: production always asks for ``d
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import errno
-import functools
 import ipaddress
 import os
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from pycoredns.errors import PyCoreDNSError
+from pycoredns.threads import off_loop
+
+__all__ = ["InterfaceError", "ensure", "exists", "interface_kind", "off_loop", "remove",
+           "remove_addresses"]
 
 DEFAULT_KIND = "dummy"
 KIND_ENV = "PYCOREDNS_INTERFACE_KIND"
 IFA_F_NODAD = 0x02  # IPv6: usable at once, no duplicate address detection on a down link
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def off_loop(fn: Callable[P, T]) -> Callable[P, T]:
-    """Run ``fn`` in a worker thread when called on a thread with a running event loop.
-
-    pyroute2's synchronous IPRoute drives its own event loop and refuses to start inside a
-    running one (setup and exit hooks run on the server's loop); elsewhere it is called directly.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return fn(*args, **kwargs)
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="netlink") as pool:
-            return pool.submit(fn, *args, **kwargs).result()
-
-    return wrapper
 
 
 class InterfaceError(PyCoreDNSError):
