@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from pycoredns import COREDNS_VERSION, __version__
 from pycoredns import log as clog
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.goflags import FlagSet
-from pycoredns.registry import Registry
+from pycoredns.workers import AUTO, parse_workers
+
+if TYPE_CHECKING:  # the plugins and the engine: a supervisor of workers does without them
+    from pycoredns.registry import Registry
 
 
 def _port(text: str) -> str:
@@ -27,6 +31,29 @@ def coredns_flags(fs: FlagSet) -> None:
     fs.bool("plugins", False, "List installed plugins")
     fs.bool("version", False, "Show version")
     fs.bool("validate", False, "Load the Corefile and set up every plugin, then exit (no sockets)")
+
+
+def instance_flags(fs: FlagSet) -> None:
+    """pycoredns's own flags, in both commands: how many processes serve."""
+    fs.value(
+        "workers", 1,
+        "worker processes on the same listeners, one logical cache (a number, or auto: the CPU quota, "
+        "capped by the memory limit)",
+        parse_workers,
+    )
+
+
+def workers_for(value: int) -> int:
+    """The number of workers for a ``-workers`` value (``auto`` chosen now, and logged)."""
+    if value != AUTO:
+        return value
+    import logging
+
+    from pycoredns.server.sizing import auto_workers
+
+    choice = auto_workers()
+    logging.getLogger("pycoredns").info("[INFO] -workers auto: %d (%s)", choice.workers, choice.reason)
+    return choice.workers
 
 
 def version_text() -> str:
@@ -53,7 +80,17 @@ def validate(conf: str, dns_port: str, registry: Registry) -> int:
     return 0
 
 
-def run_server(conf: str, dns_port: str, quiet: bool, pidfile: str, registry: Registry) -> int:
+def run_server(
+    conf: str, dns_port: str, quiet: bool, pidfile: str, registry: Registry | None, workers: int = 1
+) -> int:
+    if workers > 1:
+        import asyncio
+
+        from pycoredns.server.supervisor import Supervisor
+
+        # The supervisor carries no queries: the standard event loop does, and costs less memory.
+        return asyncio.run(Supervisor(conf, workers=workers, dns_port=dns_port, quiet=quiet, pidfile=pidfile).run())
+
     import uvloop
 
     from pycoredns.server.app import App
@@ -73,21 +110,28 @@ def run_server(conf: str, dns_port: str, quiet: bool, pidfile: str, registry: Re
 def main(argv: list[str] | None = None) -> int:
     fs = FlagSet("pycoredns")
     coredns_flags(fs)
+    instance_flags(fs)
     fs.parse_or_exit(sys.argv[1:] if argv is None else argv)
     if fs.args:
         print(f"extra command line arguments: {fs.args}", file=sys.stderr)
         return 1
     clog.setup()
-    registry = Registry.default()
     if fs["version"]:
         print(version_text())
         return 0
-    if fs["plugins"]:
-        print(plugins_text(registry))
-        return 0
-    if fs["validate"]:
-        return validate(fs["conf"], fs["dns.port"], registry)
-    return run_server(fs["conf"], fs["dns.port"], fs["quiet"], fs["pidfile"], registry)
+    if fs["plugins"] or fs["validate"]:
+        from pycoredns.registry import Registry
+
+        if fs["plugins"]:
+            print(plugins_text(Registry.default()))
+            return 0
+        return validate(fs["conf"], fs["dns.port"], Registry.default())
+    workers = workers_for(fs["workers"])
+    if workers > 1:  # a supervisor: the workers load the plugins
+        return run_server(fs["conf"], fs["dns.port"], fs["quiet"], fs["pidfile"], None, workers)
+    from pycoredns.registry import Registry
+
+    return run_server(fs["conf"], fs["dns.port"], fs["quiet"], fs["pidfile"], Registry.default(), workers)
 
 
 if __name__ == "__main__":

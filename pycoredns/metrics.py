@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import disable_created_metrics, generate_latest
 from prometheus_client.core import CollectorRegistry, HistogramMetricFamily, Metric
@@ -55,11 +56,102 @@ def register_once(key: str, make: Callable[[], Collector], registry: CollectorRe
     return got
 
 
-def exposition(accept: str = "") -> tuple[bytes, str]:
-    """:data:`REGISTRY` in the format the Accept header asks for: (body, content type)."""
+def exposition(accept: str = "", registry: Collector | None = None) -> tuple[bytes, str]:
+    """``registry`` (default :data:`REGISTRY`) in the format the Accept header asks for:
+    (body, content type)."""
+    reg = registry or REGISTRY
     encoder, content_type = choose_encoder(accept)
-    body = generate_latest(REGISTRY) if encoder is generate_latest else encoder(REGISTRY)
+    body = generate_latest(reg) if encoder is generate_latest else encoder(reg)
     return body, content_type
+
+
+# -- one process to the outside: the workers' metrics added up ------------------------------------
+# A snapshot is what a worker sends: [name, type, help, unit, [[sample name, labels, value], ...]]
+# per family. Counters, histograms and summaries add up; so do gauges (cache entries), except
+# those whose value every worker has alike (build info, the size of a file they all read): the
+# plugin that exports one says so with :func:`gauge_merge`.
+Snapshot = list[list[Any]]
+SUM, MAX, MIN = "sum", "max", "min"
+_GAUGE_MERGE: dict[str, str] = {
+    "process_start_time_seconds": MIN,
+    "process_max_fds": MAX,
+    "process_virtual_memory_max_bytes": MAX,
+}
+_ADDITIVE = {"counter", "histogram", "summary", "gaugehistogram"}
+
+
+def gauge_merge(name: str, how: str) -> None:
+    """How the workers' values of gauge family ``name`` combine: sum (the default), max or min.
+    Families named ``*_info`` take the max."""
+    if how not in (SUM, MAX, MIN):
+        raise ValueError(f"unknown merge {how!r}")
+    _GAUGE_MERGE[name] = how
+
+
+def _merge_rule(name: str, typ: str) -> str:
+    if typ in _ADDITIVE:
+        return SUM
+    how = _GAUGE_MERGE.get(name)
+    if how is not None:
+        return how
+    return MAX if name.endswith("_info") or typ in ("info", "stateset") else SUM
+
+
+def snapshot(registry: CollectorRegistry | None = None) -> Snapshot:
+    """Every family of ``registry`` (default :data:`REGISTRY`) as plain lists (JSON-safe)."""
+    out: Snapshot = []
+    for fam in (registry or REGISTRY).collect():
+        out.append([fam.name, fam.type, fam.documentation, fam.unit,
+                    [[s.name, s.labels, s.value] for s in fam.samples]])
+    return out
+
+
+def additive(snap: Snapshot) -> Snapshot:
+    """The families of ``snap`` that add up (what a worker that died has counted stays counted)."""
+    return [f for f in snap if _merge_rule(f[0], f[1]) == SUM and f[1] != "gauge"]
+
+
+def merge(snaps: Iterable[Snapshot]) -> Snapshot:
+    """Several snapshots as one: same families and labels, values combined per sample."""
+    families: dict[str, list[Any]] = {}
+    for snap in snaps:
+        for name, typ, doc, unit, samples in snap:
+            fam = families.get(name)
+            if fam is None:
+                fam = families[name] = [name, typ, doc, unit, {}]
+            how = _merge_rule(name, typ)
+            values: dict[tuple[str, tuple[tuple[str, str], ...]], list[Any]] = fam[4]
+            for sname, labels, value in samples:
+                key = (sname, tuple(sorted(labels.items())))
+                have = values.get(key)
+                if have is None:
+                    values[key] = [sname, labels, value]
+                elif how == SUM or sname.endswith(("_bucket", "_count", "_sum", "_gcount", "_gsum")):
+                    have[2] += value
+                elif how == MAX:
+                    have[2] = max(have[2], value)
+                else:
+                    have[2] = min(have[2], value)
+    return [[n, t, d, u, list(v.values())] for n, t, d, u, v in families.values()]
+
+
+class SnapshotCollector(Collector):
+    """A collector that yields a snapshot's families (to render a merged one)."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def collect(self) -> Iterator[Metric]:
+        for name, typ, doc, unit, samples in self.snap:
+            fam = Metric(name, doc, typ, unit)
+            for sname, labels, value in samples:
+                fam.add_sample(sname, labels, value)
+            yield fam
+
+
+def render(snap: Snapshot, accept: str = "") -> tuple[bytes, str]:
+    """A (merged) snapshot in the format the Accept header asks for."""
+    return exposition(accept, SnapshotCollector(snap))
 
 
 # -- cheap histograms for hot paths ----------------------------------------------------------------

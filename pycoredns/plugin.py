@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from prometheus_client.registry import Collector
 
-from pycoredns import COREDNS_VERSION, counters, dns, expr, goregex, http, metrics, wire
+from pycoredns import COREDNS_VERSION, counters, dns, expr, goregex, http, metrics, wire, workers
 from pycoredns.corefile import Dispenser, Token, ZoneAddress, normalize_name, normalize_zone, split_host_port
 from pycoredns.corefile.keys import is_domain_name
 from pycoredns.corefile.parser import corefile_digest
@@ -66,6 +66,7 @@ from pycoredns.request import Request
 from pycoredns.results import Reply, Result, then
 from pycoredns.state import Key, Store
 from pycoredns.threads import off_loop
+from pycoredns.workers import WorkerInfo
 
 if TYPE_CHECKING:
     # Heavy (netlink, iptables): imported on first use through __getattr__ below.
@@ -107,12 +108,14 @@ __all__ = [
     "Store",
     "Upstream",
     "UpstreamError",
+    "WorkerInfo",
     "ZoneAddress",
     "add_histogram",
     "corefile_digest",
     "dns",
     "exposition",
     "expr",
+    "gauge_merge",
     "go_duration",
     "go_quote_rune",
     "go_strconv_quote",
@@ -201,6 +204,21 @@ class Runtime(Protocol):
 
     def read_corefile(self) -> tuple[str, str]:
         """(text, filename) of the Corefile as a restart would read it now."""
+        ...
+
+    @property
+    def worker(self) -> WorkerInfo:
+        """Which worker this process is (``-workers``): index, count, and the instance's id.
+
+        With N workers each one loads the Corefile and runs every plugin, and the supervisor makes
+        them one process to the outside. A plugin that must act once per instance does so in the
+        primary worker; a size meant for the instance (a cache's capacity) is split N ways."""
+        ...
+
+    async def ask_workers(self, topic: str, timeout: float = 2.0) -> dict[int, Any]:
+        """The other workers' answers to ``topic`` (registered with
+        :meth:`Controller.answer_workers`), by worker index; None for a worker that is down or
+        did not answer within ``timeout``. Empty when the process serves alone."""
         ...
 
 
@@ -332,6 +350,8 @@ class ProcessSetup(Runtime, Protocol):
 
     def add_exit_hook(self, hook: Callable[[], None]) -> None: ...
 
+    def answer_workers(self, topic: str, answer: Callable[[], Any]) -> None: ...
+
 
 class Controller(Dispenser):
     """What ``setup`` receives: a token cursor plus typed access to the block being configured.
@@ -407,6 +427,12 @@ class Controller(Dispenser):
     def corefile(self) -> tuple[str, str]:
         """(text, filename) of the Corefile this configuration is loaded from."""
         return self._load.text, self._load.filename
+
+    def answer_workers(self, topic: str, answer: Callable[[], Any]) -> None:
+        """Answer the other workers' :meth:`Runtime.ask_workers` for ``topic`` with ``answer()``
+        (JSON-able, quick: it runs on this worker's event loop). The last registration wins, so a
+        reloaded configuration takes the topic over."""
+        self._load.process.answer_workers(topic, answer)
 
     def process_state(self, key: Key[T], make: Callable[[], T]) -> T:
         """Process-wide state that outlives reloads (a watcher, a shared listener's users),
@@ -541,10 +567,21 @@ def panics() -> int:
     return counters.panics
 
 
-def exposition(accept: str = "") -> tuple[bytes, str]:
+async def exposition(accept: str = "") -> tuple[bytes, str]:
     """Every registered metric in the format a scraper's Accept header asks for (Prometheus text
-    by default): (body, content type). What the prometheus plugin serves on /metrics."""
-    return metrics.exposition(accept)
+    by default): (body, content type). What the prometheus plugin serves on /metrics.
+
+    With workers, every worker's metrics (and the supervisor's) added up, so any worker that
+    takes the scrape shows the whole instance: counters and histograms summed, gauges summed
+    unless :func:`gauge_merge` says otherwise."""
+    return await workers.PEERS.exposition(accept)
+
+
+def gauge_merge(name: str, how: str) -> None:
+    """How a gauge family adds up across workers: ``"sum"`` (the default: a cache's entries),
+    ``"max"`` (a value every worker has alike: the entries of a file they all read) or ``"min"``.
+    Families named ``*_info`` take the max."""
+    metrics.gauge_merge(name, how)
 
 
 _LAZY = {

@@ -62,6 +62,8 @@ def setup(c: Controller) -> None:
             where = where or f"{c.file()}:{line_no}"
             network.merge(plans, _net_config(c, b, kept), f"{c.file()}:{line_no}")
     c.set_listen_hosts(hosts)
+    if not c.runtime.worker.primary:
+        plans = {}  # with workers, the primary one sets the node's network up, for the instance
     network.register(c, plans, where)
 
 

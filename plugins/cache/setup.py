@@ -19,6 +19,11 @@ MAX_UINT32 = (1 << 32) - 1
 
 def setup(c: Controller) -> None:
     settings = parse(c)
+    workers = c.runtime.worker.count
+    if workers > 1:
+        # One logical cache: each name reaches one worker, which holds its share of the capacity.
+        settings.success_capacity = -(-settings.success_capacity // workers)
+        settings.denial_capacity = -(-settings.denial_capacity // workers)
     metrics.register(c)
     view = c.shared.get(VIEW) or ""
     caches: list[Cache] = []

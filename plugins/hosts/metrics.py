@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from pycoredns.plugin import NAMESPACE, Controller
+from pycoredns.plugin import NAMESPACE, Controller, gauge_merge
 
 _entries: dict[str, float] = {}
 _reload_timestamp: list[float] = [0.0]
@@ -32,6 +32,9 @@ def _families() -> Iterator[Metric]:
 
 def register(c: Controller) -> None:
     c.register_metrics("hosts", _families)
+    # Every worker reads the same files: the instance has one value, not the workers' sum.
+    gauge_merge(ENTRIES, "max")
+    gauge_merge(RELOAD_TIMESTAMP, "max")
 
 
 def set_entries(path: str, count: int) -> None:

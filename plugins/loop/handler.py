@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 from collections.abc import Coroutine
 from typing import Any
@@ -13,19 +14,28 @@ log = plugin_log("loop")
 HINFO = 13
 
 
-def probe_name(zone: str) -> str:
-    """``<random 62-bit int>.<random 62-bit int>.<zone>``, lower-case, fully qualified."""
-    labels = f"{secrets.randbelow(1 << 62)}.{secrets.randbelow(1 << 62)}"
+def probe_name(zone: str, instance: str = "") -> str:
+    """``<random 62-bit int>.<random 62-bit int>.<zone>``, lower-case, fully qualified.
+
+    With workers the numbers come from the instance's id, so every worker knows the name: the
+    primary one sends the probe, and whichever worker the name is steered to counts it.
+    """
+    if instance:
+        digest = hashlib.sha256(f"{instance}/{zone}".encode()).digest()
+        first, second = (int.from_bytes(digest[i : i + 8], "big") >> 2 for i in (0, 8))
+    else:
+        first, second = secrets.randbelow(1 << 62), secrets.randbelow(1 << 62)
+    labels = f"{first}.{second}"
     return f"{labels}." if zone == "." else f"{labels}.{zone}"
 
 
 class Loop(Plugin):
     name = "loop"
 
-    def __init__(self, zone: str, runtime: Runtime | None, next: Handler | None = None) -> None:
+    def __init__(self, zone: str, runtime: Runtime | None, next: Handler | None = None, instance: str = "") -> None:
         super().__init__(next)
         self.zone = zone
-        self.qname = probe_name(zone)
+        self.qname = probe_name(zone, instance)
         self.runtime = runtime
         self.seen = 0
         self.disabled = False

@@ -44,6 +44,14 @@ async def exchange(qname: str, host: str, port: int, timeout: float = TIMEOUT) -
                     return data
 
 
+async def count_only(loop: Loop) -> None:
+    """A worker other than the primary: count the probe for as long as the primary may send it."""
+    try:
+        await asyncio.sleep(DEADLINE + TIMEOUT)
+    finally:
+        loop.disabled = True
+
+
 async def run_probe(loop: Loop, address: str) -> None:
     host, _, port_text = address.rpartition(":")
     host = host.strip("[]")
@@ -63,4 +71,4 @@ async def run_probe(loop: Loop, address: str) -> None:
         loop.disabled = True
 
 
-__all__ = ["HINFO", "exchange", "probe_address", "run_probe"]
+__all__ = ["HINFO", "count_only", "exchange", "probe_address", "run_probe"]

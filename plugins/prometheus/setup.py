@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pycoredns.plugin import Controller, exposition, http
+from pycoredns.plugin import Controller, exposition, gauge_merge, http
 from pycoredns.plugins.prometheus.metrics import STATS
 from pycoredns.plugins.prometheus.observer import DROPPED_OBSERVER, MetricsObserver
 
@@ -59,8 +59,8 @@ def setup(c: Controller) -> None:
     c.on_shutdown(shutdown)
 
 
-def metrics_route(method: str, headers: dict[str, str]) -> http.Response:
-    body, content_type = exposition(headers.get("accept", ""))
+async def metrics_route(method: str, headers: dict[str, str]) -> http.Response:
+    body, content_type = await exposition(headers.get("accept", ""))
     return http.Response(200, body, content_type)
 
 
@@ -69,6 +69,7 @@ def register_collectors(c: Controller) -> None:
     from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
     c.register_metrics("coredns_core", STATS.collect, STATS.describe)
+    gauge_merge("coredns_plugin_enabled", "max")  # the same in every worker (coredns_build_info: *_info)
     c.register_collector("process", lambda: ProcessCollector(registry=None))
     # GCCollector insists on registering somewhere: a throwaway registry, then ours.
     c.register_collector("python_gc", lambda: GCCollector(registry=CollectorRegistry()))

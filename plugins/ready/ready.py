@@ -2,14 +2,18 @@
 
 The state is process-wide (one per address, shared by the blocks that use ``ready``) and is
 rebuilt by each new configuration: the first block of a configuration to start clears the list,
-as CoreDNS's setup resets its global plugin list.
+as CoreDNS's setup resets its global plugin list. With workers, /ready answers for the instance:
+whichever worker takes the request asks the others (their plugins, and whether they have
+started), and a worker that is down counts as ``worker N`` not ready.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pycoredns.plugin import Key, Readiness, http, plugin_log
+from pycoredns.plugin import Key, Readiness, Runtime, http, plugin_log
+
+TOPIC = "ready"  # what workers ask each other
 
 log = plugin_log("ready")
 
@@ -51,12 +55,30 @@ class ReadyState:
     def route(self, method: str, headers: dict[str, str]) -> http.Response:
         if not self.done:
             return http.Response(503, b"Shutting down")
-        missing = self.not_ready()
-        if not missing:
-            return http.Response(200, b"OK")
-        text = ",".join(missing)
-        log.info('Plugins not ready: "%s"', text)
-        return http.Response(503, text.encode())
+        return _answer(self.not_ready())
+
+    def report(self) -> list[Any]:
+        """This worker's state for the others: [started, names not ready]."""
+        return [self.done, self.not_ready() if self.done else []]
+
+    async def route_workers(self, runtime: Runtime) -> http.Response:
+        if not self.done:
+            return http.Response(503, b"Shutting down")
+        missing = set(self.not_ready())
+        for index, got in (await runtime.ask_workers(TOPIC)).items():
+            if not isinstance(got, list) or len(got) != 2 or not got[0]:
+                missing.add(f"worker {index}")
+            else:
+                missing.update(str(n) for n in got[1])
+        return _answer(sorted(missing))
+
+
+def _answer(missing: list[str]) -> http.Response:
+    if not missing:
+        return http.Response(200, b"OK")
+    text = ",".join(missing)
+    log.info('Plugins not ready: "%s"', text)
+    return http.Response(503, text.encode())
 
 
 STATE: Key[ReadyState] = Key("ready")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pycoredns.plugin import Controller, http
-from pycoredns.plugins.ready.ready import STATE, ReadyState, readiness_objects
+from pycoredns.plugins.ready.ready import STATE, TOPIC, ReadyState, readiness_objects
 
 DEFAULT_ADDR = ":8181"
 MONITOR_TYPES = ("until-ready", "continuously")
@@ -28,13 +28,20 @@ def setup(c: Controller) -> None:
     server = c.http_server(addr)
     generation = c.generation
     user = object()  # this block's hold on the shared listener
+    runtime = c.runtime
+    route: http.Route = state.route
+    if runtime.worker.count > 1:
+        c.answer_workers(TOPIC, state.report)
+
+        async def route(method: str, headers: dict[str, str]) -> http.Response:
+            return await state.route_workers(runtime)
 
     async def startup() -> None:
         state.renew(generation)
         state.keep_readiness = monitor == "continuously"
         for name, obj in readiness_objects(c.handlers, c.observers):
             state.add(name, obj)
-        await server.acquire(user, {"/ready": state.route})
+        await server.acquire(user, {"/ready": route})
 
     async def listening() -> None:
         state.done = True  # every listener is open: startup has completed

@@ -44,5 +44,7 @@ def effective_interval(interval: float, jitter: float) -> float:
 def setup(c: Controller) -> None:
     interval, jitter = parse(c)
     metrics.register(c)
+    if not c.runtime.worker.primary:
+        return  # with workers the primary one watches, and a change it loads reloads them all
     # Process-wide, as in CoreDNS: with several blocks the last one set up sets the period.
     c.process_state(STATE, ReloadState).prepare(c, effective_interval(interval, jitter))

@@ -19,17 +19,20 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from pycoredns import __version__
 from pycoredns import log as clog
-from pycoredns.cli import plugins_text, version_text
+from pycoredns.cli import plugins_text, version_text, workers_for
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.nodecache import metrics_server
 from pycoredns.nodecache.flags import FlagValidationError, NodeCacheParams, build_flagset, validate
 from pycoredns.nodecache.template import TemplateValues, upstream_service_ip
 from pycoredns.nodecache.watch import ConfigSync, CorefileWriter
-from pycoredns.registry import Registry
-from pycoredns.server.app import App
+from pycoredns.server.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from pycoredns.server.app import App
 
 log = logging.getLogger("pycoredns.nodecache")
 
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             print(version_text())
             return 0
         if fs["plugins"]:
+            from pycoredns.registry import Registry
+
             print(plugins_text(Registry.default()))
             return 0
         try:
@@ -81,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if fs["validate"]:
             return _validate_only(params)
+    params.workers = workers_for(params.workers)  # -workers auto: chosen (and logged) once
+    if params.workers > 1:
+        # The supervisor carries no queries: the standard event loop does, and costs less memory.
+        return asyncio.run(NodeCache(params).run())
     import uvloop
 
     return uvloop.run(NodeCache(params).run())
@@ -109,6 +118,8 @@ def _validate_only(params: NodeCacheParams) -> int:
     from pycoredns.cli import validate as validate_corefile
 
     ConfigSync(_writer(params, False), params.kubedns_cm_path).start()
+    from pycoredns.registry import Registry
+
     return validate_corefile(params.corefile, params.local_port, Registry.default())
 
 
@@ -131,19 +142,29 @@ class NodeCache:
                 teardown=not params.skip_teardown,
             )
         )
-        self.app: App | None = None
+        self.app: App | Supervisor | None = None
         self._quit_now = False
 
     async def run(self) -> int:
         p = self.params
-        app = App(p.corefile, dns_port=p.local_port, quiet=p.quiet, pidfile=p.pidfile)
-        self.app = app
         # node-cache's own lines carry Go's timestamp on stderr until the DNS server runs.
         early = contextlib.ExitStack()
         early.enter_context(_early_log())
+        workers = workers_for(p.workers)
+        app: App | Supervisor
+        if workers > 1:
+            # The network setup and teardown stay here, in the supervisor: they run once.
+            app = Supervisor(p.corefile, workers=workers, dns_port=p.local_port, quiet=p.quiet, pidfile=p.pidfile)
+            render = _threadsafe(app)
+        else:
+            from pycoredns.server.app import App  # the supervisor does without the engine
+
+            app = App(p.corefile, dns_port=p.local_port, quiet=p.quiet, pidfile=p.pidfile)
+            render = None
+        self.app = app
         app.exit_hooks.append(self.netsetup.teardown)
         self._trap_signals(app)
-        metrics = metrics_server.start(p.metrics_listen_address)
+        metrics = metrics_server.start(p.metrics_listen_address, render)
         sync = ConfigSync(_writer(p, p.reload_with_signal), p.kubedns_cm_path)
         sync.start()
         await asyncio.to_thread(self.netsetup.ensure_interface)
@@ -177,7 +198,7 @@ class NodeCache:
             if metrics is not None:
                 metrics.close()
 
-    def _trap_signals(self, app: App) -> None:
+    def _trap_signals(self, app: App | Supervisor) -> None:
         loop = asyncio.get_running_loop()
 
         def stop(name: str) -> None:
@@ -189,12 +210,24 @@ class NodeCache:
         def quit_now() -> None:
             self._quit_now = True
             app.stop(0)
+            if isinstance(app, Supervisor):
+                app.kill_workers()
 
         loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, stop, "SIGINT")
         loop.add_signal_handler(signal.SIGQUIT, quit_now)
         loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(app.reload()))
         loop.add_signal_handler(signal.SIGHUP, lambda: None)  # ignored, as in CoreDNS's fork
+
+
+def _threadsafe(sup: Supervisor) -> metrics_server.Render:
+    """The supervisor's merged /metrics, for node-cache's own endpoint (served from threads)."""
+    loop = asyncio.get_running_loop()
+
+    def render(accept: str) -> tuple[bytes, str]:
+        return asyncio.run_coroutine_threadsafe(sup.exposition(accept), loop).result(15)
+
+    return render
 
 
 if __name__ == "__main__":

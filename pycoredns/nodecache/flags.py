@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from pycoredns import COREDNS_VERSION
-from pycoredns.cli import coredns_flags
+from pycoredns.cli import coredns_flags, instance_flags
 from pycoredns.corefile import parse_duration
 from pycoredns.goflags import FlagSet
 
@@ -98,6 +98,7 @@ def build_flagset(program: str = "/node-cache") -> NodeCacheFlagSet:
     # Removed from node-cache in 1.19.0; accepted and ignored so old manifests still start.
     fs.bool("setupebtables", False, "ignored (removed from node-cache)")
     coredns_flags(fs)
+    instance_flags(fs)
     return fs
 
 
@@ -123,6 +124,7 @@ class NodeCacheParams:
     reload_with_signal: bool = False
     pidfile: str = ""
     quiet: bool = False
+    workers: int = 1  # 0: auto
     extra_args: list[str] = field(default_factory=list)
 
     @property
@@ -187,5 +189,6 @@ def validate(fs: FlagSet) -> NodeCacheParams:
         reload_with_signal=fs["reloadwithsignal"],
         pidfile=fs["pidfile"],
         quiet=fs["quiet"],
+        workers=fs["workers"],
         extra_args=list(fs.args),
     )

@@ -11,25 +11,32 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from pycoredns.corefile import split_host_port
-from pycoredns.metrics import REGISTRY
+from pycoredns import metrics
 from pycoredns.nodecache import errors_metric
 
 log = logging.getLogger("pycoredns.nodecache")
 
+Render = Callable[[str], tuple[bytes, str]]  # Accept header -> (body, content type)
+
 
 class _MetricsHandler(BaseHTTPRequestHandler):
+    render: Render = staticmethod(metrics.exposition)
+
     def do_GET(self) -> None:
         if self.path.split("?", 1)[0] != "/metrics":
             self.send_error(404, "404 page not found")
             return
-        body = generate_latest(REGISTRY)
+        try:
+            body, content_type = self.render(self.headers.get("Accept", "") or "")
+        except Exception as e:  # a scrape must never take anything down
+            log.error("[ERROR] metrics: %s", e)
+            self.send_error(500)
+            return
         self.send_response(200)
-        self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -58,7 +65,9 @@ class MetricsServer:
         self.server.server_close()
 
 
-def _listen(address: str) -> ThreadingHTTPServer:
+def _listen(address: str, render: Render | None = None) -> ThreadingHTTPServer:
+    from pycoredns.corefile.values import split_host_port
+
     try:
         host, port_text = split_host_port(address)
     except ValueError as e:
@@ -67,13 +76,17 @@ def _listen(address: str) -> ThreadingHTTPServer:
         raise OSError(f"listen tcp: lookup port {port_text}: unknown port")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     cls = type("_FamilyServer", (_Server,), {"address_family": family})
-    return cls((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), int(port_text)), _MetricsHandler)
+    handler: type[_MetricsHandler] = _MetricsHandler
+    if render is not None:
+        handler = type("_Handler", (_MetricsHandler,), {"render": staticmethod(render)})
+    return cls((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), int(port_text)), handler)
 
 
-def start(address: str) -> MetricsServer | None:
-    """Serve /metrics on ``address``; None (logged) when it cannot listen."""
+def start(address: str, render: Render | None = None) -> MetricsServer | None:
+    """Serve /metrics on ``address`` (``render``: the whole instance's, with workers); None
+    (logged) when it cannot listen."""
     try:
-        server = _listen(address)
+        server = _listen(address, render)
     except OSError as e:
         log.error("[ERROR] Failed to start metrics handler: %s", e)
         return None

@@ -15,6 +15,8 @@ from pycoredns.registry import Registry
 from pycoredns.server import config
 from pycoredns.server.process import Process
 from pycoredns.server.runner import Server
+from pycoredns.server.steering import Steering
+from pycoredns.workers import WorkerInfo
 
 log = logging.getLogger("pycoredns")
 
@@ -31,6 +33,8 @@ class App:
         pidfile: str = "",
         registry: Registry | None = None,
         corefile_text: str | None = None,
+        worker: WorkerInfo | None = None,
+        steering: Steering | None = None,
     ) -> None:
         self.conf = conf
         self.dns_port = dns_port
@@ -39,11 +43,15 @@ class App:
         self.registry = registry or Registry.default()
         self.corefile_text = corefile_text
         # What outlives reloads; plugins see it as their Runtime.
-        self.process = Process(self)
+        self.process = Process(self, worker)
+        self.steering = steering
         self.server: Server | None = None
         self.stopped = asyncio.Event()
         self.exit_code = 0
         self._reload_lock = asyncio.Lock()
+        # Whether another instance serves these addresses when this one stops: then it hands the
+        # traffic over before its listeners close (set by the node registry, -instancedir).
+        self.hand_over: Callable[[], bool] = lambda: False
 
     @property
     def exit_hooks(self) -> list[Callable[[], None]]:
@@ -78,7 +86,7 @@ class App:
     # -- running -----------------------------------------------------------------------------------
     async def start(self) -> Server:
         instance = self.load()
-        self.server = Server(instance, quiet=self.quiet)
+        self.server = Server(instance, quiet=self.quiet, steering=self.steering)
         await self.server.start()
         if self.pidfile:
             Path(self.pidfile).write_text(f"{os.getpid()}\n")
@@ -117,6 +125,13 @@ class App:
         """Run (once) the exit hooks; a failing hook is logged and the rest still run."""
         self.process.run_exit_hooks()
 
+    async def before_close(self) -> None:
+        """Between the shutdown hooks (lameduck) and the listeners' close: the exit hooks (the
+        node network teardown), then, when another instance serves, the handover."""
+        await self._exit_hooks_in_thread()
+        if self.server is not None and self.hand_over():
+            await self.server.leave()
+
     def stop(self, code: int = 0) -> None:
         """Ask the process to stop (from a plugin: loop detection, a fatal error)."""
         self.exit_code = code
@@ -124,7 +139,7 @@ class App:
 
     async def shutdown(self) -> None:
         if self.server is not None:
-            await self.server.stop(before_close=self._exit_hooks_in_thread)
+            await self.server.stop(before_close=self.before_close)
         await self._exit_hooks_in_thread()  # no server (a failed start): the hooks still run
         if self.pidfile:
             try:

@@ -39,6 +39,8 @@ class Route:
 class Dispatcher:
     """Routes a listener's queries to the zones its server blocks serve."""
 
+    inflight = 0  # queries of this process waiting on an awaitable (a miss): counted for draining
+
     def __init__(
         self, key: ListenerKey, sites: dict[str, Site], dropped: list[DroppedObserver] | None = None
     ) -> None:
@@ -105,6 +107,7 @@ class Dispatcher:
             self._reply(req, route.observers, bytes(result), send)
             return
         fut = asyncio.ensure_future(result)  # type: ignore[arg-type]
+        Dispatcher.inflight += 1
         fut.add_done_callback(lambda f: self._done(f, req, route.observers, route.debug, send))
 
     # ------------------------------------------------------------------------------------------
@@ -123,6 +126,7 @@ class Dispatcher:
         return found or self.root
 
     def _done(self, fut: asyncio.Future[Any], req: Request, observers: Any, debug: bool, send: Send) -> None:
+        Dispatcher.inflight -= 1
         try:
             result = fut.result()
         except HandlerError as e:

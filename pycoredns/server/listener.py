@@ -209,17 +209,21 @@ def bind_targets(host: str) -> list[tuple[socket.AddressFamily, str]]:
     return targets
 
 
-def udp_socket(family: socket.AddressFamily, addr: str, port: int, host: str = "") -> socket.socket:
+def udp_socket(
+    family: socket.AddressFamily, addr: str, port: int, host: str = "", reuse_port: bool = True
+) -> socket.socket:
     s = socket.socket(family, socket.SOCK_DGRAM)
-    _prepare(s, family, host)
+    _prepare(s, family, host, reuse_port and port != 0)
     s.bind((addr, port))
     s.setblocking(False)
     return s
 
 
-def tcp_socket(family: socket.AddressFamily, addr: str, port: int, host: str = "") -> socket.socket:
+def tcp_socket(
+    family: socket.AddressFamily, addr: str, port: int, host: str = "", reuse_port: bool = True
+) -> socket.socket:
     s = socket.socket(family, socket.SOCK_STREAM)
-    _prepare(s, family, host)
+    _prepare(s, family, host, reuse_port and port != 0)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     s.listen(1024)
@@ -242,7 +246,12 @@ def _ipv6_available() -> bool:
     return _V6
 
 
-def _prepare(s: socket.socket, family: socket.AddressFamily, host: str) -> None:
+def _prepare(s: socket.socket, family: socket.AddressFamily, host: str, reuse_port: bool) -> None:
+    if reuse_port:
+        # As CoreDNS: every DNS listener is in a reuseport group, so several processes can serve
+        # one address and port (the workers of an instance, two instances during an upgrade). Not
+        # for port 0: the kernel would count a port other groups use as free for this one.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     if family == socket.AF_INET6:
         s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     if host and "%" in host:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.state import Store
+from pycoredns.workers import PEERS, Peers, WorkerInfo
 
 log = logging.getLogger("pycoredns")
 _generations = itertools.count(1)
@@ -32,10 +33,13 @@ class AppControl(Protocol):
 
 
 class Process:
-    def __init__(self, app: AppControl | None = None) -> None:
+    def __init__(self, app: AppControl | None = None, worker: WorkerInfo | None = None,
+                 peers: Peers | None = None) -> None:
         self.app = app
         self.state = Store()
         self.exit_hooks: list[Callable[[], None]] = []
+        self.worker = worker or WorkerInfo()
+        self.peers = peers or PEERS
 
     @staticmethod
     def next_generation() -> int:
@@ -59,6 +63,12 @@ class Process:
         if self.app is None:
             raise PyCoreDNSError("no running server")
         return self.app.read_corefile()
+
+    async def ask_workers(self, topic: str, timeout: float = 2.0) -> dict[int, Any]:
+        return await self.peers.ask(topic, timeout)
+
+    def answer_workers(self, topic: str, answer: Callable[[], Any]) -> None:
+        self.peers.answerers[topic] = answer
 
     # -- exit ----------------------------------------------------------------------------------
     def add_exit_hook(self, hook: Callable[[], None]) -> None:

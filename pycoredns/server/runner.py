@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import socket
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,7 @@ from pycoredns.server.listener import (
     tcp_socket,
     udp_socket,
 )
+from pycoredns.server.steering import Steering, detach, leave, pending_bytes
 
 log = logging.getLogger("pycoredns")
 
@@ -33,10 +36,15 @@ class Listener:
     transports: list[asyncio.BaseTransport] = field(default_factory=list)
     servers: list[asyncio.AbstractServer] = field(default_factory=list)
     addresses: list[tuple[Any, ...]] = field(default_factory=list)  # bound (host, port) per socket
+    udp: list[socket.socket] = field(default_factory=list)  # the UDP sockets, for steering and leaving
 
     async def close(self) -> None:
         for t in self.transports:
             t.close()
+        await self.stop_accepting()
+
+    async def stop_accepting(self) -> None:
+        """Close the TCP listening sockets (connections already accepted stay open)."""
         for s in self.servers:
             s.close()
         for s in self.servers:
@@ -49,9 +57,10 @@ class Listener:
 class Server:
     """Owns the sockets. Instances come and go (reload); the sockets stay where they can."""
 
-    def __init__(self, instance: Instance, *, quiet: bool = False) -> None:
+    def __init__(self, instance: Instance, *, quiet: bool = False, steering: Steering | None = None) -> None:
         self.instance = instance
         self.quiet = quiet
+        self.steering = steering
         self.listeners: dict[ListenerKey, Listener] = {}
         self.stopping = False
 
@@ -62,7 +71,7 @@ class Server:
             self.listeners[key] = await self._open(key, self._dispatcher(self.instance, key))
         await self._run_hooks(self.instance.lifecycle.listen, "listen")
         if not self.quiet:
-            self._banner(self.instance)
+            self.banner(self.instance)
 
     def _dispatcher(self, instance: Instance, key: ListenerKey) -> Dispatcher:
         dispatcher = Dispatcher(key, instance.listeners[key], instance.dropped)
@@ -88,10 +97,13 @@ class Server:
         port = key.port
         try:
             for family, addr in bind_targets(key.host):
-                usock = udp_socket(family, addr, port, key.host)
+                usock = udp_socket(family, addr, port, key.host, reuse_port=key.port != 0)
                 port = usock.getsockname()[1]
+                listener.udp.append(usock)
+                if self.steering is not None:
+                    self.steering.opened(usock)
                 try:
-                    tsock = tcp_socket(family, addr, port, key.host)
+                    tsock = tcp_socket(family, addr, port, key.host, reuse_port=key.port != 0)
                 except OSError:
                     usock.close()
                     raise
@@ -107,7 +119,7 @@ class Server:
             raise
         return listener
 
-    def _banner(self, instance: Instance) -> None:
+    def banner(self, instance: Instance) -> None:
         lines = []
         for key, sites in instance.listeners.items():
             for zone in sites:
@@ -153,7 +165,7 @@ class Server:
         await self._run_hooks(old.lifecycle.shutdown, "shutdown")
         await self._run_hooks(new.lifecycle.listen, "listen")
         if not self.quiet:
-            self._banner(new)
+            self.banner(new)
 
     async def stop(self, before_close: Hook | None = None) -> None:
         """Stop in CoreDNS's order: shutdown hooks (health's lameduck, DNS still answering), then
@@ -168,6 +180,42 @@ class Server:
         self.listeners.clear()
         await self._run_hooks(self.instance.lifecycle.final_shutdown, "final shutdown")
 
+    def udp_sockets(self) -> list[socket.socket]:
+        return [s for listener in self.listeners.values() for s in listener.udp]
+
+    async def leave(self, max_wait: float = 5.0) -> None:
+        """Hand the traffic to the other instance on these addresses, then wait until the queries
+        already here are answered (see :mod:`pycoredns.server.steering`).
+
+        The group's program goes first (a connected socket cannot detach it), then every UDP
+        socket is connected to itself, so the kernel picks only the other instance's sockets, and
+        the TCP listening sockets close. What is queued is still read and answered; this returns
+        once the receive queues are empty and no query is in flight (at most ``max_wait``).
+        """
+        socks = self.udp_sockets()
+        for s in socks:
+            try:
+                detach(s)
+            except OSError as e:
+                log.warning("[WARNING] Cannot detach the steering program: %s", e)
+        for s in socks:
+            try:
+                leave(s)
+            except OSError as e:
+                log.warning("[WARNING] Cannot take %s out of its reuseport group: %s", s.getsockname(), e)
+        for listener in self.listeners.values():
+            await listener.stop_accepting()
+        await self.drain(socks, max_wait)
+
+    async def drain(self, socks: list[socket.socket], max_wait: float) -> None:
+        deadline = time.monotonic() + max_wait
+        await asyncio.sleep(0.05)  # datagrams the kernel steered just before the switch
+        quiet = 0
+        while quiet < 3 and time.monotonic() < deadline:
+            busy = Dispatcher.inflight > 0 or any(_queued(s) for s in socks)
+            quiet = 0 if busy else quiet + 1
+            await asyncio.sleep(0.02)
+
     async def _run_hooks(self, hooks: list[Any], what: str, fatal: bool = False) -> None:
         for hook in hooks:
             try:
@@ -181,6 +229,13 @@ class Server:
         """The bound port of a listener (useful when the Corefile asked for port 0)."""
         listener = self.listeners[key] if key else next(iter(self.listeners.values()))
         return int(listener.addresses[0][1])
+
+
+def _queued(s: socket.socket) -> bool:
+    try:
+        return pending_bytes(s) > 0
+    except OSError:
+        return False
 
 
 def _arch() -> str:
