@@ -177,3 +177,22 @@ def corefile(
     lines.append("}")
     return "\n".join(lines) + "\n"
 
+
+
+NODE_LOCAL_DNS = Path(__file__).resolve().parent.parent / "corefiles" / "node-local-dns.Corefile"
+
+
+def nodelocal_corefile(port: int, upstream_port: int, prometheus_port: int, health_port: int) -> str:
+    """The node-local-dns ConfigMap's Corefile on loopback: its four blocks and eight plugins, every
+    listener on 127.0.0.1 and the given ports, every forward to the upstream (for a worker's RSS)."""
+    up = f"{LOOPBACK}:{upstream_port}"
+    return (
+        NODE_LOCAL_DNS.read_text()
+        .replace("__PILLAR__DNS__DOMAIN__", "cluster.local")
+        .replace("__PILLAR__LOCAL__DNS__:8080", f"{LOOPBACK}:{health_port}")
+        .replace("__PILLAR__LOCAL__DNS__ __PILLAR__DNS__SERVER__", LOOPBACK)
+        .replace("__PILLAR__CLUSTER__DNS__", up)
+        .replace("__PILLAR__UPSTREAM__SERVERS__", up)
+        .replace(":53 {", f":{port} {{")
+        .replace("prometheus :9253", f"prometheus {LOOPBACK}:{prometheus_port}")
+    )

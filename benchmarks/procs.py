@@ -58,15 +58,21 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time of the whole process so far."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        # Fields after the command name, which is in parentheses and may contain spaces.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        utime, stime = int(fields[11]), int(fields[12])
-        return (utime + stime) / CLK_TCK
+        return cpu_of(self.pid)
 
     def rss_bytes(self) -> int:
-        fields = Path(f"/proc/{self.pid}/statm").read_text().split()
-        return int(fields[1]) * PAGE_SIZE
+        return rss_of(self.pid)
+
+    def children(self) -> list[int]:
+        """The pids of the process's children (a supervisor's workers)."""
+        try:
+            return [int(c) for c in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    def tree_cpu_seconds(self) -> float:
+        """CPU time of the process and of its children that are running (its workers)."""
+        return self.cpu_seconds() + sum(cpu_of(c) for c in self.children())
 
     def wait_ready(self, port: int, name: str, timeout: float = 30.0, need_answer: bool = True) -> float:
         """Poll with a query until an answer comes; return seconds from spawn to that answer."""
@@ -94,6 +100,23 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def cpu_of(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far (0 once it has gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # Fields after the command name, which is in parentheses and may contain spaces.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / CLK_TCK
+
+
+def rss_of(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/statm").read_text().split()
+    return int(fields[1]) * PAGE_SIZE
 
 
 def probe(port: int, name: str, qtype: str = "A", timeout: float = 1.0, need_answer: bool = True) -> bool:

@@ -37,10 +37,23 @@ class Peak:
 
 
 @dataclass
+class WorkersRow:
+    """A ``-workers`` figure: one worker beside two, and the verdict on the two."""
+
+    what: str
+    one: str = "-"
+    two: str = "-"
+    budget: str = "-"
+    passed: bool | None = None
+    note: str = ""
+
+
+@dataclass
 class Results:
     meta: dict[str, str] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
     peaks: list[Peak] = field(default_factory=list)
+    workers: list[WorkersRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def row(self, path: str) -> Row | None:
@@ -79,7 +92,13 @@ def render(results: Results) -> str:
         out += ["| server | max qps | CPU us/query at max | lost |", "|---|---|---|---|"]
         for p in results.peaks:
             out.append(f"| {p.label} | {p.qps:.0f} | {p.us_per_query:.1f} | {p.lost} |")
-    notes = [f"{r.path}: {r.note}" for r in results.rows if r.note] + results.notes
+    if results.workers:
+        out += ["", "Workers (`-workers 1` beside `-workers 2`, node-cache set, cache hits):", ""]
+        out += ["| figure | 1 worker | 2 workers | budget | result |", "|---|---|---|---|---|"]
+        for w in results.workers:
+            out.append(f"| {w.what} | {w.one} | {w.two} | {w.budget} | {_verdict(w.passed)} |")
+    notes = [f"{r.path}: {r.note}" for r in results.rows if r.note]
+    notes += [f"{w.what}: {w.note}" for w in results.workers if w.note] + results.notes
     if notes:
         out += ["", "Notes:", ""] + [f"- {n}" for n in notes]
     return "\n".join(out) + "\n"

@@ -6,6 +6,7 @@ the client core, and records server CPU time per answered query from /proc/PID/s
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import urllib.request
@@ -14,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import configs, dnsperf
-from benchmarks.procs import ServerFailed, free_port, warm
-from benchmarks.report import Peak, Results, Row
+from benchmarks.procs import ServerFailed, free_port, probe, rss_of, warm
+from benchmarks.report import Peak, Results, Row, WorkersRow
 from benchmarks.targets import Lab, MakeCorefile, Target, pycoredns_validates
 
 HIT_BUDGET = 1.5  # times unbound's CPU per query, same run
@@ -30,6 +31,12 @@ PATH_WHOAMI = "whoami (dnslib parse and build, no cache), CPU/query"
 PATH_MISS = "cache miss forwarded over UDP, CPU/query"
 PATH_MEMORY = "memory per cached answer (RSS)"
 PATH_STARTUP = "start to first answer"
+
+WORKERS_QPS_BUDGET = 1.25  # 2 workers' hit throughput, times 1 worker's, same run
+WORKERS_SHARE_BUDGET = 0.98  # of a second pass from new source ports answered from the cache
+SECOND_PASS_NAMES = 400
+SCRAPES = 10
+COUNTED_QUERIES = 1000
 
 
 @dataclass
@@ -326,9 +333,185 @@ def startup(b: Bench) -> None:
     b.results.rows.append(row)
 
 
+def scrape(metrics_port: int, name: str) -> float:
+    """The sum of every sample of ``name`` on /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def _mixed_case(name: str, seed: int) -> str:
+    return "".join(c.upper() if (seed + i) % 3 == 0 else c for i, c in enumerate(name))
+
+
+def _start_workers(b: Bench, n: int, make: MakeCorefile, ready: str, pin: bool = False) -> Target:
+    """pycoredns with ``n`` workers, once every worker listens.
+
+    ``pin``: one worker on the server core (``n`` = 1), or each worker on a core of its own (the
+    supervisor, idle, anywhere); else every process free to use every core.
+    """
+    t = b.lab.pycoredns(f"pycoredns-{n}w{'-pinned' if pin else ''}", make, workers=n, pinned=pin and n == 1)
+    t.server.wait_ready(t.port, ready)
+    deadline = time.monotonic() + 30
+    while n > 1 and len(t.server.children()) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5 if n > 1 else 0)  # the last worker has bound: let it finish starting
+    if pin and n > 1:
+        cpus = sorted(os.sched_getaffinity(0))
+        for i, child in enumerate(t.server.children()):
+            os.sched_setaffinity(child, {cpus[i % len(cpus)]})
+    return t
+
+
+def _throughput(b: Bench, live: dict[int, Target], qfile: Path, client_cpu: int | None,
+                qps: dict[int, list[float]], cpu: dict[int, list[float]]) -> None:
+    """Unthrottled dnsperf rounds, the servers taken in turn: qps and server CPU per query."""
+    for _ in range(b.st.rounds):
+        for n, t in live.items():
+            argv = dnsperf.dnsperf_argv(t.port, qfile, b.st.seconds, clients=b.st.peak_clients,
+                                        outstanding=200, cpu=client_cpu)
+            before = t.server.tree_cpu_seconds()
+            res = dnsperf.run(argv, b.perf_log, b.st.seconds)
+            used = t.server.tree_cpu_seconds() - before
+            if res.completed:
+                qps.setdefault(n, []).append(res.qps)
+                cpu.setdefault(n, []).append(used * 1e6 / res.completed)
+
+
+def _throughput_row(what: str, qps: dict[int, list[float]], cpu: dict[int, list[float]], how: str,
+                    budget: float | None, seconds: float) -> WorkersRow:
+    row = WorkersRow(what, budget=f">= {budget}x 1 worker" if budget else "-")
+    med = {n: statistics.median(v) for n, v in qps.items() if v}
+    for n in med:
+        text = f"{med[n]:.0f} qps, {statistics.median(cpu[n]):.1f} us CPU/query"
+        if n == 1:
+            row.one = text
+        else:
+            row.two = text
+    if 1 in med and 2 in med:
+        ratio = med[2] / med[1]
+        row.two += f" ({ratio:.2f}x)"
+        row.passed = None if budget is None else ratio >= budget
+        rounds = "; ".join(f"{n} worker(s): " + ", ".join(f"{q:.0f}" for q in qps[n]) for n in (1, 2))
+        row.note = f"median of {len(qps[2])} x {seconds:g} s rounds, {how}; qps per round: {rounds}"
+    return row
+
+
+def workers(b: Bench) -> None:
+    """``-workers 2`` beside ``-workers 1``: hit throughput, one logical cache, one /metrics, RSS.
+
+    Throughput is measured twice. Pinned (the budget): one worker on the server core, or each of
+    two workers on a core of its own, dnsperf on the client core in both cases, so the second
+    worker's core is shared with the client (a 2-CPU machine has no core to spare). Unpinned, for
+    information: every process free to move, where the scheduler's habit of waking a loopback
+    receiver on its sender's core costs every server alike.
+    """
+    if not b.has_prometheus:
+        b.results.notes.append("workers skipped: no prometheus plugin to count with")
+        return
+    up = b.lab.upstream_port
+    names = configs.hit_names(b.st.hit_names)
+    qfile = configs.write_query_file(b.lab.workdir / "workers-hit.queries", names)
+    prom: dict[tuple[int, bool], int] = {}
+    share: dict[int, float] = {}
+    scrapes_ok: dict[int, int] = {}
+    results: dict[bool, tuple[dict[int, list[float]], dict[int, list[float]]]] = {True: ({}, {}), False: ({}, {})}
+
+    def make(n: int, pin: bool) -> MakeCorefile:
+        port = prom[(n, pin)] = free_port()
+        return lambda dns_port: configs.corefile(dns_port, up, errors=True, prometheus_port=port, bind=b.has_bind)
+
+    for pin in (True, False):
+        live: dict[int, Target] = {}
+        try:
+            for n in (1, 2):
+                live[n] = _start_workers(b, n, make(n, pin), names[0], pin=pin)
+                warm(live[n].port, names)
+            _throughput(b, live, qfile, b.lab.client_cpu if pin else None, *results[pin])
+            if not pin:
+                continue
+            for n, t in live.items():
+                port = prom[(n, pin)]
+                # One logical cache: a second pass over new names, every query from a new source
+                # port and in another letter case, answered from the cache.
+                fresh = configs.unique_names(SECOND_PASS_NAMES, seed=4000 + n)
+                for name in fresh:
+                    probe(t.port, name)
+                hits = scrape(port, "coredns_cache_hits_total")
+                for i, name in enumerate(fresh):
+                    probe(t.port, _mixed_case(name, i))
+                share[n] = (scrape(port, "coredns_cache_hits_total") - hits) / SECOND_PASS_NAMES
+                # One /metrics: each scrape, whichever worker takes it, counts every query answered.
+                start = scrape(port, "coredns_dns_requests_total")
+                answered = sum(probe(t.port, names[i % len(names)]) for i in range(COUNTED_QUERIES))
+                want = start + answered
+                scrapes_ok[n] = sum(scrape(port, "coredns_dns_requests_total") == want for _ in range(SCRAPES))
+        except (ServerFailed, RuntimeError, OSError) as e:
+            b.results.notes.append(f"workers: {e}")
+        finally:
+            for t in live.values():
+                t.server.stop()
+    b.results.workers.append(_throughput_row(
+        "cache hit, max throughput, pinned (dnsperf -c 4, unthrottled)", *results[True],
+        "1 worker on CPU 1 or a worker on each CPU, dnsperf on CPU 0", WORKERS_QPS_BUDGET, b.st.seconds,
+    ))
+    b.results.workers.append(_throughput_row(
+        "cache hit, max throughput, unpinned", *results[False], "servers and dnsperf free to move", None,
+        b.st.seconds,
+    ))
+    row = WorkersRow(f"second pass over {SECOND_PASS_NAMES} names, new source ports, answered from the cache",
+                     budget=f">= {WORKERS_SHARE_BUDGET:.0%}")
+    if 1 in share:
+        row.one = f"{share[1]:.1%}"
+    if 2 in share:
+        row.two = f"{share[2]:.1%}"
+        row.passed = share[2] >= WORKERS_SHARE_BUDGET
+    b.results.workers.append(row)
+    row = WorkersRow(f"scrapes of /metrics counting all of {COUNTED_QUERIES} queries", budget="all")
+    if 1 in scrapes_ok:
+        row.one = f"{scrapes_ok[1]}/{SCRAPES}"
+    if 2 in scrapes_ok:
+        row.two = f"{scrapes_ok[2]}/{SCRAPES}"
+        row.passed = scrapes_ok[2] == SCRAPES
+    b.results.workers.append(row)
+    worker_rss(b)
+
+
+def worker_rss(b: Bench) -> None:
+    """RSS with the node-local-dns Corefile: one process, and a supervisor with two workers."""
+    up = b.lab.upstream_port
+    row = WorkersRow("RSS, node-local-dns Corefile (4 blocks), after 100 queries")
+    try:
+        rss: dict[int, list[int]] = {}
+        for n in (1, 2):
+            prom, health = free_port(), free_port()
+
+            def make(port: int, p: int = prom, h: int = health) -> str:
+                return configs.nodelocal_corefile(port, up, p, h)
+
+            t = _start_workers(b, n, make, f"x.{configs.BENCH_DOMAIN}")
+            try:
+                warm(t.port, configs.hit_names(100))
+                time.sleep(0.5)
+                rss[n] = [t.server.rss_bytes(), *(rss_of(c) for c in t.server.children())]
+            finally:
+                t.server.stop()
+        mib = 1 << 20
+        row.one = f"{rss[1][0] / mib:.1f} MiB"
+        kids = rss[2][1:]
+        row.two = (f"supervisor {rss[2][0] / mib:.1f} MiB + workers "
+                   + " + ".join(f"{k / mib:.1f}" for k in kids) + f" MiB = {sum(rss[2]) / mib:.1f} MiB")
+        row.note = f"a worker's fixed cost: {max(kids) / mib:.1f} MiB (before its cache fills)"
+    except (ServerFailed, RuntimeError, OSError) as e:
+        row.note = str(e)
+    b.results.workers.append(row)
+
+
 SCENARIOS: dict[str, Callable[[Bench], None]] = {
     "hit": cache_hit,
     "miss": cache_miss,
     "memory": memory,
     "startup": startup,
+    "workers": workers,
 }

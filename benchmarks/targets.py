@@ -57,12 +57,15 @@ class Lab:
         self.upstream_port = port
         return Target("upstream", server, port)
 
-    def pycoredns(self, label: str, make_corefile: MakeCorefile) -> Target:
+    def pycoredns(self, label: str, make_corefile: MakeCorefile, workers: int = 1, pinned: bool = True) -> Target:
+        """pycoredns with ``-workers``; ``pinned`` puts it on the server core (else every core)."""
         port = free_port()
         path = self.workdir / f"{self._name(label)}.Corefile"
         path.write_text(make_corefile(port))
         argv = [self.python, "-m", "pycoredns", "-conf", str(path), "-quiet"]
-        server = Server(path.stem, argv, self.workdir, self.server_cpu, cwd=REPO)
+        if workers != 1:
+            argv += ["-workers", str(workers)]
+        server = Server(path.stem, argv, self.workdir, self.server_cpu if pinned else None, cwd=REPO)
         return Target(label, self._track(server.start()), port)
 
     def unbound(self, label: str = "unbound") -> Target:

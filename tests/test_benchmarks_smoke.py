@@ -134,3 +134,18 @@ def test_dnsperf_summary_is_parsed() -> None:
     argv = dnsperf.dnsperf_argv(10053, Path("q"), 2, rate=10000, cpu=0)
     assert argv[:3] == ["taskset", "-c", "0"]
     assert argv[argv.index("-l") + 1] == "2" and argv[argv.index("-Q") + 1] == "10000"
+
+
+def test_nodelocal_corefile_is_the_configmap_on_loopback() -> None:
+    from benchmarks import configs
+
+    text = configs.nodelocal_corefile(10053, 10054, 10055, 10056)
+    assert "__PILLAR__" not in text
+    blocks = parse(text, "Corefile")
+    assert [b.key_texts for b in blocks] == [["cluster.local:10053"], ["in-addr.arpa:10053"], ["ip6.arpa:10053"],
+                                             [".:10053"]]
+    for b in blocks:
+        assert [t.text for t in b.directives["bind"]] == ["bind", "127.0.0.1"]
+        assert [t.text for t in b.directives["forward"]][:3] == ["forward", ".", "127.0.0.1:10054"]
+        assert [t.text for t in b.directives["prometheus"]] == ["prometheus", "127.0.0.1:10055"]
+    assert [t.text for t in blocks[0].directives["health"]] == ["health", "127.0.0.1:10056"]
