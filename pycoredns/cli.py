@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,9 @@ from pycoredns.workers import AUTO, parse_workers
 
 if TYPE_CHECKING:  # the plugins and the engine: a supervisor of workers does without them
     from pycoredns.registry import Registry
+
+# -instancedir's default, so a manifest can set it without an argument an older image would refuse.
+INSTANCE_DIR_ENV = "PYCOREDNS_INSTANCEDIR"
 
 
 def _port(text: str) -> str:
@@ -34,12 +38,18 @@ def coredns_flags(fs: FlagSet) -> None:
 
 
 def instance_flags(fs: FlagSet) -> None:
-    """pycoredns's own flags, in both commands: how many processes serve."""
+    """pycoredns's own flags, in both commands: how many processes serve, and where the instances
+    on a node meet."""
     fs.value(
         "workers", 1,
         "worker processes on the same listeners, one logical cache (a number, or auto: the CPU quota, "
         "capped by the memory limit)",
         parse_workers,
+    )
+    fs.string(
+        "instancedir", os.environ.get(INSTANCE_DIR_ENV, ""),
+        "folder shared by the instances on this node (a hostPath): they serve side by side during an "
+        f"upgrade, and the last one out removes the interface and rules (default: ${INSTANCE_DIR_ENV})",
     )
 
 
@@ -81,15 +91,32 @@ def validate(conf: str, dns_port: str, registry: Registry) -> int:
 
 
 def run_server(
-    conf: str, dns_port: str, quiet: bool, pidfile: str, registry: Registry | None, workers: int = 1
+    conf: str, dns_port: str, quiet: bool, pidfile: str, registry: Registry | None, workers: int = 1,
+    instancedir: str = "",
 ) -> int:
+    from pycoredns.server.instances import Membership, NodeRegistry
+    from pycoredns.workers import new_instance_id
+
+    instance_id = new_instance_id()
     if workers > 1:
         import asyncio
 
         from pycoredns.server.supervisor import Supervisor
 
+        async def supervise() -> int:
+            sup = Supervisor(conf, workers=workers, dns_port=dns_port, quiet=quiet, pidfile=pidfile,
+                             instance_id=instance_id)
+            member = Membership(NodeRegistry(instancedir, instance_id, workers), sup) if instancedir else None
+            if member is not None:
+                await member.join()
+            try:
+                return await sup.run(on_serving=member.serving if member is not None else None)
+            finally:
+                if member is not None:
+                    member.close()
+
         # The supervisor carries no queries: the standard event loop does, and costs less memory.
-        return asyncio.run(Supervisor(conf, workers=workers, dns_port=dns_port, quiet=quiet, pidfile=pidfile).run())
+        return asyncio.run(supervise())
 
     import uvloop
 
@@ -97,12 +124,18 @@ def run_server(
 
     async def main() -> int:
         app = App(conf, dns_port=dns_port, quiet=quiet, pidfile=pidfile, registry=registry)
+        member = Membership(NodeRegistry(instancedir, instance_id), app) if instancedir else None
         try:
-            return await app.run()
+            if member is not None:
+                await member.join()
+            return await app.run(on_serving=member.serving if member is not None else None)
         except PyCoreDNSError as e:
             print(e, file=sys.stderr)
             await app.shutdown()
             return 1
+        finally:
+            if member is not None:
+                member.close()
 
     return uvloop.run(main())
 
@@ -128,10 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         return validate(fs["conf"], fs["dns.port"], Registry.default())
     workers = workers_for(fs["workers"])
     if workers > 1:  # a supervisor: the workers load the plugins
-        return run_server(fs["conf"], fs["dns.port"], fs["quiet"], fs["pidfile"], None, workers)
+        return run_server(fs["conf"], fs["dns.port"], fs["quiet"], fs["pidfile"], None, workers, fs["instancedir"])
     from pycoredns.registry import Registry
 
-    return run_server(fs["conf"], fs["dns.port"], fs["quiet"], fs["pidfile"], Registry.default(), workers)
+    return run_server(fs["conf"], fs["dns.port"], fs["quiet"], fs["pidfile"], Registry.default(), workers,
+                      fs["instancedir"])
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from pycoredns.nodecache import metrics_server
 from pycoredns.nodecache.flags import FlagValidationError, NodeCacheParams, build_flagset, validate
 from pycoredns.nodecache.template import TemplateValues, upstream_service_ip
 from pycoredns.nodecache.watch import ConfigSync, CorefileWriter
+from pycoredns.server.instances import Membership, NodeRegistry
 from pycoredns.server.supervisor import Supervisor
+from pycoredns.workers import new_instance_id
 
 if TYPE_CHECKING:
     from pycoredns.server.app import App
@@ -151,10 +153,12 @@ class NodeCache:
         early = contextlib.ExitStack()
         early.enter_context(_early_log())
         workers = workers_for(p.workers)
+        instance_id = new_instance_id()
         app: App | Supervisor
         if workers > 1:
             # The network setup and teardown stay here, in the supervisor: they run once.
-            app = Supervisor(p.corefile, workers=workers, dns_port=p.local_port, quiet=p.quiet, pidfile=p.pidfile)
+            app = Supervisor(p.corefile, workers=workers, dns_port=p.local_port, quiet=p.quiet, pidfile=p.pidfile,
+                             instance_id=instance_id)
             render = _threadsafe(app)
         else:
             from pycoredns.server.app import App  # the supervisor does without the engine
@@ -163,10 +167,19 @@ class NodeCache:
             render = None
         self.app = app
         app.exit_hooks.append(self.netsetup.teardown)
+        member: Membership | None = None
+        if p.instance_dir:
+            # Side by side with the other instances on the node (an upgrade): the interface and
+            # rules are shared, and the last instance out removes them.
+            registry = NodeRegistry(p.instance_dir, instance_id, workers)
+            self.netsetup.share = registry
+            member = Membership(registry, app)
         self._trap_signals(app)
         metrics = metrics_server.start(p.metrics_listen_address, render)
         sync = ConfigSync(_writer(p, p.reload_with_signal), p.kubedns_cm_path)
         sync.start()
+        if member is not None:
+            await member.join()
         await asyncio.to_thread(self.netsetup.ensure_interface)
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -178,6 +191,8 @@ class NodeCache:
                     app.exit_code = 1
                     return 1
                 early.close()
+                if member is not None:
+                    await member.serving()
                 if p.pidfile:
                     # The server listens (it wrote its pidfile): install the rules now.
                     await asyncio.to_thread(self.netsetup.sync)
@@ -187,6 +202,8 @@ class NodeCache:
             return app.exit_code
         finally:
             early.close()
+            if member is not None:
+                member.close()
             for t in tasks:
                 t.cancel()
             if self._quit_now:

@@ -125,6 +125,7 @@ class NodeCacheParams:
     pidfile: str = ""
     quiet: bool = False
     workers: int = 1  # 0: auto
+    instance_dir: str = ""  # -instancedir: the host folder the instances on the node share
     extra_args: list[str] = field(default_factory=list)
 
     @property
@@ -190,5 +191,6 @@ def validate(fs: FlagSet) -> NodeCacheParams:
         pidfile=fs["pidfile"],
         quiet=fs["quiet"],
         workers=fs["workers"],
+        instance_dir=fs["instancedir"],
         extra_args=list(fs.args),
     )

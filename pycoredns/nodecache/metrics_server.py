@@ -47,6 +47,9 @@ class _MetricsHandler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Unlike node-cache's (kubernetes/dns#667), so that a second instance on the node (the new pod
+    # of a rolling update) can listen on the same address while the first one still serves.
+    allow_reuse_port = True
 
 
 class MetricsServer:

@@ -15,12 +15,18 @@ a sync pass in flight (which stops early once teardown has begun) and never over
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pycoredns.nodecache import errors_metric, netif
 from pycoredns.nodecache.iptables import Iptables, IptablesError, Rule, is_ipv6, node_cache_rules
+
+if TYPE_CHECKING:
+    from pycoredns.server.instances import NodeRegistry
 
 log = logging.getLogger("pycoredns.nodecache")
 
@@ -47,8 +53,11 @@ class NetSetup:
         """Export coredns_nodecache_setup_errors_total on the process registry (idempotent)."""
         errors_metric.register()
 
-    def __init__(self, cfg: NetSetupConfig) -> None:
+    def __init__(self, cfg: NetSetupConfig, share: NodeRegistry | None = None) -> None:
         self.cfg = cfg
+        # The instances on this node that share the interface and rules (-instancedir): every
+        # pass takes the node lock, and the last instance out removes them.
+        self.share = share
         self._lock = threading.RLock()
         self._closed = False
         self._torn_down = False
@@ -65,6 +74,12 @@ class NetSetup:
             out += [(bare, r) for r in node_cache_rules(bare, self.cfg.dns_port, self.cfg.health_port)]
         return out
 
+    @contextlib.contextmanager
+    def _node(self) -> Iterator[None]:
+        """The node-wide lock when instances share this setup, then this object's own."""
+        with self.share.locked() if self.share is not None else contextlib.nullcontext(), self._lock:
+            yield
+
     def _tool(self, ip: str) -> Iptables:
         v6 = is_ipv6(ip)
         tool = self._tools.get(v6)
@@ -77,7 +92,7 @@ class NetSetup:
         """Create (kind dummy) or reuse the interface and add each address as /32 or /128."""
         if not self.cfg.setup_interface:
             return
-        with self._lock:
+        with self._node():
             if self._closed:
                 return
             name = self.cfg.interface
@@ -99,7 +114,7 @@ class NetSetup:
         """Check every rule; insert at the top of its chain what is missing (logged like node-cache)."""
         if not self.cfg.setup_iptables:
             return
-        with self._lock:
+        with self._node():
             for ip, rule in self.rules():
                 if self._closed:  # teardown has begun: stop adding
                     return
@@ -153,15 +168,20 @@ class NetSetup:
     def teardown(self) -> None:
         """Delete every rule (duplicates too) and then the interface; idempotent.
 
-        With ``teardown=False`` (-skipteardown) this only stops the sync loop.
+        With ``teardown=False`` (-skipteardown) this only stops the sync loop. When instances
+        share the setup, this instance leaves the node's registry first, under the node lock, and
+        removes nothing while another live instance remains.
         """
         self.stop()
-        if not self.cfg.teardown:
-            return
-        with self._lock:
-            if self._torn_down:
+        with self._node():
+            others = self.share.leave() if self.share is not None else []
+            if not self.cfg.teardown or self._torn_down:
                 return
             self._torn_down = True
+            if others:
+                log.info("[INFO] Not tearing down: %d other instance(s) on this node still use the interface and "
+                         "rules (%s)", len(others), ", ".join(str(m.get("id")) for m in others))
+                return
             log.info("[INFO] Tearing down")
             if self.cfg.setup_iptables:
                 self.delete_rules(self.rules())

@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pycoredns.errors import PyCoreDNSError
@@ -92,9 +92,11 @@ class App:
             Path(self.pidfile).write_text(f"{os.getpid()}\n")
         return self.server
 
-    async def run(self) -> int:
+    async def run(self, on_serving: Callable[[], Awaitable[None]] | None = None) -> int:
         loop = asyncio.get_running_loop()
         await self.start()
+        if on_serving is not None:
+            await on_serving()
         loop.add_signal_handler(signal.SIGTERM, self._on_signal, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self._on_signal, "SIGINT")
         loop.add_signal_handler(signal.SIGQUIT, self._on_sigquit)

@@ -34,7 +34,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,13 +92,14 @@ class Supervisor:
         dns_port: str = "53",
         quiet: bool = False,
         pidfile: str = "",
+        instance_id: str = "",
     ) -> None:
         self.conf = conf
         self.count = workers
         self.dns_port = dns_port
         self.quiet = quiet
         self.pidfile = pidfile
-        self.instance_id = new_instance_id()
+        self.instance_id = instance_id or new_instance_id()
         self.process = Process(self)
         self.slots = [Slot(i) for i in range(workers)]
         self.stopped = asyncio.Event()
@@ -377,7 +378,7 @@ class Supervisor:
                     s.proc.kill()
 
     # -- the pycoredns command -----------------------------------------------------------------------
-    async def run(self) -> int:
+    async def run(self, on_serving: Callable[[], Awaitable[None]] | None = None) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._on_signal, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, self._on_signal, "SIGINT")
@@ -390,6 +391,8 @@ class Supervisor:
             log.error("[ERROR] %s", e)
             await self.shutdown()
             return 1
+        if on_serving is not None:
+            await on_serving()
         await self.stopped.wait()
         await self.shutdown()
         return self.exit_code

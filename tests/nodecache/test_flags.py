@@ -41,6 +41,14 @@ def test_defaults_with_only_localip() -> None:
     assert p.corefile == "" and p.pidfile == ""
 
 
+def test_instancedir_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The manifest sets it as an environment variable: an image without the flag still starts.
+    assert _params(["-localip", "169.254.20.10"]).instance_dir == ""
+    monkeypatch.setenv("PYCOREDNS_INSTANCEDIR", "/run/node-local-dns")
+    assert _params(["-localip", "169.254.20.10"]).instance_dir == "/run/node-local-dns"
+    assert _params(["-localip", "169.254.20.10", "-instancedir", ""]).instance_dir == ""
+
+
 def test_canonical_manifest_args() -> None:
     p = _params(CANONICAL)
     assert p.local_ips == ["169.254.20.10", "10.0.0.10"]
@@ -74,6 +82,10 @@ def test_canonical_manifest_args() -> None:
         pytest.param(["-p", "2053"], "local_port", "2053", id="p-alias"),
         pytest.param(["-pidfile", "/tmp/p"], "pidfile", "/tmp/p", id="pidfile"),
         pytest.param(["-quiet"], "quiet", True, id="quiet"),
+        pytest.param(["-workers", "3"], "workers", 3, id="workers"),
+        pytest.param(["-workers=auto"], "workers", 0, id="workers-auto"),
+        pytest.param(["-instancedir", "/run/node-local-dns"], "instance_dir", "/run/node-local-dns",
+                     id="instancedir"),
         pytest.param(["-syncinterval", "30"], "sync_interval", 30.0, id="syncinterval-bare-int-seconds"),
         pytest.param(["-syncinterval", "30ns"], "sync_interval", 30.0, id="syncinterval-ns-is-seconds"),
         pytest.param(["-syncinterval=2m"], "sync_interval", 120.0, id="syncinterval-go-duration"),

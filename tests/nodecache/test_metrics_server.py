@@ -36,3 +36,19 @@ def test_serves_setup_errors_with_all_labels() -> None:
 def test_listen_failure_is_logged_not_fatal(address: str, nclog: pytest.LogCaptureFixture) -> None:
     assert metrics_server.start(address) is None
     assert "[ERROR] Failed to start metrics handler: " in nclog.text
+
+
+def test_two_instances_share_the_address() -> None:
+    # SO_REUSEPORT, unlike node-cache's (kubernetes/dns#667): the new pod of a rolling update
+    # listens beside the old one.
+    port = free_port()
+    first = metrics_server.start(f"127.0.0.1:{port}")
+    second = metrics_server.start(f"127.0.0.1:{port}")
+    assert first is not None and second is not None
+    try:
+        for _ in range(4):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                assert r.status == 200
+    finally:
+        first.close()
+        second.close()
