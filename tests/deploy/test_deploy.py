@@ -68,7 +68,7 @@ def test_netns_tests_run_the_manifest_args(tmp_path: Path) -> None:
                                "-upstreamsvc", "kube-dns-upstream", "-pidfile", "/tmp/node-cache.pid"]
 
 
-def test_manifest_is_upstream_with_only_the_image_changed() -> None:
+def test_manifest_is_upstream_with_the_image_and_the_overlapped_upgrade() -> None:
     docs = manifest_docs()
     assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
         ("ServiceAccount", "node-local-dns"),
@@ -85,6 +85,16 @@ def test_manifest_is_upstream_with_only_the_image_changed() -> None:
     assert container["image"].endswith("node-cache:0.1.0")
     assert container["securityContext"] == {"capabilities": {"add": ["NET_ADMIN"]}}
     assert container["livenessProbe"]["httpGet"] == {"host": "__PILLAR__LOCAL__DNS__", "path": "/health", "port": 8080}
-    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/run/xtables.lock", "/etc/coredns", "/etc/kube-dns"]
     assert pod["hostNetwork"] is True and pod["dnsPolicy"] == "Default"
     assert pod["priorityClassName"] == "system-node-critical"
+    # The upgrade: the new pod beside the old one, meeting it in a host folder. No declared ports:
+    # with hostNetwork they would be hostPorts, and two pods could not share the node.
+    assert docs[3]["spec"]["updateStrategy"] == {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert "ports" not in container
+    assert container["env"] == [{"name": "PYCOREDNS_INSTANCEDIR", "value": "/run/node-local-dns"}]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == [
+        "/run/xtables.lock", "/etc/coredns", "/etc/kube-dns", "/run/node-local-dns",
+    ]
+    assert {"name": "instances", "hostPath": {"path": "/run/node-local-dns", "type": "DirectoryOrCreate"}} in pod[
+        "volumes"
+    ]
