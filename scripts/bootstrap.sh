@@ -15,6 +15,9 @@ if [ "${1:-}" = "test" ]; then
     need openssl openssl            # forward's TLS tests make their own certificates
     need unbound-checkconf unbound  # benchmarks (and their config checks in the suite)
     need dnsmasq dnsmasq-base
+    need podman podman              # the image tests build and run deploy/Dockerfile
+    need runc runc                  # podman's runtime here (see scripts/build-image.sh)
+    need mmdebstrap mmdebstrap      # the stand-in base image where python:3.11-slim cannot be pulled
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

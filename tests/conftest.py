@@ -27,3 +27,12 @@ def coredns_caplog(caplog: pytest.LogCaptureFixture, level: int) -> Iterator[pyt
         logger.removeHandler(caplog.handler)
         logger.setLevel(old)
         logger.propagate = propagate
+
+
+@pytest.fixture(scope="session")
+def node_cache_image() -> str:
+    """The node-cache image built from this checkout (scripts/build-image.sh; reused while the
+    sources are unchanged). Skips, saying so, where podman cannot run (not root)."""
+    from tests.deploy.image import built_image
+
+    return built_image()

@@ -1,26 +1,26 @@
-"""Blocking DNS clients for tests (UDP and TCP), and a free loopback port finder."""
+"""Blocking DNS clients for tests (UDP and TCP)."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 
 import dnslib
 
+_loopback = itertools.count()
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP on ``host`` (as far as one can tell without holding it)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((host, 0))
-            port = int(u.getsockname()[1])
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                    t.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise OSError("no free port found")
+
+def loopback_address() -> str:
+    """A loopback address (127.1.x.y; Linux answers all of 127/8 on ``lo``) that no earlier call in
+    this process returned.
+
+    A server bound to it with port 0 (``.:0 { bind ADDRESS ... }``) has a ``server`` metric label,
+    ``dns://ADDRESS:0``, of its own: the metrics registry is process-wide, so this keeps one
+    test's counts apart from another's.
+    """
+    n = next(_loopback)
+    return f"127.1.{n // 254 % 256}.{n % 254 + 1}"
 
 
 def raw_query(data: bytes, port: int, host: str = "127.0.0.1", proto: str = "udp", timeout: float = 3.0) -> bytes:

@@ -11,8 +11,10 @@ from typing import Any
 
 import uvloop
 
+from pycoredns import http
 from pycoredns.registry import Registry
 from pycoredns.server.app import App
+from pycoredns.server.config import ListenerKey
 from pycoredns.server.runner import Server
 
 
@@ -31,7 +33,20 @@ class RunningServer:
 
     @property
     def port(self) -> int:
+        """The bound port of the first listener (the kernel's pick when the Corefile says 0)."""
         return self.server.port_of()
+
+    def port_of(self, host: str = "", port: int = 0, transport: str = "dns") -> int:
+        """The bound port of the listener the Corefile declared as ``transport://host:port``."""
+        return self.server.port_of(ListenerKey(transport, host, port))
+
+    def http_port(self, address: str) -> int:
+        """The bound port of the HTTP listener (health, ready, prometheus) declared as
+        ``address`` in the Corefile, e.g. ``127.0.0.1:0``."""
+        server = (self.app.process.state.get(http.SERVERS) or {}).get(address)
+        if server is None or not server.listening:
+            raise KeyError(f"no HTTP listener for {address!r}")
+        return server.bound_port
 
     def call(self, coro: Any, timeout: float = 30.0) -> Any:
         """Run a coroutine on the server's loop and wait for its result."""

@@ -8,9 +8,12 @@ from synchronous and asynchronous tests. ``stop()`` closes the sockets (the upst
 from __future__ import annotations
 
 import contextlib
+import errno
+import itertools
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import dnslib
@@ -45,14 +48,21 @@ class FakeUpstream:
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeUpstream:
         # With port 0 the kernel picks the UDP port, which may be taken for TCP: pick again.
+        # A known port (a restart after stop()) may be held for a moment by a short-lived socket
+        # that got it from the kernel meanwhile: wait for it, a little.
         wanted = self.port
-        for attempt in range(20):
+        deadline = time.monotonic() + 5.0
+        for attempt in itertools.count():
             try:
                 self._bind(wanted)
                 break
-            except OSError:
-                if wanted or attempt == 19:
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE or (wanted == 0 and attempt >= 20):
                     raise
+                if wanted:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
         self._running = True
         self._threads = [
             threading.Thread(target=self._serve_udp, daemon=True),
@@ -67,7 +77,8 @@ class FakeUpstream:
         udp = socket.socket(family, socket.SOCK_DGRAM)
         tcp = socket.socket(family, socket.SOCK_STREAM)
         try:
-            udp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # No SO_REUSEADDR on UDP: with it, two sockets that both set it may share a port,
+            # even one the kernel picked for port 0, and the last one steals the other's queries.
             udp.bind((self.host, port))
             port = udp.getsockname()[1]
             tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

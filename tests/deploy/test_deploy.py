@@ -51,7 +51,7 @@ def test_image_entrypoint_and_ports_match_node_cache() -> None:
     assert "CMD" not in re.findall(r"^(\w+)", DOCKERFILE.read_text(), re.M)
     assert set(_instruction("EXPOSE").split()) == {"53/udp", "53/tcp"}
     # The entrypoint is the console script the netns tests run.
-    assert "ln -s /usr/local/bin/node-cache /node-cache" in DOCKERFILE.read_text()
+    assert "ln -s /opt/pycoredns/bin/node-cache /node-cache" in DOCKERFILE.read_text()
     text = (ROOT / "pyproject.toml").read_text()
     assert 'node-cache = "pycoredns.nodecache.cli:main"' in text
 

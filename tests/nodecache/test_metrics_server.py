@@ -8,13 +8,12 @@ import urllib.request
 import pytest
 
 from pycoredns.nodecache import metrics_server
-from pycoredns.testing import free_port
 
 
 def test_serves_setup_errors_with_all_labels() -> None:
-    port = free_port()
-    server = metrics_server.start(f"127.0.0.1:{port}")
+    server = metrics_server.start("127.0.0.1:0")
     assert server is not None
+    port = server.port
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
             text = r.read().decode()

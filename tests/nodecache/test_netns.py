@@ -21,7 +21,7 @@ from pathlib import Path
 import dnslib
 import pytest
 
-from pycoredns.testing import free_port, query
+from pycoredns.testing import query
 from tests.nodecache.netns_kit import (
     KUBE_DNS,
     LOCAL_DNS,
@@ -45,6 +45,9 @@ pytestmark = [
 ]
 
 ENV = {"KUBE_DNS_UPSTREAM_SERVICE_HOST": UPSTREAM_SVC_IP, "PYCOREDNS_NODECACHE_SYNC_PERIOD": "1"}
+# node-cache's metrics port: its default. The namespace is the test's own, so nothing else can
+# hold the port (no picking a free port on the host, where it could be taken before the bind).
+METRICS_PORT = 9353
 
 
 def _prepare(tmp: Path, kube_dns: dict[str, str] | None = None) -> None:
@@ -70,10 +73,9 @@ def _upstream_log(log: Path) -> list[list[str]]:
 
 def test_canonical_manifest_run(tmp_path: Path) -> None:
     _prepare(tmp_path)
-    metrics_port = free_port()
     with Netns() as ns:
         upstream_log = ns.start_upstreams(tmp_path)
-        p = _start(ns, tmp_path, metrics_port)
+        p = _start(ns, tmp_path, METRICS_PORT)
         try:
             # Every placeholder filled as node-cache fills it.
             corefile = (tmp_path / "Corefile").read_text()
@@ -102,7 +104,7 @@ def test_canonical_manifest_run(tmp_path: Path) -> None:
             assert r.header.rcode == dnslib.RCODE.NOERROR
 
             # node-cache's own metrics endpoint, the Corefile's prometheus port, and health.
-            status, text = ns.call(lambda: _http(f"http://127.0.0.1:{metrics_port}/metrics"))
+            status, text = ns.call(lambda: _http(f"http://127.0.0.1:{METRICS_PORT}/metrics"))
             assert status == 200
             for t in ("iptables", "iptables_lock", "interface_add", "interface_check", "configmap"):
                 assert f'coredns_nodecache_setup_errors_total{{errortype="{t}"}} 0.0' in text
@@ -133,7 +135,7 @@ def test_stub_domain_added_under_load_loses_no_query(tmp_path: Path) -> None:
     _dnsperf_queries(tmp_path / "queries.txt")
     with Netns() as ns:
         ns.start_upstreams(tmp_path)
-        p = _start(ns, tmp_path, free_port(), "-reloadwithsignal")
+        p = _start(ns, tmp_path, METRICS_PORT, "-reloadwithsignal")
         try:
             assert wait_for(lambda: len(ns.rules()) == 24, 30)
             perf = ns.popen(["dnsperf", "-s", LOCAL_DNS, "-d", str(tmp_path / "queries.txt"), "-l", "10",
@@ -170,7 +172,7 @@ def test_forwarding_loop_exits_with_coredns_message(tmp_path: Path) -> None:
     _prepare(tmp_path, {"upstreamNameservers": f'["{LOCAL_DNS}"]'})
     with Netns() as ns:
         ns.start_upstreams(tmp_path)
-        p = ns.popen([NODE_CACHE, *canonical_args(tmp_path, free_port())], tmp_path / "node-cache.log", ENV)
+        p = ns.popen([NODE_CACHE, *canonical_args(tmp_path, METRICS_PORT)], tmp_path / "node-cache.log", ENV)
         code = p.wait(90)
         log = (tmp_path / "node-cache.log").read_text()
         assert code == 1, log
@@ -186,7 +188,7 @@ def test_sigterm_during_reload_still_tears_down(tmp_path: Path) -> None:
     _prepare(tmp_path)
     with Netns() as ns:
         ns.start_upstreams(tmp_path)
-        p = _start(ns, tmp_path, free_port(), "-reloadwithsignal")
+        p = _start(ns, tmp_path, METRICS_PORT, "-reloadwithsignal")
         assert wait_for(lambda: len(ns.rules()) == 24, 30)
         pid = p.pid
         stop_spam = threading.Event()

@@ -12,7 +12,7 @@ from pathlib import Path
 import dnslib
 import pytest
 
-from pycoredns.testing import free_port, query
+from pycoredns.testing import query, wait_dns_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -90,17 +90,17 @@ def test_extra_arguments_are_rejected() -> None:
 
 
 def test_default_corefile_serves_whoami_on_dns_port(tmp_path: Path) -> None:
-    port = free_port()
-    p = subprocess.Popen([PY, "-m", "pycoredns", "-dns.port", str(port)], cwd=tmp_path,
+    p = subprocess.Popen([PY, "-m", "pycoredns", "-dns.port", "0"], cwd=tmp_path,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        port = wait_dns_port(p.pid, host="0.0.0.0")  # no Corefile: every address, as CoreDNS's .:53
         r = _wait_answer("example.org", "A", port)
         assert r.header.rcode == 0 and any(rr.rtype == dnslib.QTYPE.SRV for rr in r.ar)
     finally:
         p.send_signal(signal.SIGTERM)
         out, _ = p.communicate(timeout=20)
     assert p.returncode == 0
-    assert f".:{port}" in out and "CoreDNS-1.14.7" in out
+    assert ".:0\n" in out and "CoreDNS-1.14.7" in out  # the banner shows the Corefile's port
 
 
 def _wait_answer(name: str, qtype: str, port: int, deadline: float = 15.0) -> dnslib.DNSRecord:
@@ -124,12 +124,12 @@ def test_third_party_plugin_from_entry_point(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(site))
     r = run("-plugins", env=env)
     assert "  dns.hello" in r.stdout
-    port = free_port()
     conf = tmp_path / "Corefile"
-    conf.write_text(f"example.org:{port} {{\n    whoami\n    hello greetings\n}}\n")
+    conf.write_text("example.org:0 {\n    bind 127.0.0.1\n    whoami\n    hello greetings\n}\n")
     p = subprocess.Popen([PY, "-m", "pycoredns", "-conf", str(conf), "-quiet"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        port = wait_dns_port(p.pid)
         txt = _wait_answer("example.org", "TXT", port)
         assert [str(rr.rdata) for rr in txt.rr] == ['"greetings"']
         a = query("example.org", "A", port)  # hello passes A on to whoami

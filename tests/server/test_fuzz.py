@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import dnslib
 import pytest
 
-from pycoredns.testing import FakeUpstream, answer_a, free_port, query, running_server
+from pycoredns.testing import FakeUpstream, answer_a, query, running_server
 from pycoredns.testing.http import scrape
 from pycoredns.testing.server import RunningServer
 
@@ -44,17 +44,20 @@ class Fuzzed:
     panics_at_start: float
 
 
-def _corefile(port: int, metrics: int, upstream: str, evil: str) -> str:
-    return f"""evil.example:{port} {{
-    prometheus 127.0.0.1:{metrics}
+METRICS = "127.0.0.1:0"
+
+
+def _corefile(upstream: str, evil: str) -> str:
+    return f"""evil.example:0 {{
+    prometheus {METRICS}
     errors
     cache 300
     forward . {evil} {{
         read_timeout 500ms
     }}
 }}
-.:{port} {{
-    prometheus 127.0.0.1:{metrics}
+.:0 {{
+    prometheus {METRICS}
     errors
     log
     cache 300
@@ -115,13 +118,13 @@ class _TolerantUpstream(FakeUpstream):
 
 @pytest.fixture(scope="module")
 def fuzzed() -> Iterator[Fuzzed]:
-    port, metrics = free_port(), free_port()
     with (
         _captured(("pycoredns", "asyncio")) as log,
         _TolerantUpstream(answer_a(UPSTREAM_IP, ttl=300)) as upstream,
         FakeUpstream(_hostile_answer) as evil,
-        running_server(_corefile(port, metrics, upstream.address, evil.address)) as srv,
+        running_server(_corefile(upstream.address, evil.address)) as srv,
     ):
+        metrics = srv.http_port(METRICS)
         panics = _panics(metrics)
         yield Fuzzed(srv, metrics, upstream, evil, log, panics)
 

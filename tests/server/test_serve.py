@@ -10,7 +10,7 @@ import subprocess
 import dnslib
 import pytest
 
-from pycoredns.testing import free_port, query, raw_query, running_server
+from pycoredns.testing import query, raw_query, running_server
 
 
 def _two_blocks(port: int) -> str:
@@ -25,8 +25,8 @@ example.net:{port} {{
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
 def test_whoami_on_two_blocks_sharing_a_port(proto: str) -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         for name in ("example.org", "www.example.net"):
             r = query(name, "A", port, proto=proto)
             assert r.header.rcode == dnslib.RCODE.NOERROR
@@ -39,16 +39,16 @@ def test_whoami_on_two_blocks_sharing_a_port(proto: str) -> None:
 
 
 def test_zone_not_served_is_refused() -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         r = query("example.com", "A", port)
         assert r.header.rcode == dnslib.RCODE.REFUSED
         assert str(r.q.qname) == "example.com."
 
 
 def test_non_in_class_is_refused() -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         r = query("example.org", "TXT", port, qclass="CH")
         assert r.header.rcode == dnslib.RCODE.REFUSED
 
@@ -64,8 +64,8 @@ def test_non_in_class_is_refused() -> None:
     ],
 )
 def test_malformed_query_gets_formerr_and_server_keeps_answering(packet: bytes) -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         reply = raw_query(packet, port)
         assert reply[:2] == b"\x12\x34"
         assert reply[2] & 0x80, "QR set"
@@ -74,8 +74,8 @@ def test_malformed_query_gets_formerr_and_server_keeps_answering(packet: bytes) 
 
 
 def test_garbage_and_responses_are_dropped_silently() -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(0.5)
             for junk in (b"", b"\x00", b"\x12\x34\x81\x80" + b"\x00" * 8):
@@ -86,8 +86,8 @@ def test_garbage_and_responses_are_dropped_silently() -> None:
 
 
 def test_unsupported_opcode_gets_notimp() -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         q = dnslib.DNSRecord.question("example.org")
         q.header.opcode = 2  # STATUS
         reply = dnslib.DNSRecord.parse(raw_query(q.pack(), port))
@@ -95,8 +95,8 @@ def test_unsupported_opcode_gets_notimp() -> None:
 
 
 def test_edns_is_mirrored_and_bad_version_gets_badvers() -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         r = query("example.org", "A", port, edns=1232, do=True)
         opt = [rr for rr in r.ar if rr.rtype == dnslib.QTYPE.OPT]
         assert len(opt) == 1 and opt[0].rclass == 1232 and opt[0].ttl & 0x8000
@@ -108,8 +108,8 @@ def test_edns_is_mirrored_and_bad_version_gets_badvers() -> None:
 
 
 def test_pipelined_tcp_queries_on_one_connection() -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         with socket.create_connection(("127.0.0.1", port), timeout=3) as s:
             ids = list(range(100, 110))
             for i in ids:
@@ -133,8 +133,8 @@ def test_pipelined_tcp_queries_on_one_connection() -> None:
 @pytest.mark.skipif(shutil.which("dig") is None, reason="dig (dnsutils) not installed")
 @pytest.mark.parametrize("proto", ["+notcp", "+tcp"])
 def test_dig_gets_whoami(proto: str) -> None:
-    port = free_port()
-    with running_server(_two_blocks(port)):
+    with running_server(_two_blocks(0)) as rs:
+        port = rs.port
         out = subprocess.run(
             ["dig", "@127.0.0.1", "-p", str(port), proto, "+time=3", "+tries=1", "www.example.org", "A"],
             capture_output=True, text=True, timeout=20, check=True,
@@ -150,15 +150,15 @@ def test_dig_gets_whoami(proto: str) -> None:
 
 
 def test_longest_zone_wins() -> None:
-    port = free_port()
-    corefile = f""".:{port} {{
+    corefile = """.:0 {
     whoami
-}}
-sub.example.org:{port} {{
+}
+sub.example.org:0 {
     whoami
-}}
+}
 """
     with running_server(corefile) as rs:
+        port = rs.port
         sites = rs.server.listeners
         assert len(sites) == 1
         disp = next(iter(sites.values())).holder.dispatcher
@@ -182,9 +182,9 @@ def test_port_zero_gets_one_port_for_udp_and_tcp() -> None:
 
 def test_idle_tcp_connection_is_closed() -> None:
     # CoreDNS's default idle timeout is 10 s; the timeouts plugin shortens it for the test.
-    port = free_port()
-    corefile = _two_blocks(port).replace("    whoami\n", "    whoami\n    timeouts {\n        idle 1s\n    }\n", 1)
-    with running_server(corefile):
+    corefile = _two_blocks(0).replace("    whoami\n", "    whoami\n    timeouts {\n        idle 1s\n    }\n", 1)
+    with running_server(corefile) as rs:
+        port = rs.port
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             data = bytes(dnslib.DNSRecord.question("example.org").pack())
             s.sendall(struct.pack(">H", len(data)) + data)

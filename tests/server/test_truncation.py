@@ -8,7 +8,7 @@ import pytest
 from pycoredns.plugin import Controller, Directive, Handler, Plugin, Result
 from pycoredns.registry import Entry, Registry
 from pycoredns.request import Request
-from pycoredns.testing import free_port, query, running_server
+from pycoredns.testing import query, running_server
 
 
 class Big(Plugin):
@@ -48,9 +48,8 @@ def _registry() -> Registry:
     ],
 )
 def test_reply_fits_the_client(proto: str, edns: int | None, truncated: bool, answers: range | list[int]) -> None:
-    port = free_port()
-    with running_server(f"example.org:{port} {{\n    big\n}}\n", registry=_registry()):
-        r = query("example.org", "A", port, proto=proto, edns=edns)
+    with running_server("example.org:0 {\n    big\n}\n", registry=_registry()) as rs:
+        r = query("example.org", "A", rs.port, proto=proto, edns=edns)
         assert bool(r.header.tc) is truncated
         assert len(r.rr) in answers
         assert len(r.pack()) <= (edns or 512 if proto == "udp" else 65535)

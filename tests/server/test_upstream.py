@@ -11,7 +11,7 @@ import pytest
 from pycoredns.plugin import Controller, Directive, Handler, Plugin, Reply, Request, Result, Upstream, UpstreamError
 from pycoredns.registry import Entry, Registry
 from pycoredns.server.config import load
-from pycoredns.testing import free_port, make_request, query, running_server
+from pycoredns.testing import make_request, query, running_server
 from tests.conftest import coredns_caplog
 
 
@@ -70,13 +70,14 @@ def _registry() -> Registry:
     return Registry([*base[:at], Entry("via", None, Directive("via", _setup)), *base[at:]])
 
 
-def corefile(port: int) -> str:
+def corefile() -> str:
+    """Two blocks on one listener, on a port the kernel picks."""
     return (
-        f"example.org:{port} {{\n"
+        "example.org:0 {\n"
         "  via\n"
         "  hosts {\n   192.0.2.10 www.example.org\n  }\n"
         "}\n"
-        f"example.net:{port} {{\n"
+        "example.net:0 {\n"
         "  via\n"
         "  template IN A example.net {\n    answer \"{{ .Name }} 60 IN A 198.51.100.{{ len .Name }}\"\n  }\n"
         "}\n"
@@ -85,9 +86,8 @@ def corefile(port: int) -> str:
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
 def test_lookup_runs_the_chain_again(proto: str) -> None:
-    port = free_port()
     VIAS.clear()
-    with running_server(corefile(port), registry=_registry()) as srv:
+    with running_server(corefile(), registry=_registry()) as srv:
         # Same block: hosts answers the looked-up name.
         got = query("via.www.example.org.", "A", srv.port, proto=proto)
         assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("www.example.org.", "192.0.2.10")]
@@ -104,9 +104,8 @@ def test_lookup_runs_the_chain_again(proto: str) -> None:
 def test_lookup_is_observed_and_answers_at_once(caplog: pytest.LogCaptureFixture) -> None:
     """As in CoreDNS, whose log and metrics plugins sit in the chain, a lookup is logged and
     counted like a client's query; a chain that answers synchronously answers it synchronously."""
-    port = free_port()
     VIAS.clear()
-    text = corefile(port).replace("  via\n", "  via\n  log\n", 1)
+    text = corefile().replace("  via\n", "  via\n  log\n", 1)
     with coredns_caplog(caplog, logging.INFO), running_server(text, registry=_registry()) as srv:
         got = query("via.www.example.org.", "A", srv.port)
         assert [str(rr.rdata) for rr in got.rr] == ["192.0.2.10"]
@@ -117,10 +116,9 @@ def test_lookup_is_observed_and_answers_at_once(caplog: pytest.LogCaptureFixture
 
 
 def test_nested_lookups_are_bounded() -> None:
-    port = free_port()
     # via.via.via....: each lookup strips one "via." and asks again, deeper every time.
     name = "via." * 12 + "www.example.org."
-    with running_server(corefile(port), registry=_registry()) as srv:
+    with running_server(corefile(), registry=_registry()) as srv:
         got = query(name, "A", srv.port)
         assert [str(rr.rdata) for rr in got.rr] == ['"upstream lookups nested more than 8 deep"']
         # Under the bound it resolves.
@@ -129,7 +127,7 @@ def test_nested_lookups_are_bounded() -> None:
 
 
 def test_request_from_no_listener() -> None:
-    inst = load(f"example.org:{free_port()} {{\n  whoami\n}}\n")
+    inst = load("example.org:0 {\n  whoami\n}\n")
     req = make_request("www.example.org.", server="dns://nowhere:53")
     with pytest.raises(UpstreamError, match="no full server is running"):
         asyncio.run(inst.upstream.lookup(req, "www.example.org.", 1))
@@ -152,16 +150,15 @@ def test_with_question_keeps_the_query() -> None:
 
 
 def test_invalid_name_is_an_upstream_error() -> None:
-    inst = load(f"example.org:{free_port()} {{\n  whoami\n}}\n")
+    inst = load("example.org:0 {\n  whoami\n}\n")
     req = make_request("www.example.org.")
     with pytest.raises(UpstreamError, match="invalid name to look up"):
         asyncio.run(inst.upstream.lookup(req, "a" * 64 + ".example.org.", 1))
 
 
 def test_lookups_follow_a_reload() -> None:
-    port = free_port()
-    with running_server(corefile(port), registry=_registry()) as srv:
+    with running_server(corefile(), registry=_registry()) as srv:
         assert [str(rr.rdata) for rr in query("via.www.example.org.", "A", srv.port).rr] == ["192.0.2.10"]
-        assert srv.reload(corefile(port).replace("192.0.2.10", "192.0.2.11"))
+        assert srv.reload(corefile().replace("192.0.2.10", "192.0.2.11"))
         # The new configuration's chains answer the lookups of queries to the kept listener.
         assert [str(rr.rdata) for rr in query("via.www.example.org.", "A", srv.port).rr] == ["192.0.2.11"]

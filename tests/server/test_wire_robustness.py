@@ -9,7 +9,7 @@ import pytest
 
 from pycoredns import wire
 from pycoredns.request import Request
-from pycoredns.testing import FakeUpstream, free_port, query, raw_query, running_server
+from pycoredns.testing import FakeUpstream, query, raw_query, running_server
 
 
 def _query(name: bytes, counts: tuple[int, int, int, int] = (1, 0, 0, 0), tail: bytes = b"") -> bytes:
@@ -122,8 +122,8 @@ def test_big_cached_answer_to_many_udp_clients_is_answered() -> None:
             r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(f"10.0.{i // 256}.{i % 256}"), ttl=60))
         return r
 
-    port = free_port()
-    with FakeUpstream(answer) as up, running_server(f".:{port} {{\n    cache\n    forward . {up.address}\n}}\n"):
+    with FakeUpstream(answer) as up, running_server(f".:0 {{\n    cache\n    forward . {up.address}\n}}\n") as rs:
+        port = rs.port
         assert len(query("many.example.org", "A", port, proto="tcp").rr) == 400
         for _ in range(20):
             r = query("many.example.org", "A", port, timeout=2)
@@ -165,7 +165,6 @@ def test_check_reply_rejects_what_miekg_cannot_unpack(tail: bytes, error: str) -
 
 
 def test_malformed_queries_over_the_wire_get_formerr() -> None:
-    port = free_port()
-    with running_server(f".:{port} {{\n    whoami\n}}\n"):
-        reply = raw_query(_pointer_chain(NAME, 1500), port)
+    with running_server(".:0 {\n    whoami\n}\n") as rs:
+        reply = raw_query(_pointer_chain(NAME, 1500), rs.port)
         assert reply[:2] == b"\x12\x34" and reply[2] & 0x80 and reply[3] & 0xF == wire.FORMERR

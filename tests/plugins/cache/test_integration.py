@@ -11,7 +11,7 @@ from prometheus_client import generate_latest
 
 from pycoredns.metrics import REGISTRY
 from pycoredns.registry import Registry
-from pycoredns.testing import FakeUpstream, answer_a, free_port, query, running_server
+from pycoredns.testing import FakeUpstream, answer_a, loopback_address, query, running_server
 
 
 @pytest.fixture
@@ -23,10 +23,12 @@ def upstream() -> Iterator[FakeUpstream]:
         up.stop()
 
 
-def corefile(up: FakeUpstream, options: str = "", port: int = 0) -> str:
-    """A block with the cache in front of ``up``; a fixed ``port`` gives the metrics a label of its own."""
+def corefile(up: FakeUpstream, options: str = "", host: str = "") -> str:
+    """A block with the cache in front of ``up``, on a port the kernel picks; a ``host`` of the
+    test's own (``loopback_address()``) gives the metrics a ``server`` label of its own."""
     block = f" {{\n{options}\n    }}" if options else ""
-    return f".:{port} {{\n    cache{block}\n    upstream {up.address}\n}}\n"
+    bind = f"    bind {host}\n" if host else ""
+    return f".:0 {{\n{bind}    cache{block}\n    upstream {up.address}\n}}\n"
 
 
 def wait_until(cond: object, timeout: float = 10.0) -> bool:
@@ -91,17 +93,17 @@ def test_negative_answer_expires_with_the_soa(registry: Registry) -> None:
 def test_serve_stale_answers_when_upstream_is_down(mode: str, registry: Registry) -> None:
     up = FakeUpstream(answer_a("192.0.2.8", ttl=1)).start()
     options = f"        success 1000 3600 0\n        serve_stale 1h{mode}"
-    port = free_port()
+    host = loopback_address()
     try:
-        with running_server(corefile(up, options, port), registry=registry) as srv:
-            assert query("stale.example.org", "A", srv.port).rr[0].ttl == 1
+        with running_server(corefile(up, options, host), registry=registry) as srv:
+            assert query("stale.example.org", "A", srv.port, host=host).rr[0].ttl == 1
             up.stop()
             time.sleep(1.1)  # the entry is now expired
-            stale = query("stale.example.org", "A", srv.port, timeout=5)
+            stale = query("stale.example.org", "A", srv.port, host=host, timeout=5)
             assert stale.header.rcode == dnslib.RCODE.NOERROR
             assert str(stale.rr[0].rdata) == "192.0.2.8" and stale.rr[0].ttl == 0
             text = generate_latest(REGISTRY).decode()
-            assert f'coredns_cache_served_stale_total{{server="dns://:{port}",view="",zones="."}} 1.0' in text
+            assert f'coredns_cache_served_stale_total{{server="dns://{host}:0",view="",zones="."}} 1.0' in text
     finally:
         up.stop()
 
@@ -123,12 +125,12 @@ def test_prefetch_refreshes_a_hot_entry_before_it_expires(registry: Registry) ->
 
 
 def test_metrics_families_and_labels(upstream: FakeUpstream, registry: Registry) -> None:
-    port = free_port()
-    with running_server(corefile(upstream, port=port), registry=registry) as srv:
-        query("m.example.org", "A", srv.port)
-        query("m.example.org", "A", srv.port)
+    host = loopback_address()
+    with running_server(corefile(upstream, host=host), registry=registry) as srv:
+        query("m.example.org", "A", srv.port, host=host)
+        query("m.example.org", "A", srv.port, host=host)
         text = generate_latest(REGISTRY).decode()
-    server = f"dns://:{port}"
+    server = f"dns://{host}:0"
     plain = f'{{server="{server}",view="",zones="."}}'
     for line in (
         f'coredns_cache_entries{{server="{server}",type="success",view="",zones="."}} 1.0',

@@ -15,7 +15,7 @@ from pycoredns.plugins.errors.setup import parse
 from pycoredns.registry import Entry, Registry
 from pycoredns.request import Request
 from pycoredns.server.config import load
-from pycoredns.testing import free_port, make_request, query, running_server
+from pycoredns.testing import make_request, query, running_server
 from pycoredns.testing.logs import capture_log
 from pycoredns.testing.setup import controller
 
@@ -138,10 +138,10 @@ def _setup_failing(c: Controller) -> None:
 def test_errors_through_server() -> None:
     base = Registry.default(entry_points=False)
     registry = Registry([*base.entries(), Entry("failing", None, Directive("failing", _setup_failing))])
-    dns = free_port()
     with capture_log() as log, running_server(
-        f".:{dns} {{\n    errors {{\n        stacktrace\n    }}\n    failing\n}}\n", registry=registry
-    ):
+        ".:0 {\n    errors {\n        stacktrace\n    }\n    failing\n}\n", registry=registry
+    ) as rs:
+        dns = rs.port
         assert query("www.example.org", "A", dns).header.rcode == wire.SERVFAIL
         assert query("crash.example.org", "A", dns).header.rcode == wire.SERVFAIL
     assert "[ERROR] plugin/errors: 2 www.example.org. A: plugin/failing: upstream unreachable" in log.lines

@@ -17,7 +17,7 @@ import pytest
 from pycoredns.metrics import REGISTRY
 from pycoredns.plugins.forward.handler import Forward
 from pycoredns.plugins.forward.metrics import COUNTERS
-from pycoredns.testing import FakeUpstream, answer_a, free_port, query, raw_query, running_server
+from pycoredns.testing import FakeUpstream, answer_a, query, raw_query, running_server
 from pycoredns.testing.server import RunningServer
 
 WAIT = 20.0  # generous: the machine is shared
@@ -47,7 +47,7 @@ def upstreams(*answers: Callable[[dnslib.DNSRecord, str], object] | None) -> Ite
 
 
 def corefile(tos: list[FakeUpstream], options: str = "", extra: str = "") -> str:
-    return f".:{free_port()} {{\n forward . {' '.join(u.address for u in tos)} {{\n{options}\n }}\n{extra}}}\n"
+    return f".:0 {{\n forward . {' '.join(u.address for u in tos)} {{\n{options}\n }}\n{extra}}}\n"
 
 
 def a_of(r: dnslib.DNSRecord) -> list[str]:
@@ -291,7 +291,7 @@ class SpoofingUpstream:
 def test_forged_replies_are_dropped_and_the_real_answer_used() -> None:
     up = SpoofingUpstream()
     try:
-        with running_server(f".:{free_port()} {{\n forward . 127.0.0.1:{up.port}\n}}\n") as s:
+        with running_server(f".:0 {{\n forward . 127.0.0.1:{up.port}\n}}\n") as s:
             to = f"127.0.0.1:{up.port}"
             for i in range(3):
                 before = COUNTERS.dropped_replies.get((to, "udp"), 0)
@@ -332,7 +332,7 @@ def test_forged_frames_on_tcp_are_skipped() -> None:
     t = threading.Thread(target=accept, daemon=True)
     t.start()
     try:
-        with running_server(f".:{free_port()} {{\n forward . 127.0.0.1:{port} {{\n force_tcp\n }}\n}}\n") as s:
+        with running_server(f".:0 {{\n forward . 127.0.0.1:{port} {{\n force_tcp\n }}\n}}\n") as s:
             assert a_of(query("tcp.example.org", "A", s.port)) == ["192.0.2.54"]
             assert COUNTERS.dropped_replies.get((f"127.0.0.1:{port}", "tcp"), 0) >= 1
     finally:
@@ -386,7 +386,7 @@ def test_next_hands_the_query_to_the_following_forward(
     first: Callable[[dnslib.DNSRecord, str], dnslib.DNSRecord], option: str, answer: list[str]
 ) -> None:
     with upstreams(first, answer_a("192.0.2.7")) as (a, b):
-        text = f".:{free_port()} {{\n forward . {a.address} {{\n {option}\n }}\n forward . {b.address}\n}}\n"
+        text = f".:0 {{\n forward . {a.address} {{\n {option}\n }}\n forward . {b.address}\n}}\n"
         with running_server(text) as s:
             assert a_of(query("n.example.org", "A", s.port)) == answer
 
@@ -401,7 +401,7 @@ def test_failover_tries_the_next_upstream() -> None:
 
 def test_from_and_except_pass_other_names_on() -> None:
     with upstreams(answer_a()) as ups:
-        text = (f".:{free_port()} {{\n forward example.org {ups[0].address} {{\n except skip.example.org\n }}\n"
+        text = (f".:0 {{\n forward example.org {ups[0].address} {{\n except skip.example.org\n }}\n"
                 " whoami\n}\n")
         with running_server(text) as s:
             assert a_of(query("www.example.org", "A", s.port)) == ["192.0.2.1"]
@@ -427,11 +427,12 @@ def test_metrics_are_exported_with_coredns_names() -> None:
 
 def test_reload_swaps_upstreams_and_stops_the_old_ones() -> None:
     with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as (a, b):
-        port = free_port()
-        with running_server(f".:{port} {{\n forward . {a.address}\n}}\n") as s:
+        with running_server(f".:0 {{\n forward . {a.address}\n}}\n") as s:
+            port = s.port
             assert a_of(query("r.example.org", "A", port)) == ["192.0.2.1"]
             old = forwards(s)[0].proxies[0]
-            assert s.reload(f".:{port} {{\n forward . {b.address}\n}}\n")
+            assert s.reload(f".:0 {{\n forward . {b.address}\n}}\n")
+            assert s.port == port  # same listener
             assert a_of(query("r.example.org", "A", port)) == ["192.0.2.2"]
             assert old.idle_count("udp") == 0
 

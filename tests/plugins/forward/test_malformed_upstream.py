@@ -8,7 +8,7 @@ from collections.abc import Callable
 import dnslib
 import pytest
 
-from pycoredns.testing import FakeUpstream, free_port, query, running_server
+from pycoredns.testing import FakeUpstream, query, running_server
 from pycoredns.testing.logs import capture_log
 
 
@@ -36,12 +36,12 @@ def _reply(q: dnslib.DNSRecord, answer: bytes) -> bytes:
 def test_unpackable_upstream_reply_is_servfail_and_not_cached(
     make: Callable[[dnslib.DNSRecord], bytes], error: str, proto: str
 ) -> None:
-    port = free_port()
     with (
         FakeUpstream(lambda q, p: make(q)) as up,
-        running_server(f".:{port} {{\n    errors\n    cache\n    forward . {up.address}\n}}\n"),
+        running_server(f".:0 {{\n    errors\n    cache\n    forward . {up.address}\n}}\n") as rs,
         capture_log() as log,
     ):
+        port = rs.port
         asked = []
         for _ in range(2):
             r = query("bad.example.org", "A", port, proto=proto, timeout=10)

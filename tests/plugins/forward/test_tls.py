@@ -17,7 +17,7 @@ import pytest
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.server.config import load
-from pycoredns.testing import free_port, query, running_server
+from pycoredns.testing import query, running_server
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command-line tool")
 
@@ -127,7 +127,7 @@ def _a(port: int, proto: str = "udp") -> list[str]:
 @pytest.mark.parametrize("client", ["udp", "tcp"])
 def test_tls_upstream_answers_with_the_test_ca(pki: Path, client: str) -> None:
     with tls_upstream(pki) as up:
-        text = f".:{free_port()} {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
+        text = f".:0 {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
         with running_server(text) as s:
             assert _a(s.port, client) == ["192.0.2.85"]
             assert _a(s.port, client) == ["192.0.2.85"]  # over the pooled connection
@@ -137,7 +137,7 @@ def test_tls_upstream_answers_with_the_test_ca(pki: Path, client: str) -> None:
 def test_servername_per_upstream_is_sent_and_verified(pki: Path) -> None:
     with tls_upstream(pki) as up:
         to = f"tls://127.0.0.1%dns.test:{up.port}"
-        text = f".:{free_port()} {{\n forward . {to} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
+        text = f".:0 {{\n forward . {to} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
         with running_server(text) as s:
             assert _a(s.port) == ["192.0.2.85"]
             assert up.server_names == ["dns.test"]
@@ -145,7 +145,7 @@ def test_servername_per_upstream_is_sent_and_verified(pki: Path) -> None:
 
 def test_wrong_servername_fails_verification(pki: Path) -> None:
     with tls_upstream(pki) as up:
-        text = (f".:{free_port()} {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n"
+        text = (f".:0 {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n"
                 "  tls_servername other.test\n  max_fails 0\n }\n}\n")
         with running_server(text) as s:
             assert query("tls.example.org", "A", s.port, timeout=10).header.rcode == dnslib.RCODE.SERVFAIL
@@ -154,7 +154,7 @@ def test_wrong_servername_fails_verification(pki: Path) -> None:
 def test_client_certificate_from_tls_cert_key_ca(pki: Path) -> None:
     with tls_upstream(pki, require_client_cert=True) as up:
         tls = f"{pki / 'client.pem'} {pki / 'client.key'} {pki / 'ca.pem'}"
-        text = f".:{free_port()} {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {tls}\n }}\n}}\n"
+        text = f".:0 {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {tls}\n }}\n}}\n"
         with running_server(text) as s:
             assert _a(s.port) == ["192.0.2.85"]
             assert up.client_cns == ["forward.test"]

@@ -15,19 +15,22 @@ import pytest
 
 from pycoredns.errors import ServerConfigError
 from pycoredns.plugins.health.health import METRICS
-from pycoredns.testing import free_port, query, running_server
+from pycoredns.testing import listening_ports, query, running_server, wait_dns_port
 from pycoredns.testing.http import http_get, scrape
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _corefile(dns: int, health: int, extra: str = "", lameduck: str = "1s") -> str:
-    return f".:{dns} {{\n    whoami\n    health 127.0.0.1:{health} {{\n        lameduck {lameduck}\n    }}\n{extra}}}\n"
+HEALTH, METRICS_AT = "127.0.0.1:0", "127.0.0.2:0"  # ports the kernel picks; distinct listeners
+
+
+def _corefile(extra: str = "", lameduck: str = "1s") -> str:
+    return f".:0 {{\n    whoami\n    health {HEALTH} {{\n        lameduck {lameduck}\n    }}\n{extra}}}\n"
 
 
 def test_health_ok_and_404_and_self_check() -> None:
-    dns, health, metrics = free_port(), free_port(), free_port()
-    with running_server(_corefile(dns, health, f"    prometheus 127.0.0.1:{metrics}\n")):
+    with running_server(_corefile(f"    prometheus {METRICS_AT}\n")) as s:
+        health, metrics = s.http_port(HEALTH), s.http_port(METRICS_AT)
         assert http_get(f"http://127.0.0.1:{health}/health") == (200, "OK")
         assert http_get(f"http://127.0.0.1:{health}/other")[0] == 404
         # The self-check requests /health once a second; wait (bounded) for one to be recorded.
@@ -36,7 +39,7 @@ def test_health_ok_and_404_and_self_check() -> None:
         while sum(METRICS.duration.counts) == before and time.monotonic() < deadline:
             time.sleep(0.2)
         assert sum(METRICS.duration.counts) > before
-        fams = scrape(metrics)
+        fams = scrape(metrics, host="127.0.0.2")
     assert fams["coredns_health_request_duration_seconds"].type == "histogram"
     assert {s.labels.get("le") for s in fams["coredns_health_request_duration_seconds"].samples} >= {
         "0.00025", "0.0025", "0.025", "0.25", "2.5", "+Inf"}
@@ -44,23 +47,26 @@ def test_health_ok_and_404_and_self_check() -> None:
 
 
 def test_reload_keeps_endpoint_without_lameduck(caplog: pytest.LogCaptureFixture) -> None:
-    dns, health = free_port(), free_port()
     caplog.set_level(logging.INFO, logger="pycoredns")
-    with running_server(_corefile(dns, health)) as s:
-        assert s.reload(_corefile(dns, health, "    errors\n"))
+    with running_server(_corefile()) as s:
+        health = s.http_port(HEALTH)
+        assert s.reload(_corefile("    errors\n"))
+        assert s.http_port(HEALTH) == health
         assert http_get(f"http://127.0.0.1:{health}/health") == (200, "OK")
         assert "lameduck" not in caplog.text
 
 
 def test_lameduck_after_sigterm(tmp_path: Path) -> None:
-    dns, health = free_port(), free_port()
     conf = tmp_path / "Corefile"
-    conf.write_text(_corefile(dns, health, lameduck="3s"))
+    conf.write_text(_corefile(lameduck="3s"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "pycoredns", "-conf", str(conf)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
+        # health listens before DNS does (startup hooks run first): both are up once DNS is.
+        dns = wait_dns_port(proc.pid, host="0.0.0.0")
+        (health,) = {b.port for b in listening_ports(proc.pid) if b.proto == "tcp" and b.host == "127.0.0.1"}
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -104,7 +110,7 @@ def test_listen_errors_stop_startup(address: str, error: str) -> None:
         busy.listen(1)  # no SO_REUSEPORT: nobody can share this one
         port = busy.getsockname()[1]
         with pytest.raises(ServerConfigError) as e, running_server(
-            f".:{free_port()} {{\n    whoami\n    health {address.format(busy=port)}\n}}\n"
+            f".:0 {{\n    whoami\n    health {address.format(busy=port)}\n}}\n"
         ):
             pass
     assert str(e.value).startswith(error.format(busy=port))

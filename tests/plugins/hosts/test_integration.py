@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 
 from pycoredns.metrics import REGISTRY
 from pycoredns.plugins.hosts import metrics
-from pycoredns.testing import free_port, query, running_server
+from pycoredns.testing import query, running_server
 
 
 def _a(name: str, port: int, proto: str = "udp") -> list[str]:
@@ -20,9 +20,8 @@ def _a(name: str, port: int, proto: str = "udp") -> list[str]:
 def test_answers_and_reloads_after_change(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     path.write_text("10.0.0.1 web.example.org\n")
-    port = free_port()
     corefile = (
-        f"example.org:{port} {{\n hosts {path} {{\n  10.0.0.99 inline.example.org\n"
+        f"example.org:0 {{\n hosts {path} {{\n  10.0.0.99 inline.example.org\n"
         "  reload 100ms\n }\n}\n"
     )
     with running_server(corefile) as srv:
@@ -52,8 +51,7 @@ def test_answers_and_reloads_after_change(tmp_path: Path) -> None:
 def test_fallthrough_to_next_plugin(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     path.write_text("10.0.0.1 web.example.org\n")
-    port = free_port()
-    corefile = f".:{port} {{\n hosts {path} {{\n  fallthrough\n }}\n whoami\n}}\n"
+    corefile = f".:0 {{\n hosts {path} {{\n  fallthrough\n }}\n whoami\n}}\n"
     with running_server(corefile) as srv:
         assert _a("web.example.org.", srv.port) == ["10.0.0.1"]
         other = query("other.example.org.", "A", srv.port)

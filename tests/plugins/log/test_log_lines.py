@@ -11,7 +11,7 @@ from pycoredns import wire
 from pycoredns.plugins.log.classify import classify
 from pycoredns.plugins.log.format import COMBINED, COMMON, compile_format, render
 from pycoredns.plugins.log.observer import LogObserver, Rule
-from pycoredns.testing import FakeUpstream, free_port, make_request, query, running_server
+from pycoredns.testing import FakeUpstream, make_request, query, running_server
 from pycoredns.testing.logs import capture_log
 
 
@@ -102,10 +102,10 @@ def test_first_matching_rule_decides() -> None:
 
 
 def test_server_logs_every_answer_including_cache_hits() -> None:
-    dns = free_port()
     with FakeUpstream() as up, capture_log() as log:
-        text = f".:{dns} {{\n    log\n    cache\n    forward . {up.address}\n}}\n"
-        with running_server(text):
+        text = f".:0 {{\n    log\n    cache\n    forward . {up.address}\n}}\n"
+        with running_server(text) as rs:
+            dns = rs.port
             query("a.example.net", "A", dns)
             query("a.example.net", "A", dns)
             query("a.example.net", "A", dns, proto="tcp")

@@ -14,7 +14,8 @@ import pytest
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.plugins.loop.handler import Loop, probe_name
 from pycoredns.server import config
-from pycoredns.testing import FakeUpstream, free_port, query, running_server
+from pycoredns.testing import FakeUpstream, query, running_server
+from pycoredns.testing.ports import PortTaken, on_fixed_port
 
 LOOP_MESSAGE = re.compile(
     r'\[FATAL\] plugin/loop: Loop \(127\.0\.0\.1:\d+ -> (?P<addr>[^)]*)\) detected for zone "(?P<zone>[^"]+)", '
@@ -63,11 +64,24 @@ def _run_pycoredns(conf: Path, timeout: float = 60) -> subprocess.CompletedProce
     )
 
 
+def _run_forwarding_to_itself(conf: Path, corefile: str) -> tuple[int, subprocess.CompletedProcess[str]]:
+    """Run a Corefile that forwards to its own port: the one case where the port must be known
+    before the server binds it, so it comes from outside the kernel's ephemeral range, and
+    another is tried if a concurrent run holds it."""
+
+    def attempt(port: int) -> tuple[int, subprocess.CompletedProcess[str]]:
+        conf.write_text(corefile.format(port=port))
+        r = _run_pycoredns(conf)
+        if "address already in use" in (r.stdout + r.stderr).lower():
+            raise PortTaken(port)
+        return port, r
+
+    return on_fixed_port(attempt)
+
+
 def test_forwarding_to_itself_exits_1_with_coredns_message(tmp_path: Path) -> None:
-    port = free_port()
     conf = tmp_path / "Corefile"
-    conf.write_text(f"example.org:{port} {{\n    loop\n    forward . 127.0.0.1:{port}\n}}\n")
-    r = _run_pycoredns(conf)
+    port, r = _run_forwarding_to_itself(conf, "example.org:{port} {{\n    loop\n    forward . 127.0.0.1:{port}\n}}\n")
     assert r.returncode == 1, r.stdout + r.stderr
     m = LOOP_MESSAGE.search(r.stdout)
     assert m, r.stdout
@@ -77,18 +91,18 @@ def test_forwarding_to_itself_exits_1_with_coredns_message(tmp_path: Path) -> No
 
 
 def test_loop_through_bound_address_names_it(tmp_path: Path) -> None:
-    port = free_port()
     conf = tmp_path / "Corefile"
-    conf.write_text(f".:{port} {{\n    bind 127.0.0.1\n    loop\n    forward . 127.0.0.1:{port}\n}}\n")
-    r = _run_pycoredns(conf)
+    port, r = _run_forwarding_to_itself(
+        conf, ".:{port} {{\n    bind 127.0.0.1\n    loop\n    forward . 127.0.0.1:{port}\n}}\n"
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     m = LOOP_MESSAGE.search(r.stdout)
     assert m and m["addr"] == f"127.0.0.1:{port}" and m["zone"] == "."
 
 
 def test_no_loop_disables_itself_and_passes_hinfo() -> None:
-    with FakeUpstream() as up:
-        port = free_port()
+    # loop probes the port the Corefile names (as CoreDNS does), so it cannot be 0 here.
+    def attempt(port: int) -> None:
         with running_server(f".:{port} {{\n    loop\n    forward . {up.address}\n}}\n") as rs:
             loop = next(h for h in rs.server.instance.configs[0].handlers if isinstance(h, Loop))
             end = time.monotonic() + 10
@@ -102,3 +116,6 @@ def test_no_loop_disables_itself_and_passes_hinfo() -> None:
             for _ in range(4):
                 assert query(loop.qname, "HINFO", port).header.rcode == dnslib.RCODE.NOERROR
             assert not rs.app.stopped.is_set()
+
+    with FakeUpstream() as up:
+        on_fixed_port(attempt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pycoredns.testing import FakeUpstream, free_port, query, running_server
+from pycoredns.testing import FakeUpstream, query, running_server
 from pycoredns.testing.http import http_get, scrape
 
 COREFILE = Path(__file__).resolve().parents[3] / "corefiles" / "node-local-dns.Corefile"
@@ -40,33 +40,33 @@ DASHBOARD_FAMILIES = {
 
 
 def test_node_local_dns_corefile_metrics() -> None:
-    dns, health, metrics = free_port(), free_port(), free_port()
     with FakeUpstream() as cluster, FakeUpstream() as upstream:
         text = (
             COREFILE.read_text()
             .replace("__PILLAR__DNS__DOMAIN__", "cluster.local")
-            .replace("__PILLAR__LOCAL__DNS__:8080", f"127.0.0.1:{health}")
+            .replace("__PILLAR__LOCAL__DNS__:8080", "127.0.0.1:0")
             .replace("__PILLAR__LOCAL__DNS__", "127.0.0.1")
             .replace("__PILLAR__DNS__SERVER__", "127.0.0.2")
             .replace("__PILLAR__CLUSTER__DNS__", cluster.address)
             .replace("__PILLAR__UPSTREAM__SERVERS__", upstream.address)
-            .replace(":53 {", f":{dns} {{")
-            .replace("prometheus :9253", f"prometheus :{metrics}")
+            .replace(":53 {", ":0 {")
+            .replace("prometheus :9253", "prometheus :0")
         )
         assert "__PILLAR__" not in text
-        with running_server(text):
+        with running_server(text) as rs:
+            dns, dns2 = rs.port_of("127.0.0.1"), rs.port_of("127.0.0.2")
             for name in ("kubernetes.default.svc.cluster.local", "kubernetes.default.svc.cluster.local",
                          "example.org", "1.0.0.10.in-addr.arpa"):
                 query(name, "PTR" if name.endswith("arpa") else "A", dns)
-            query("example.org", "A", dns, host="127.0.0.2")
-            assert http_get(f"http://127.0.0.1:{health}/health") == (200, "OK")
-            fams = scrape(metrics)
+            query("example.org", "A", dns2, host="127.0.0.2")
+            assert http_get(f"http://127.0.0.1:{rs.http_port('127.0.0.1:0')}/health") == (200, "OK")
+            fams = scrape(rs.http_port(":0"))
 
     for name, kind in DASHBOARD_FAMILIES.items():
         assert name in fams, name
         assert fams[name].type == kind, name
     servers = {s.labels["server"] for s in fams["coredns_dns_requests"].samples}
-    assert {f"dns://127.0.0.1:{dns}", f"dns://127.0.0.2:{dns}"} <= servers
+    assert {"dns://127.0.0.1:0", "dns://127.0.0.2:0"} <= servers  # the Corefile's addresses
     zones = {s.labels["zone"] for s in fams["coredns_dns_requests"].samples}
     assert {"cluster.local.", ".", "in-addr.arpa."} <= zones
     plugins = {s.labels["plugin"] for s in fams["coredns_dns_responses"].samples}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client.metrics_core import Metric
 
 from pycoredns import COREDNS_VERSION
-from pycoredns.testing import FakeUpstream, free_port, query, raw_query, running_server
+from pycoredns.testing import FakeUpstream, loopback_address, query, raw_query, running_server
 from pycoredns.testing.http import http_get, scrape
 
 
@@ -17,29 +17,38 @@ def _value(families: dict[str, Metric], name: str, sample: str, **labels: str) -
     return total
 
 
-def _corefile(dns: int, other: int, metrics: int, upstream: str, cache: bool = True) -> str:
+METRICS = "127.0.0.1:0"
+
+
+def _hosts_of_a_test() -> tuple[str, str]:
+    """Two listeners on loopback addresses of this test's own: their ports are the kernel's picks
+    (port 0), so the ``server`` label (``dns://HOST:0``) tells this test's counts apart by address."""
+    return loopback_address(), loopback_address()
+
+
+def _corefile(host: str, other: str, upstream: str, cache: bool = True) -> str:
     return (
-        f"example.org:{dns} {{\n    whoami\n    prometheus 127.0.0.1:{metrics}\n}}\n"
-        f".:{dns} {{\n    forward . {upstream}\n" + ("    cache\n" if cache else "")
-        + f"    prometheus 127.0.0.1:{metrics}\n}}\n"
-        f"example.com:{other} {{\n    whoami\n    prometheus 127.0.0.1:{metrics}\n}}\n"
+        f"example.org:0 {{\n    bind {host}\n    whoami\n    prometheus {METRICS}\n}}\n"
+        f".:0 {{\n    bind {host}\n    forward . {upstream}\n" + ("    cache\n" if cache else "")
+        + f"    prometheus {METRICS}\n}}\n"
+        f"example.com:0 {{\n    bind {other}\n    whoami\n    prometheus {METRICS}\n}}\n"
     )
 
 
 def test_scrape_after_queries() -> None:
-    dns, other, metrics = free_port(), free_port(), free_port()
-    with FakeUpstream() as up, running_server(_corefile(dns, other, metrics, up.address)) as s:
-        assert s.port
+    host, other_host = _hosts_of_a_test()
+    with FakeUpstream() as up, running_server(_corefile(host, other_host, up.address)) as s:
+        dns, other, metrics = s.port_of(host), s.port_of(other_host), s.http_port(METRICS)
         for _ in range(2):
-            query("www.example.org", "A", dns)
-        query("www.example.org", "AAAA", dns, proto="tcp")
-        query("a.example.net", "A", dns)  # forwarded
-        query("a.example.net", "A", dns)  # the cache's fast answer
-        query("a.example.net", "MX", dns, do=True)  # forwarded, DO bit
-        query("nothere.net", "A", other)  # no zone on that listener: REFUSED, zone "dropped"
+            query("www.example.org", "A", dns, host=host)
+        query("www.example.org", "AAAA", dns, proto="tcp", host=host)
+        query("a.example.net", "A", dns, host=host)  # forwarded
+        query("a.example.net", "A", dns, host=host)  # the cache's fast answer
+        query("a.example.net", "MX", dns, do=True, host=host)  # forwarded, DO bit
+        query("nothere.net", "A", other, host=other_host)  # no zone on that listener: REFUSED, zone "dropped"
         fams = scrape(metrics)
 
-    server = f"dns://:{dns}"
+    server, other_server = f"dns://{host}:0", f"dns://{other_host}:0"
     assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=server,
                   zone="example.org.", proto="udp", family="1", type="A") == 2
     assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=server,
@@ -55,9 +64,9 @@ def test_scrape_after_queries() -> None:
                   plugin="forward") == 2
     assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", server=server, zone=".",
                   plugin="cache") == 1
-    assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=f"dns://:{other}",
+    assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=other_server,
                   zone="dropped") == 1
-    assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", server=f"dns://:{other}",
+    assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", server=other_server,
                   zone="dropped", rcode="REFUSED", plugin="") == 1
     # Histograms: every observation lands in +Inf; the count matches the requests.
     assert _value(fams, "coredns_dns_request_duration_seconds", "coredns_dns_request_duration_seconds_count",
@@ -80,24 +89,26 @@ def test_scrape_after_queries() -> None:
 
 
 def test_reload_keeps_endpoint_and_counts_and_resets_plugin_enabled() -> None:
-    dns, other, metrics = free_port(), free_port(), free_port()
-    with FakeUpstream() as up, running_server(_corefile(dns, other, metrics, up.address)) as s:
-        query("www.example.org", "A", dns)
+    host, other_host = _hosts_of_a_test()
+    with FakeUpstream() as up, running_server(_corefile(host, other_host, up.address)) as s:
+        dns, metrics = s.port_of(host), s.http_port(METRICS)
+        query("www.example.org", "A", dns, host=host)
         before = scrape(metrics)
         assert ("cache" in {x.labels["name"] for x in before["coredns_plugin_enabled"].samples})
-        assert s.reload(_corefile(dns, other, metrics, up.address, cache=False))
-        query("www.example.org", "A", dns)
+        assert s.reload(_corefile(host, other_host, up.address, cache=False))
+        assert (s.port_of(host), s.http_port(METRICS)) == (dns, metrics)  # both kept across the reload
+        query("www.example.org", "A", dns, host=host)
         after = scrape(metrics)
     names = {x.labels["name"] for x in after["coredns_plugin_enabled"].samples
-             if x.labels["server"] == f"dns://:{dns}"}
+             if x.labels["server"] == f"dns://{host}:0"}
     assert "cache" not in names and "forward" in names
-    assert _value(after, "coredns_dns_requests", "coredns_dns_requests_total", server=f"dns://:{dns}",
+    assert _value(after, "coredns_dns_requests", "coredns_dns_requests_total", server=f"dns://{host}:0",
                   zone="example.org.") == 2
 
 
 def test_endpoint_answers_404_elsewhere_and_closes_with_the_server() -> None:
-    dns, metrics = free_port(), free_port()
-    with running_server(f".:{dns} {{\n    whoami\n    prometheus 127.0.0.1:{metrics}\n}}\n"):
+    with running_server(f".:0 {{\n    whoami\n    prometheus {METRICS}\n}}\n") as s:
+        dns, metrics = s.port, s.http_port(METRICS)
         assert http_get(f"http://127.0.0.1:{metrics}/nope")[0] == 404
         raw = raw_query(b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", dns)  # no question: FORMERR
         assert raw[3] & 0xF == 1

@@ -13,7 +13,7 @@ from pycoredns.plugins.ready.setup import parse
 from pycoredns.registry import Entry, Registry
 from pycoredns.request import Request
 from pycoredns.server.config import load
-from pycoredns.testing import free_port, query, running_server
+from pycoredns.testing import query, running_server
 from pycoredns.testing.http import http_get
 from pycoredns.testing.setup import controller
 
@@ -72,12 +72,13 @@ SEEN_DURING_STARTUP: list[Any] = []
 
 def _setup_slow(c: Controller) -> None:
     c.next()
-    port = int(c.remaining_args()[0])
+    listener = c.http_server(c.remaining_args()[0])  # ready's, e.g. 127.0.0.1:0
     c.add_plugin(lambda next: Slow(next))
 
     async def peek() -> None:
         # Runs after ready's startup hook, before any DNS listener is open.
         loop = asyncio.get_running_loop()
+        port = listener.bound_port  # the kernel's pick for port 0
         try:
             got: Any = await loop.run_in_executor(None, http_get, f"http://127.0.0.1:{port}/ready", 5.0)
         except OSError as e:
@@ -92,17 +93,20 @@ def _registry() -> Registry:
     return Registry([*base.entries(), Entry("slowready", None, Directive("slowready", _setup_slow))])
 
 
-def _corefile(dns: int, ready: int, monitor: str) -> str:
-    return (f".:{dns} {{\n    slowready {ready}\n    whoami\n"
-            f"    ready 127.0.0.1:{ready} {{\n        monitor {monitor}\n    }}\n}}\n")
+READY = "127.0.0.1:0"
+
+
+def _corefile(monitor: str) -> str:
+    return (f".:0 {{\n    slowready {READY}\n    whoami\n"
+            f"    ready {READY} {{\n        monitor {monitor}\n    }}\n}}\n")
 
 
 @pytest.mark.parametrize("monitor", ["until-ready", "continuously"])
 def test_ready_follows_plugins_and_startup(monitor: str) -> None:
-    dns, ready = free_port(), free_port()
     Slow.is_ready = False
     SEEN_DURING_STARTUP.clear()
-    with running_server(_corefile(dns, ready, monitor), registry=_registry()):
+    with running_server(_corefile(monitor), registry=_registry()) as s:
+        dns, ready = s.port, s.http_port(READY)
         assert SEEN_DURING_STARTUP == [(503, "Shutting down")]  # startup not complete: never 200
         assert query("example.org", "A", dns).header.rcode == 0
         assert http_get(f"http://127.0.0.1:{ready}/ready") == (503, "slowready")
@@ -116,9 +120,9 @@ def test_ready_follows_plugins_and_startup(monitor: str) -> None:
 
 
 def test_ready_without_readiness_plugins_is_ready_and_survives_reload() -> None:
-    dns, ready = free_port(), free_port()
-    text = f".:{dns} {{\n    whoami\n    ready 127.0.0.1:{ready}\n}}\n"
+    text = f".:0 {{\n    whoami\n    ready {READY}\n}}\n"
     with running_server(text) as s:
+        ready = s.http_port(READY)
         assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
         assert s.reload(text.replace("whoami", "whoami\n    errors"))
         assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")

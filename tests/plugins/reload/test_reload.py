@@ -19,7 +19,7 @@ from pycoredns.plugins.reload import metrics as reload_metrics
 from pycoredns.plugins.reload.setup import effective_interval
 from pycoredns.plugins.reload.watcher import STATE
 from pycoredns.server import config
-from pycoredns.testing import free_port, query, running_server
+from pycoredns.testing import query, running_server
 from tests.conftest import coredns_caplog
 
 
@@ -88,8 +88,9 @@ def test_digest_ignores_in_line_whitespace_and_comments_but_not_moved_lines() ->
     assert len(a) == 128
 
 
-def _corefile(port: int, extra: str = "") -> str:
-    return f"example.org:{port} {{\n    whoami\n    reload 2s 0\n{extra}}}\n"
+def _corefile(extra: str = "") -> str:
+    """Port 0: the kernel picks it; the listener keeps it across reloads, as its key stays."""
+    return f"example.org:0 {{\n    whoami\n    reload 2s 0\n{extra}}}\n"
 
 
 def _wait(pred, timeout: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
@@ -106,9 +107,8 @@ def _metrics() -> str:
 
 
 def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, rlog: pytest.LogCaptureFixture) -> None:
-    port = free_port()
     conf = tmp_path / "Corefile"
-    conf.write_text(_corefile(port))
+    conf.write_text(_corefile())
     with running_server("", conf=str(conf)) as rs:
         first = rs.app.server.instance if rs.app.server else None
         assert _wait(lambda: "Running configuration SHA512 = " in rlog.text, 5)
@@ -125,7 +125,7 @@ def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, r
             while not stop.is_set() and time.monotonic() < deadline and n < 20000:
                 n += 1
                 try:
-                    r = query("example.org", "A", port, timeout=3)
+                    r = query("example.org", "A", rs.port, timeout=3)
                     if r.header.rcode != dnslib.RCODE.NOERROR:
                         lost.append(f"rcode {r.header.rcode}")
                     answered[0] += 1
@@ -136,7 +136,7 @@ def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, r
         t.start()
         time.sleep(0.5)
         # A second zone on the same port: the listener stays, its dispatcher is replaced.
-        conf.write_text(_corefile(port) + f"example.net:{port} {{\n    whoami\n}}\n")
+        conf.write_text(_corefile() + "example.net:0 {\n    whoami\n}\n")
         new_digest = corefile_digest(conf.read_text(), str(conf))
         swapped = _wait(lambda: rs.app.server is not None and rs.app.server.instance is not first)
         time.sleep(0.5)
@@ -145,7 +145,7 @@ def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, r
         assert swapped
         assert lost == []
         assert answered[0] > 0
-        assert query("www.example.net", "A", port).header.rcode == dnslib.RCODE.NOERROR
+        assert query("www.example.net", "A", rs.port).header.rcode == dnslib.RCODE.NOERROR
         text = _metrics()
         assert f'coredns_reload_version_info{{hash="sha512",value="{new_digest}"}} 1.0' in text
         assert old_digest not in text
@@ -153,37 +153,35 @@ def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, r
 
 
 def test_bad_corefile_keeps_running_config(tmp_path: Path, rlog: pytest.LogCaptureFixture) -> None:
-    port = free_port()
     conf = tmp_path / "Corefile"
-    conf.write_text(_corefile(port))
+    conf.write_text(_corefile())
     with running_server("", conf=str(conf)) as rs:
         first = rs.app.server.instance if rs.app.server else None
         failed_before = reload_metrics.FAILED._value.get()
         # Parses (so the digest changes) but fails at setup: unknown directive.
-        conf.write_text(_corefile(port, "    nosuchplugin\n"))
+        conf.write_text(_corefile("    nosuchplugin\n"))
         assert _wait(lambda: "Corefile changed but reload failed" in rlog.text)
         assert "[ERROR] plugin/reload: Corefile changed but reload failed: " in rlog.text
         assert "Unknown directive 'nosuchplugin'" in rlog.text
         assert reload_metrics.FAILED._value.get() == failed_before + 1
         assert rs.app.server is not None and rs.app.server.instance is first
-        assert query("example.org", "A", port).header.rcode == dnslib.RCODE.NOERROR
+        assert query("example.org", "A", rs.port).header.rcode == dnslib.RCODE.NOERROR
         bad_digest = corefile_digest(conf.read_text(), str(conf))
         assert f'coredns_reload_version_info{{hash="sha512",value="{bad_digest}"}} 1.0' in _metrics()
         # Not retried while unchanged; an unparsable file is only a warning.
         time.sleep(2.5)
         assert reload_metrics.FAILED._value.get() == failed_before + 1
-        conf.write_text(_corefile(port) + f"example.net:{port} {{ whoami }}\n")
+        conf.write_text(_corefile() + "example.net:0 { whoami }\n")
         assert _wait(lambda: "[WARNING] plugin/reload: Corefile parse failed: " in rlog.text)
         assert rs.app.server.instance is first
         # A fixed file is picked up.
-        conf.write_text(_corefile(port) + f"example.net:{port} {{\n    whoami\n}}\n")
+        conf.write_text(_corefile() + "example.net:0 {\n    whoami\n}\n")
         assert _wait(lambda: rs.app.server is not None and rs.app.server.instance is not first)
 
 
 def test_one_watcher_for_many_blocks(tmp_path: Path, rlog: pytest.LogCaptureFixture) -> None:
-    port = free_port()
     conf = tmp_path / "Corefile"
-    conf.write_text(_corefile(port) + f"example.net:{port} {{\n    whoami\n    reload 2s 0\n}}\n")
+    conf.write_text(_corefile() + "example.net:0 {\n    whoami\n    reload 2s 0\n}\n")
     with running_server("", conf=str(conf)) as rs:
         assert _wait(lambda: "Running configuration SHA512" in rlog.text, 5)
         time.sleep(0.3)

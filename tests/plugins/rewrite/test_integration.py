@@ -10,14 +10,13 @@ import struct
 import dnslib
 import pytest
 
-from pycoredns.testing import FakeUpstream, free_port, query, raw_query, running_server
+from pycoredns.testing import FakeUpstream, query, raw_query, running_server
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
 def test_name_rewrite_with_answer_auto(proto: str) -> None:
-    port = free_port()
     corefile = (
-        f"example.org:{port} {{\n"
+        "example.org:0 {\n"
         "  rewrite name regex (.*)\\.example\\.org {1}.internal.example.org answer auto\n"
         "  hosts {\n   10.0.0.7 web.internal.example.org\n  }\n"
         "}\n"
@@ -67,9 +66,8 @@ def ask(name: str, port: int, proto: str = "udp", opts: dict[int, bytes] | None 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
 def test_edns0_local_options_reach_the_upstream(proto: str) -> None:
     with FakeUpstream() as up:
-        port = free_port()
         corefile = (
-            f".:{port} {{\n"
+            ".:0 {\n"
             "  rewrite continue edns0 local set 0xffee {client_ip}\n"
             "  rewrite continue edns0 local set 65519 {protocol}\n"
             "  rewrite edns0 local set 0xfff0 0x616263\n"
@@ -116,8 +114,7 @@ def test_edns0_subnet_seen_by_upstream_and_reverted(
     rule: str, client: bytes | None, upstream_sees: bytes | None, client_gets: bytes | None
 ) -> None:
     with FakeUpstream(ecs_echo) as up:
-        port = free_port()
-        with running_server(f".:{port} {{\n  rewrite edns0 {rule}\n  forward . {up.address}\n}}\n") as srv:
+        with running_server(f".:0 {{\n  rewrite edns0 {rule}\n  forward . {up.address}\n}}\n") as srv:
             got = ask("ecs.example.org.", srv.port, opts={} if client is None else {8: client})
         assert got.header.rcode == 0 and [str(rr.rdata) for rr in got.rr] == ["192.0.2.1"]
         _proto, seen = up.queries[-1]
@@ -127,8 +124,7 @@ def test_edns0_subnet_seen_by_upstream_and_reverted(
 
 def test_edns0_rule_gives_a_plain_query_an_opt() -> None:
     with FakeUpstream(ecs_echo) as up:
-        port = free_port()
-        corefile = f".:{port} {{\n  rewrite edns0 subnet set 24 56 revert\n  forward . {up.address}\n}}\n"
+        corefile = f".:0 {{\n  rewrite edns0 subnet set 24 56 revert\n  forward . {up.address}\n}}\n"
         with running_server(corefile) as srv:
             got = query("plain.example.org.", "A", srv.port)  # no EDNS from the client
         _proto, seen = up.queries[-1]
@@ -153,9 +149,8 @@ def cdn(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
 def test_cname_rule_looks_up_the_new_target_through_the_chain(proto: str) -> None:
     with FakeUpstream(cdn) as up:
-        port = free_port()
         corefile = (
-            f".:{port} {{\n"
+            ".:0 {\n"
             "  rewrite cname regex (.*)\\.cdn\\.old\\.example\\.net\\. {1}.cdn.new.example.net.\n"
             "  cache\n"
             f"  forward . {up.address}\n"

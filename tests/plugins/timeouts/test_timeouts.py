@@ -15,7 +15,7 @@ from pycoredns.plugin import Directive, Handler, Plugin, Request, Result
 from pycoredns.registry import Entry, Registry
 from pycoredns.server import config
 from pycoredns.server.config import ListenerKey, TCPLimits, tcp_limits
-from pycoredns.testing import free_port, running_server
+from pycoredns.testing import running_server
 
 
 def _limits(corefile: str) -> TCPLimits:
@@ -213,9 +213,10 @@ def test_first_query_must_arrive_within_read() -> None:
 
 
 def test_reload_applies_new_limits_to_new_connections() -> None:
-    port = free_port()
-    with running_server(f".:{port} {{\n    timeouts {{\n        read 20s\n    }}\n    whoami\n}}\n") as rs:
-        assert rs.reload(f".:{port} {{\n    timeouts {{\n        read 1s\n    }}\n    whoami\n}}\n")
+    with running_server(".:0 {\n    timeouts {\n        read 20s\n    }\n    whoami\n}\n") as rs:
+        port = rs.port
+        assert rs.reload(".:0 {\n    timeouts {\n        read 1s\n    }\n    whoami\n}\n")
+        assert rs.port == port  # the listener is kept
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             waited = _closed_after(s, time.monotonic())
     assert 0.8 <= waited <= 2.5, waited
