@@ -11,28 +11,17 @@ from pathlib import Path
 
 import dnslib
 
-from pycoredns.testing.ports import fixed_port_candidates
+from pycoredns.testing.ports import fixed_port
 
 __all__ = ["Server", "ServerFailed", "free_port", "probe", "warm"]
 
 
 def free_port() -> int:
-    """A port for a server to be started (unbound and dnsmasq take a port, not port 0).
+    """A port for a server to be started (unbound and dnsmasq take a port, not port 0): from
+    outside the kernel's ephemeral range, free when chosen. A server that still finds it taken
+    (another benchmark run started at the same moment) exits, and its wait_ready reports it."""
+    return fixed_port()
 
-    It comes from outside the kernel's ephemeral range, so no outgoing connection or port 0
-    bind can take it before the server binds it; it is free for UDP and TCP when chosen. A
-    server that still finds it taken (another benchmark run started at the same moment) exits,
-    and its wait_ready reports it.
-    """
-    for port in fixed_port_candidates():
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket() as t:
-                u.bind(("127.0.0.1", port))
-                t.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return port
-    raise OSError("no free port outside the ephemeral range")
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")

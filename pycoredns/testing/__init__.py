@@ -10,11 +10,12 @@ and bound later, when something else may have taken it.
 
 from pycoredns.testing.client import loopback_address, query, raw_query
 from pycoredns.testing.handler import make_request, serve_handler
-from pycoredns.testing.ports import listening_ports, wait_dns_port
+from pycoredns.testing.ports import fixed_port, listening_ports, wait_dns_port
 from pycoredns.testing.server import RunningServer, running_server
 from pycoredns.testing.upstream import FakeUpstream, answer_a
 
 __all__ = [
+    "fixed_port",
     "FakeUpstream",
     "RunningServer",
     "answer_a",

@@ -133,6 +133,24 @@ def fixed_port_candidates() -> list[int]:
     return ports
 
 
+def fixed_port(host: str = "127.0.0.1") -> int:
+    """A port outside the ephemeral range, free for UDP and TCP on ``host`` when chosen, for a
+    server that must be told its port (another process, several processes on one port, a
+    program that takes no port 0). No outgoing connection or port 0 bind can take it before the
+    server binds it; only another fixed choice of the same port could, and the ports are drawn
+    at random from tens of thousands."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for port in fixed_port_candidates():
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as u, socket.socket(family, socket.SOCK_STREAM) as t:
+                u.bind((host, port))
+                t.bind((host, port))
+        except OSError:
+            continue
+        return port
+    raise OSError("no free port outside the ephemeral range")
+
+
 def on_fixed_port(attempt: Callable[[int], T], tries: int = 20) -> T:
     """``attempt(port)`` with a port chosen before anything binds it, for the few tests that must
     know it first (a server that forwards to itself). The port is one of

@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 from pycoredns.nodecache import metrics_server
+from pycoredns.testing import fixed_port
 
 
 def test_serves_setup_errors_with_all_labels() -> None:
@@ -40,7 +41,7 @@ def test_listen_failure_is_logged_not_fatal(address: str, nclog: pytest.LogCaptu
 def test_two_instances_share_the_address() -> None:
     # SO_REUSEPORT, unlike node-cache's (kubernetes/dns#667): the new pod of a rolling update
     # listens beside the old one.
-    port = free_port()
+    port = fixed_port()
     first = metrics_server.start(f"127.0.0.1:{port}")
     second = metrics_server.start(f"127.0.0.1:{port}")
     assert first is not None and second is not None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from pycoredns.testing import free_port
+from pycoredns.testing import fixed_port
 from tests.netns.saves import ruleset
 from tests.nodecache.netns_kit import (
     NODE_CACHE,
@@ -131,7 +131,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
             assert wait_for(lambda: "ready" in (tmp_path / "kube-dns.log").read_text(), 30)
             assert kube_dns.poll() is None
             n = Node(ns, pod, tmp_path / "host-run-node-local-dns", tmp_path)
-            n.metrics_port = free_port()
+            n.metrics_port = fixed_port()
             yield n
         finally:
             pids = subprocess.run(["ip", "netns", "pids", pod], capture_output=True, text=True).stdout.split()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pycoredns.testing import free_port, query
+from pycoredns.testing import fixed_port, query
 from tests.nodecache.netns_kit import (
     KUBE_DNS,
     LOCAL_DNS,
@@ -86,7 +86,7 @@ def _metric(text: str, name: str) -> float:
 
 
 def test_canonical_args_with_two_workers(tmp_path: Path) -> None:
-    metrics_port = free_port()
+    metrics_port = fixed_port()
     with Netns() as ns:
         ns.start_upstreams(tmp_path)
         p = _start(ns, tmp_path, metrics_port)
@@ -137,7 +137,7 @@ def test_reload_under_dnsperf_with_two_workers_loses_no_query(tmp_path: Path) ->
     (tmp_path / "queries.txt").write_text("\n".join(names) + "\n")
     with Netns() as ns:
         ns.start_upstreams(tmp_path)
-        p = _start(ns, tmp_path, free_port(), "-reloadwithsignal")
+        p = _start(ns, tmp_path, fixed_port(), "-reloadwithsignal")
         try:
             assert wait_for(lambda: len(ns.rules()) == 24, 30)
             perf = ns.popen(["dnsperf", "-s", LOCAL_DNS, "-d", str(tmp_path / "queries.txt"), "-l", "8",

@@ -19,7 +19,7 @@ import dnslib
 import pytest
 
 from pycoredns.server import steering
-from pycoredns.testing import free_port, query
+from pycoredns.testing import fixed_port, query
 
 pytestmark = [
     pytest.mark.slow,
@@ -44,7 +44,7 @@ def _start(tmp: Path, name: str, corefile: str, *args: str) -> tuple[subprocess.
 
 
 def test_the_old_instance_hands_over_to_the_new_one(tmp_path: Path) -> None:
-    port, shared = free_port(), tmp_path / "shared"
+    port, shared = fixed_port(), tmp_path / "shared"
     corefile = (f".:{port} {{\n    bind 127.0.0.1\n    cache\n"
                 "    template IN A example.org {\n        answer \"{{ .Name }} 60 IN A 192.0.2.9\"\n    }\n}\n")
     old, old_log = _start(tmp_path, "old", corefile, "-instancedir", str(shared))

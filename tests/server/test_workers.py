@@ -24,7 +24,7 @@ import dnslib
 import pytest
 
 from pycoredns.server import steering
-from pycoredns.testing import FakeUpstream, answer_a, free_port, query
+from pycoredns.testing import FakeUpstream, answer_a, fixed_port, query
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -143,7 +143,7 @@ def upstream_names(up: FakeUpstream) -> list[str]:
 
 
 def test_one_logical_cache_and_one_metrics(started: Callable[..., Instance], upstream: FakeUpstream) -> None:
-    dns, prom = free_port(), free_port()
+    dns, prom = fixed_port(), fixed_port()
     inst = started(corefile(dns, upstream.port, prom))
     assert len(inst.workers()) == 2
     assert inst.output.count("CoreDNS-") == 1  # one banner for the instance
@@ -175,7 +175,7 @@ def test_one_logical_cache_and_one_metrics(started: Callable[..., Instance], ups
 
 
 def test_a_dead_worker_is_replaced_and_counted(started: Callable[..., Instance], upstream: FakeUpstream) -> None:
-    dns, prom = free_port(), free_port()
+    dns, prom = fixed_port(), fixed_port()
     inst = started(corefile(dns, upstream.port, prom))
     names = [f"kill{i}.example.org" for i in range(40)]
     for name in names:
@@ -204,7 +204,7 @@ def test_a_dead_worker_is_replaced_and_counted(started: Callable[..., Instance],
 
 
 def test_sigusr1_reloads_every_worker(started: Callable[..., Instance], tmp_path: Path) -> None:
-    dns = free_port()
+    dns = fixed_port()
     template = (
         ".:{dns} {{\n    bind 127.0.0.1\n"
         "    template IN A example.org {{\n        answer \"{{{{ .Name }}}} 60 IN A {ip}\"\n    }}\n}}\n"
@@ -223,7 +223,7 @@ def test_sigusr1_reloads_every_worker(started: Callable[..., Instance], tmp_path
 
 
 def test_the_reload_plugin_reloads_every_worker(started: Callable[..., Instance]) -> None:
-    dns = free_port()
+    dns = fixed_port()
     template = (
         ".:{dns} {{\n    bind 127.0.0.1\n    reload 2s 1s\n"
         "    template IN A example.org {{\n        answer \"{{{{ .Name }}}} 60 IN A {ip}\"\n    }}\n}}\n"
@@ -240,7 +240,7 @@ def test_the_reload_plugin_reloads_every_worker(started: Callable[..., Instance]
 
 
 def test_ready_and_health_answer_for_the_instance(started: Callable[..., Instance]) -> None:
-    dns, ready, health = free_port(), free_port(), free_port()
+    dns, ready, health = fixed_port(), fixed_port(), fixed_port()
     inst = started(
         f".:{dns} {{\n    bind 127.0.0.1\n    whoami\n    ready 127.0.0.1:{ready}\n    health 127.0.0.1:{health}\n}}\n"
     )
@@ -266,7 +266,7 @@ def test_ready_and_health_answer_for_the_instance(started: Callable[..., Instanc
 
 
 def test_sigterm_stops_every_worker_after_the_lameduck(started: Callable[..., Instance], tmp_path: Path) -> None:
-    dns, health = free_port(), free_port()
+    dns, health = fixed_port(), fixed_port()
     inst = started(
         f".:{dns} {{\n    bind 127.0.0.1\n    whoami\n"
         f"    health 127.0.0.1:{health} {{\n        lameduck 1s\n    }}\n}}\n"
@@ -293,7 +293,7 @@ def test_sigterm_stops_every_worker_after_the_lameduck(started: Callable[..., In
 def test_a_plugin_that_stops_the_process_stops_the_instance(tmp_path: Path) -> None:
     # A forwarding loop: the loop plugin of whichever worker the probe name reaches sees it come
     # back and stops the process, which is the whole instance, with CoreDNS's message and status 1.
-    dns = free_port()
+    dns = fixed_port()
     inst = Instance(tmp_path, f".:{dns} {{\n    bind 127.0.0.1\n    loop\n    forward . 127.0.0.1:{dns}\n}}\n", 2)
     try:
         code = inst.proc.wait(60)
