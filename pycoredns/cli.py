@@ -71,9 +71,20 @@ def version_text() -> str:
 
 
 def plugins_text(registry: Registry) -> str:
+    """CoreDNS's ``-plugins`` listing; a third-party plugin is followed by its distribution."""
+    dists = {e.name: e.dist for e in registry.entries() if e.external is not None and e.dist}
     lines = ["Server types:", "  dns", "", "Caddyfile loaders:", "  flag", "  default", "", "Other plugins:"]
-    lines += [f"  dns.{name}" for name in sorted(registry.names())]
+    for name in sorted(registry.names()):
+        lines.append(f"  dns.{name} ({dists[name]})" if name in dists else f"  dns.{name}")
     return "\n".join(lines)
+
+
+def list_plugins(registry: Registry) -> int:
+    """Print the listing; report the third-party plugins that could not be loaded (status 1)."""
+    print(plugins_text(registry))
+    for broken in registry.broken:
+        print(broken, file=sys.stderr)
+    return 1 if registry.broken else 0
 
 
 def validate(conf: str, dns_port: str, registry: Registry) -> int:
@@ -156,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         from pycoredns.registry import Registry
 
         if fs["plugins"]:
-            print(plugins_text(Registry.default()))
-            return 0
+            return list_plugins(Registry.default())
         return validate(fs["conf"], fs["dns.port"], Registry.default())
     workers = workers_for(fs["workers"])
     if workers > 1:  # a supervisor: the workers load the plugins

@@ -6,6 +6,7 @@ these where they cross into the engine or a plugin's setup. The classes, by who 
 * the Corefile: :class:`CorefileError` (positioned), :class:`ServerConfigError` (the blocks);
 * a plugin's setup: :class:`ConfigError` (a plain message), reported by the engine as
   :class:`PluginSetupError`;
+* a third-party plugin that cannot be loaded or placed: :class:`PluginLoadError`;
 * a handler: :class:`HandlerError` (the server answers with its rcode);
 * the wire: :class:`MalformedQuery` (a client's query) and :class:`MalformedMessage` (a reply);
 * a lookup through the server's own chain (``Upstream.lookup``): :class:`UpstreamError`.
@@ -19,6 +20,7 @@ __all__ = [
     "HandlerError",
     "MalformedMessage",
     "MalformedQuery",
+    "PluginLoadError",
     "PluginSetupError",
     "PyCoreDNSError",
     "ServerConfigError",
@@ -92,3 +94,8 @@ class MalformedMessage(WireError):
 
 class UpstreamError(PyCoreDNSError):
     """A lookup through the server's own chain could not run (see ``pycoredns.plugin.Upstream``)."""
+
+
+class PluginLoadError(PyCoreDNSError):
+    """A third-party plugin could not be loaded or placed in the chain; the message names it and
+    the distribution that supplied it, one line per plugin."""

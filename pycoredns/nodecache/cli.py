@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from pycoredns import __version__
 from pycoredns import log as clog
-from pycoredns.cli import plugins_text, version_text, workers_for
+from pycoredns.cli import list_plugins, version_text, workers_for
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.nodecache import metrics_server
 from pycoredns.nodecache.flags import FlagValidationError, NodeCacheParams, build_flagset, validate
@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if fs["plugins"]:
             from pycoredns.registry import Registry
 
-            print(plugins_text(Registry.default()))
-            return 0
+            return list_plugins(Registry.default())
         try:
             params = validate(fs)
         except FlagValidationError as e:

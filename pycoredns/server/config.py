@@ -112,6 +112,7 @@ def load(
 ) -> Instance:
     """Parse and set up a Corefile. Raises a :class:`PyCoreDNSError` with CoreDNS's message."""
     registry = registry or Registry.default()
+    registry.check()  # a broken third-party plugin stops the start, whether or not it is used
     blocks = parse(text, filename, directives=registry.names())
     if not blocks:
         text = DEFAULT_COREFILE.format(port=dns_port, log="    log\n" if "log" in registry.names() else "")
