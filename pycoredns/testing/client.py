@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import socket
 import struct
+from collections.abc import Callable
 
 import dnslib
 
@@ -69,3 +70,70 @@ def query(
     if edns is not None or do:
         q.add_ar(dnslib.EDNS0(udp_len=edns or 1232, flags="do" if do else ""))
     return dnslib.DNSRecord.parse(raw_query(q.pack(), port, host, proto, timeout))
+
+
+class DNSClient:
+    """A blocking DNS client with defaults: the server's port (or a function that finds it), the
+    host, the transport and the timeout. Every call may override any of them.
+
+    The ``dns_client`` fixture gives one whose port is the last server the ``dns_server`` fixture
+    started in the test.
+    """
+
+    def __init__(
+        self,
+        port: int | Callable[[], int] | None = None,
+        host: str = "127.0.0.1",
+        proto: str = "udp",
+        timeout: float = 3.0,
+    ) -> None:
+        self._port = port
+        self.host = host
+        self.proto = proto
+        self.timeout = timeout
+
+    @property
+    def port(self) -> int:
+        """The default port (raises LookupError when there is none)."""
+        port = self._port() if callable(self._port) else self._port
+        if port is None:
+            raise LookupError("no DNS port: start a server first (the dns_server fixture), or pass port=")
+        return port
+
+    @port.setter
+    def port(self, port: int) -> None:
+        self._port = port
+
+    def query(
+        self,
+        name: str,
+        qtype: str = "A",
+        port: int | None = None,
+        host: str | None = None,
+        proto: str | None = None,
+        timeout: float | None = None,
+        *,
+        qclass: str = "IN",
+        edns: int | None = None,
+        do: bool = False,
+        rd: bool = True,
+    ) -> dnslib.DNSRecord:
+        """:func:`query` with this client's defaults."""
+        return query(
+            name, qtype, self.port if port is None else port, host or self.host, proto or self.proto,
+            self.timeout if timeout is None else timeout, qclass=qclass, edns=edns, do=do, rd=rd,
+        )
+
+    def raw_query(
+        self,
+        data: bytes,
+        port: int | None = None,
+        host: str | None = None,
+        proto: str | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """:func:`raw_query` with this client's defaults."""
+        return raw_query(
+            data, self.port if port is None else port, host or self.host, proto or self.proto,
+            self.timeout if timeout is None else timeout,
+        )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
 import uvloop
 
 from pycoredns import http
+from pycoredns.plugin import Directive
 from pycoredns.registry import Registry
 from pycoredns.server.app import App
 from pycoredns.server.config import ListenerKey
@@ -70,18 +71,29 @@ def running_server(
     conf: str = "",
     registry: Registry | None = None,
     dns_port: str = "53",
+    plugins: Iterable[Directive] = (),
 ) -> Iterator[RunningServer]:
     """Start pycoredns with ``corefile`` (text) or ``conf`` (a path); stop it on exit.
 
-    Raises the load error (a :class:`pycoredns.errors.PyCoreDNSError`) if it does not start.
+    Give listeners port 0 (``.:0 {``) and read the bound port back from :attr:`RunningServer.port`.
+    ``plugins`` adds directives that are not installed (a plugin under test), placed by their
+    ``before``/``after``. Raises the load error (a :class:`pycoredns.errors.PyCoreDNSError`) if
+    the server does not start.
     """
+    plugins = list(plugins)
+    if plugins:
+        registry = (registry or Registry.default()).with_directives(plugins)
     started: Future[None] = Future()
     holder: dict[str, Any] = {}
 
     def target() -> None:
         async def main() -> None:
-            app = App(conf or filename, quiet=True, dns_port=dns_port, registry=registry,
-                      corefile_text=None if conf else corefile)
+            try:
+                app = App(conf or filename, quiet=True, dns_port=dns_port, registry=registry,
+                          corefile_text=None if conf else corefile)
+            except BaseException as e:
+                started.set_exception(e)
+                return
             holder["app"] = app
             holder["loop"] = asyncio.get_running_loop()
             try:
