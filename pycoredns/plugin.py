@@ -106,6 +106,7 @@ __all__ = [
     "Route",
     "Runtime",
     "Store",
+    "Token",
     "Upstream",
     "UpstreamError",
     "WorkerInfo",

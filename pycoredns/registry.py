@@ -179,10 +179,12 @@ def place(entries: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[Bro
             assert d is not None
             anchor = d.before or d.after
             if e.name in names:
-                log.warning("[WARNING] plugin/%s: third-party plugin from %s replaces the built-in directive",
-                            e.name, e.dist or "(no distribution)")
                 idx = names.index(e.name)
-                out[idx] = e
+                if out[idx].external is not d:  # the same Directive again (installed, and given to a test)
+                    replaced = f"the plugin from {out[idx].dist}" if out[idx].external else "the built-in directive"
+                    log.warning("[WARNING] plugin/%s: third-party plugin from %s replaces %s",
+                                e.name, e.dist or "(no distribution)", replaced)
+                    out[idx] = e
             elif anchor is None:
                 out.append(e)
             elif anchor in names:

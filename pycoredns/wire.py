@@ -240,6 +240,32 @@ def error_reply(query: bytes, rcode: int, question_end: int, edns: bool, udp_siz
     return query[:2] + struct.pack(">BBHHHH", f1, f2, qd, 0, 0, 0) + body
 
 
+# A compression pointer to the question's name (offset 12): the owner of an answer record built
+# ahead of time for whatever name, in whatever letter case, the client asks.
+QUESTION_NAME = b"\xc0\x0c"
+
+
+def record(owner: bytes, rtype: int, ttl: int, rdata: bytes, rclass: int = CLASS_IN) -> bytes:
+    """One resource record in wire form: ``owner`` (a wire name, or :data:`QUESTION_NAME`), type,
+    class, TTL and ``rdata`` (wire form, names in it uncompressed)."""
+    return owner + _RR_HEAD.pack(rtype, rclass, ttl, len(rdata)) + rdata
+
+
+def answer_reply(
+    query: bytes, q: Question, rcode: int, answers: bytes = b"", count: int = 0, authoritative: bool = False
+) -> bytes:
+    """A reply built from the query's own bytes, without a parse: header (ID, opcode, RD and CD
+    copied; QR set; AA if ``authoritative``), the question as asked, ``count`` answer records given
+    in wire form (see :func:`record`), and an OPT mirroring the client's when it sent one."""
+    f1 = 0x80 | (query[2] & 0x79) | (0x04 if authoritative else 0)
+    f2 = (query[3] & 0x10) | (rcode & 0xF)
+    head = struct.pack(">BBHHHH", f1, f2, 1, count, 0, 1 if q.edns else 0)
+    body = query[:2] + head + query[12 : q.end] + answers
+    if q.edns:
+        body += b"\x00\x00\x29" + struct.pack(">HBBHH", q.udp_size, rcode >> 4, 0, 0x8000 if q.do else 0, 0)
+    return body
+
+
 def name_to_text(data: bytes, labels: list[int]) -> str:
     """The question name as presentation text with a trailing dot (case kept)."""
     if not labels:

@@ -176,7 +176,11 @@ class Dispenser:
         return self._nesting
 
     # -- errors (returned, to be raised by the caller) ---------------------------------------
-    def err(self, message: str) -> CorefileError:
+    def err(self, message: str, at: Token | None = None) -> CorefileError:
+        """``<file>:<line> - Error during parsing: <message>`` at the current token, or at ``at``
+        (a token kept from :meth:`token`, for a check that can only run after more was read)."""
+        if at is not None:
+            return CorefileError(f"{at.file or self._filename}:{at.line} - Error during parsing: {message}")
         return CorefileError(f"{self.file()}:{self.line()} - Error during parsing: {message}")
 
     def errf(self, message: str, *args: object) -> CorefileError:

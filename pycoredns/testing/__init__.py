@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pycoredns.testing.logs import CapturedLog, capture_log
     from pycoredns.testing.ports import fixed_port, listening_ports, wait_dns_port
     from pycoredns.testing.server import RunningServer, running_server
-    from pycoredns.testing.setup import controller, registry_with
+    from pycoredns.testing.setup import controller, registry_with, validate_corefile
     from pycoredns.testing.upstream import FakeUpstream, answer_a
 
 _WHERE = {
@@ -45,6 +45,7 @@ _WHERE = {
     "registry_with": "setup",
     "running_server": "server",
     "serve_handler": "handler",
+    "validate_corefile": "setup",
     "wait_dns_port": "ports",
 }
 
@@ -65,6 +66,7 @@ __all__ = [
     "registry_with",
     "running_server",
     "serve_handler",
+    "validate_corefile",
     "wait_dns_port",
 ]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pycoredns.corefile import parse, parse_key
 from pycoredns.plugin import Controller, Directive
 from pycoredns.registry import Registry
-from pycoredns.server.config import BlockConfig, Instance
+from pycoredns.server.config import BlockConfig, Instance, load
 
 
 def registry_with(plugins: Iterable[Directive] = ()) -> Registry:
@@ -47,3 +47,9 @@ def controller(
             raise ValueError(f"server block {block} uses {len(used)} directives {used}: name the one to set up")
         directive = used[0]
     return Controller(directive, cfg.block.directives.get(directive, []), cfg, instance, block)
+
+
+def validate_corefile(corefile: str, filename: str = "Corefile", *, plugins: Iterable[Directive] = ()) -> None:
+    """Parse ``corefile`` and set up every plugin without opening a socket or running a hook (what
+    ``pycoredns -validate`` does); raises the load error, in CoreDNS's layout, when it fails."""
+    load(corefile, filename, registry=registry_with(plugins))

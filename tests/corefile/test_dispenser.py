@@ -442,3 +442,15 @@ def test_only_arg() -> None:
 def test_unknown_property_names_the_option() -> None:
     d = _at_option("dir {\n bogus 1\n}")
     assert str(d.unknown_property()) == "Testfile:2 - Error during parsing: unknown property 'bogus'"
+
+
+def test_error_at_an_earlier_token() -> None:
+    d = dispenser("sqlite db {\n    reload 2s\n}")
+    d.next()
+    first = d.token()
+    assert d.remaining_args() == ["db"]
+    while d.next_block():
+        d.remaining_args()
+    assert d.val() == "}"
+    assert str(d.err("no such table")) == "Testfile:3 - Error during parsing: no such table"
+    assert str(d.err("no such table", at=first)) == "Testfile:1 - Error during parsing: no such table"

@@ -185,3 +185,14 @@ def test_the_command_lists_what_loads_and_refuses_to_start(tmp_path: Path) -> No
         r = _run(*args, "-conf", "Corefile", site=site, cwd=tmp_path)
         assert r.returncode == 1, args
         assert r.stderr.strip() == "plugin/lost (pycoredns-lost 0.9.1): after 'nosuch' names no known directive"
+
+
+def test_a_test_may_name_an_installed_plugin_again(site: Path, caplog: pytest.LogCaptureFixture) -> None:
+    module = good(site, "again", "after='cache'")
+    registry = Registry.default()
+    directive = registry.get("again")
+    assert directive is sys.modules[module].DIRECTIVE
+    same = registry.with_directives([directive])  # the package is installed and the test passes it too
+    assert [e.name for e in same.entries()] == [e.name for e in registry.entries()]
+    assert same.entries()[[e.name for e in same.entries()].index("again")].dist == "pycoredns-again 1.0.0"
+    assert "replaces" not in caplog.text
