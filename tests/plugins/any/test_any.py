@@ -9,7 +9,8 @@ from pycoredns.plugin import Plugin
 from pycoredns.plugins.any.handler import Any
 from pycoredns.request import Request
 from pycoredns.server.config import load
-from pycoredns.testing import make_request, query, running_server
+from pycoredns.testing import DNSClient, make_request
+from pycoredns.testing.fixtures import ServerFactory
 from pycoredns.testing.handler import run
 
 
@@ -64,9 +65,9 @@ def test_other_types_go_on(qtype: str) -> None:
     assert (rcode, reply) == (5, None)
 
 
-def test_through_a_server() -> None:
-    with running_server(". {\n any\n whoami\n}\n".replace(". {", ".:0 {")) as srv:
-        got = query("example.org.", "ANY", srv.port)
-        assert got.header.rcode == 0 and got.rr[0].rtype == 13 and got.rr[0].ttl == 8482
-        other = query("example.org.", "A", srv.port)
-        assert other.rr == [] and other.ar  # whoami answered
+def test_through_a_server(dns_server: ServerFactory, dns_client: DNSClient) -> None:
+    dns_server(".:0 {\n any\n whoami\n}\n")
+    got = dns_client.query("example.org.", "ANY")
+    assert got.header.rcode == 0 and got.rr[0].rtype == 13 and got.rr[0].ttl == 8482
+    other = dns_client.query("example.org.", "A")
+    assert other.rr == [] and other.ar  # whoami answered

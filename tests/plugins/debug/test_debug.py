@@ -11,7 +11,7 @@ from pycoredns import log as clog
 from pycoredns.errors import PluginSetupError
 from pycoredns.log import plugin_log
 from pycoredns.server.config import load
-from pycoredns.testing.logs import capture_log
+from pycoredns.testing.logs import CapturedLog
 
 
 @pytest.fixture(autouse=True)
@@ -50,11 +50,11 @@ def test_invalid(body: str, error: str) -> None:
     assert str(e.value) == error
 
 
-def test_debug_lines_shown() -> None:
-    with capture_log(logging.INFO) as log:
-        logger = logging.getLogger("pycoredns")
-        plugin_log("forward").debug("hidden")
-        load(". {\n whoami\n debug\n}\n")
-        assert logger.level == logging.DEBUG
-        plugin_log("forward").debug("shown")
-    assert log.lines == ["[DEBUG] plugin/forward: shown"]
+def test_debug_lines_shown(coredns_log: CapturedLog) -> None:
+    coredns_log.set_level(logging.INFO)
+    logger = logging.getLogger("pycoredns")
+    plugin_log("forward").debug("hidden")
+    load(". {\n whoami\n debug\n}\n")
+    assert logger.level == logging.DEBUG
+    plugin_log("forward").debug("shown")
+    assert coredns_log.lines == ["[DEBUG] plugin/forward: shown"]

@@ -7,7 +7,7 @@ import pytest
 from pycoredns.errors import PluginSetupError
 from pycoredns.plugins.health.setup import parse
 from pycoredns.server.config import load
-from pycoredns.testing.setup import controller
+from pycoredns.testing.fixtures import ControllerFactory
 
 
 @pytest.mark.parametrize(
@@ -20,8 +20,8 @@ from pycoredns.testing.setup import controller
         pytest.param("health {\n lameduck 1m30s\n}", (":8080", 90.0), id="lameduck-default-address"),
     ],
 )
-def test_valid(body: str, expected: tuple[str, float]) -> None:
-    assert parse(controller(f". {{\n{body}\n}}\n", "health")) == expected
+def test_valid(setup_controller: ControllerFactory, body: str, expected: tuple[str, float]) -> None:
+    assert parse(setup_controller(f". {{\n{body}\n}}\n", "health")) == expected
 
 
 ARG = "Wrong argument count or unexpected line ending after"

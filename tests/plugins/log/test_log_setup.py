@@ -8,7 +8,7 @@ from pycoredns.errors import PluginSetupError
 from pycoredns.plugins.log.format import COMBINED, COMMON
 from pycoredns.plugins.log.setup import parse
 from pycoredns.server.config import load
-from pycoredns.testing.setup import controller
+from pycoredns.testing.fixtures import ControllerFactory
 
 
 @pytest.mark.parametrize(
@@ -34,8 +34,8 @@ from pycoredns.testing.setup import controller
                      id="two-lines"),
     ],
 )
-def test_valid(body: str, rules: list[tuple[str, str, set[str]]]) -> None:
-    got = parse(controller(f". {{\n{body}\n}}\n", "log"))
+def test_valid(setup_controller: ControllerFactory, body: str, rules: list[tuple[str, str, set[str]]]) -> None:
+    got = parse(setup_controller(f". {{\n{body}\n}}\n", "log"))
     assert [(r.name, r.format, r.classes) for r in got] == rules
 
 

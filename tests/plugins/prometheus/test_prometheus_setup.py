@@ -7,7 +7,7 @@ import pytest
 from pycoredns.errors import PluginSetupError
 from pycoredns.plugins.prometheus.setup import parse
 from pycoredns.server.config import load
-from pycoredns.testing.setup import controller
+from pycoredns.testing.fixtures import ControllerFactory
 
 
 @pytest.mark.parametrize(
@@ -20,8 +20,8 @@ from pycoredns.testing.setup import controller
         pytest.param("prometheus localhost:9153 {\n runtime_metrics\n}", "localhost:9153", id="runtime-metrics"),
     ],
 )
-def test_valid(body: str, addr: str) -> None:
-    assert parse(controller(f". {{\n{body}\n}}\n", "prometheus")) == addr
+def test_valid(setup_controller: ControllerFactory, body: str, addr: str) -> None:
+    assert parse(setup_controller(f". {{\n{body}\n}}\n", "prometheus")) == addr
 
 
 @pytest.mark.parametrize(

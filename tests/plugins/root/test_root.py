@@ -8,7 +8,8 @@ import pytest
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.server.config import load
-from pycoredns.testing.setup import controller
+from pycoredns.testing.fixtures import ControllerFactory
+from pycoredns.testing.logs import CapturedLog
 
 
 def test_sets_root_for_the_block(tmp_path: Path) -> None:
@@ -17,18 +18,11 @@ def test_sets_root_for_the_block(tmp_path: Path) -> None:
     assert inst.configs[0].handlers == []  # not in the query path
 
 
-def test_missing_directory_only_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_directory_only_warns(tmp_path: Path, coredns_log: CapturedLog) -> None:
     missing = tmp_path / "not-there"
-    import logging
-
-    logger = logging.getLogger("pycoredns")
-    logger.addHandler(caplog.handler)
-    try:
-        inst = load(f". {{\n root {missing}\n}}\n")
-    finally:
-        logger.removeHandler(caplog.handler)
+    inst = load(f". {{\n root {missing}\n}}\n")
     assert inst.configs[0].root == str(missing)
-    assert f"Root path does not exist: {missing}" in caplog.text
+    assert f"Root path does not exist: {missing}" in coredns_log.text
 
 
 def test_last_occurrence_wins(tmp_path: Path) -> None:
@@ -73,8 +67,8 @@ def test_errors(corefile: str, error: str) -> None:
         pytest.param(None, "hosts", "hosts", id="no-root"),
     ],
 )
-def test_root_path(root: str | None, path: str, want: str) -> None:
-    c = controller(". {\n hosts\n}\n", "hosts")
+def test_root_path(setup_controller: ControllerFactory, root: str | None, path: str, want: str) -> None:
+    c = setup_controller(". {\n hosts\n}\n")
     if root is not None:
         c.set_root(root)
     assert c.root_path(path) == want
