@@ -8,7 +8,7 @@ import contextlib
 import re
 from dataclasses import dataclass, field
 
-from pycoredns.plugin import Controller, Fall, Handler, Token
+from pycoredns.plugin import Controller, Fall, Handler, PyCoreDNSError, Token
 from pycoredns_sqlite import metrics
 from pycoredns_sqlite.database import Database, DatabaseError, check
 from pycoredns_sqlite.handler import SQLite
@@ -59,7 +59,10 @@ def setup(c: Controller) -> None:
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
-        await database.reload()  # the first reading, before any listener opens
+        try:
+            await database.reload()  # the first reading, before any listener opens
+        except DatabaseError as e:
+            raise PyCoreDNSError(f"plugin/sqlite: {e}") from None  # the server does not start
         if config.reload > 0:
             tasks.append(asyncio.get_running_loop().create_task(database.poll(config.reload)))
 

@@ -11,7 +11,7 @@ import dnslib
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pycoredns.plugin import exposition
+from pycoredns.plugin import PyCoreDNSError, exposition
 from pycoredns.testing import DNSClient
 from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 from pycoredns.testing.logs import CapturedLog
@@ -157,6 +157,18 @@ def test_a_bad_row_is_left_out_and_named(
         f"[WARNING] plugin/sqlite: {path}: row 2: bad A value 'not an address': left out",
         f"[WARNING] plugin/sqlite: {path}: c.example.net. is not in the zones example.org.: left out",
     ]
+
+
+def test_a_database_that_cannot_be_read_at_startup(database: Databases, dns_server: ServerFactory) -> None:
+    # A view that passes setup's check (no row is computed) but fails when its rows are read.
+    path = database.folder / "view.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE VIEW records AS SELECT 'a.example.org' AS name, 'A' AS type,"
+                   " abs(-9223372036854775808) AS ttl, '192.0.2.1' AS value")
+    db.close()
+    with pytest.raises(PyCoreDNSError) as e:
+        dns_server(f"example.org:0 {{\n    sqlite {path}\n}}\n")
+    assert str(e.value) == f"plugin/sqlite: cannot read table 'records' of {path}: integer overflow"
 
 
 def _samples(name: str) -> dict[tuple[tuple[str, str], ...], float]:
