@@ -12,12 +12,11 @@ from pycoredns.errors import PluginSetupError
 from pycoredns.plugin import Controller, Directive, HandlerError, Plugin
 from pycoredns.plugins.errors.observer import ErrorsObserver, Pattern
 from pycoredns.plugins.errors.setup import parse
-from pycoredns.registry import Entry, Registry
 from pycoredns.request import Request
 from pycoredns.server.config import load
-from pycoredns.testing import make_request, query, running_server
-from pycoredns.testing.logs import capture_log
-from pycoredns.testing.setup import controller
+from pycoredns.testing import DNSClient, make_request
+from pycoredns.testing.fixtures import ControllerFactory, ServerFactory
+from pycoredns.testing.logs import CapturedLog
 
 
 def _summary(patterns: list[Pattern]) -> list[tuple[float, str, str, bool]]:
@@ -38,8 +37,10 @@ def _summary(patterns: list[Pattern]) -> list[tuple[float, str, str, bool]]:
         pytest.param("errors {\n consolidate 1s x debug\n}", [(1.0, "x", "debug", False)], False, id="debug"),
     ],
 )
-def test_valid(body: str, patterns: list[tuple[float, str, str, bool]], stacktrace: bool) -> None:
-    got, st = parse(controller(f". {{\n{body}\n}}\n", "errors"))
+def test_valid(
+    setup_controller: ControllerFactory, body: str, patterns: list[tuple[float, str, str, bool]], stacktrace: bool
+) -> None:
+    got, st = parse(setup_controller(f". {{\n{body}\n}}\n", "errors"))
     assert (_summary(got), st) == (patterns, stacktrace)
 
 
@@ -83,16 +84,15 @@ def test_bad_regexp() -> None:
     assert str(e.value).startswith(f"{PREFIX}error parsing regexp: ")
 
 
-def test_logs_error_line() -> None:
+def test_logs_error_line(coredns_log: CapturedLog) -> None:
     obs = ErrorsObserver([])
     req = make_request("Example.ORG", "AAAA")
-    with capture_log() as log:
-        obs.observe(req, req.error_reply(wire.SERVFAIL), wire.SERVFAIL, HandlerError(2, "read udp: i/o timeout"))
-        obs.observe(req, None, 0, None)  # no error: nothing logged
-    assert log.lines == ["[ERROR] plugin/errors: 2 example.org. AAAA: read udp: i/o timeout"]
+    obs.observe(req, req.error_reply(wire.SERVFAIL), wire.SERVFAIL, HandlerError(2, "read udp: i/o timeout"))
+    obs.observe(req, None, 0, None)  # no error: nothing logged
+    assert coredns_log.lines == ["[ERROR] plugin/errors: 2 example.org. AAAA: read udp: i/o timeout"]
 
 
-def test_consolidate() -> None:
+def test_consolidate(coredns_log: CapturedLog) -> None:
     async def run() -> list[str]:
         patterns = [
             Pattern(0.2, re.compile("timeout"), "timeout", "warning"),
@@ -100,16 +100,15 @@ def test_consolidate() -> None:
         ]
         obs = ErrorsObserver(patterns)
         req = make_request("example.org", "A")
-        with capture_log() as log:
-            for _ in range(3):
-                obs.observe(req, None, 2, HandlerError(2, "dial: i/o timeout"))
-            obs.observe(req, None, 2, HandlerError(2, "connection refused"))
-            obs.observe(req, None, 2, HandlerError(2, "something else"))
-            await asyncio.sleep(0.6)
-            obs.observe(req, None, 2, HandlerError(2, "second round timeout"))
-            obs.stop()  # shutdown reports what is pending
-            obs.observe(req, None, 2, HandlerError(2, "late timeout"))  # stopped: logged plainly
-        return log.lines
+        for _ in range(3):
+            obs.observe(req, None, 2, HandlerError(2, "dial: i/o timeout"))
+        obs.observe(req, None, 2, HandlerError(2, "connection refused"))
+        obs.observe(req, None, 2, HandlerError(2, "something else"))
+        await asyncio.sleep(0.6)
+        obs.observe(req, None, 2, HandlerError(2, "second round timeout"))
+        obs.stop()  # shutdown reports what is pending
+        obs.observe(req, None, 2, HandlerError(2, "late timeout"))  # stopped: logged plainly
+        return coredns_log.lines
 
     assert asyncio.run(run()) == [
         "[INFO] plugin/errors: 2 example.org. A: connection refused",
@@ -135,15 +134,12 @@ def _setup_failing(c: Controller) -> None:
     c.add_plugin(lambda next: Failing(next))
 
 
-def test_errors_through_server() -> None:
-    base = Registry.default(entry_points=False)
-    registry = Registry([*base.entries(), Entry("failing", None, Directive("failing", _setup_failing))])
-    with capture_log() as log, running_server(
-        ".:0 {\n    errors {\n        stacktrace\n    }\n    failing\n}\n", registry=registry
-    ) as rs:
-        dns = rs.port
-        assert query("www.example.org", "A", dns).header.rcode == wire.SERVFAIL
-        assert query("crash.example.org", "A", dns).header.rcode == wire.SERVFAIL
-    assert "[ERROR] plugin/errors: 2 www.example.org. A: plugin/failing: upstream unreachable" in log.lines
-    assert "[ERROR] plugin/errors: 2 crash.example.org. A: handler crashed" in log.lines
-    assert "RuntimeError: handler crashed" in log.text  # stacktrace
+def test_errors_through_server(dns_server: ServerFactory, dns_client: DNSClient, coredns_log: CapturedLog) -> None:
+    dns_server(".:0 {\n    errors {\n        stacktrace\n    }\n    failing\n}\n",
+               plugins=[Directive("failing", _setup_failing)])
+    assert dns_client.query("www.example.org", "A").header.rcode == wire.SERVFAIL
+    assert dns_client.query("crash.example.org", "A").header.rcode == wire.SERVFAIL
+    dns_server.close()  # every line written
+    assert "[ERROR] plugin/errors: 2 www.example.org. A: plugin/failing: upstream unreachable" in coredns_log.lines
+    assert "[ERROR] plugin/errors: 2 crash.example.org. A: handler crashed" in coredns_log.lines
+    assert "RuntimeError: handler crashed" in coredns_log.text  # stacktrace

@@ -8,7 +8,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import dnslib
@@ -17,7 +17,8 @@ import pytest
 from pycoredns.metrics import REGISTRY
 from pycoredns.plugins.forward.handler import Forward
 from pycoredns.plugins.forward.metrics import COUNTERS
-from pycoredns.testing import FakeUpstream, answer_a, query, raw_query, running_server
+from pycoredns.testing import DNSClient, FakeUpstream, answer_a
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 from pycoredns.testing.server import RunningServer
 
 WAIT = 20.0  # generous: the machine is shared
@@ -34,16 +35,6 @@ def wait_for(cond: Callable[[], bool], what: str, timeout: float = WAIT) -> None
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@contextlib.contextmanager
-def upstreams(*answers: Callable[[dnslib.DNSRecord, str], object] | None) -> Iterator[list[FakeUpstream]]:
-    ups = [FakeUpstream(a).start() for a in answers]  # type: ignore[arg-type]
-    try:
-        yield ups
-    finally:
-        for u in ups:
-            u.stop()
 
 
 def corefile(tos: list[FakeUpstream], options: str = "", extra: str = "") -> str:
@@ -63,61 +54,70 @@ def a_of(r: dnslib.DNSRecord) -> list[str]:
         pytest.param("sequential", lambda counts: counts == [30, 0, 0], id="sequential-first-only"),
     ],
 )
-def test_policy_spreads_queries(policy: str, expect: Callable[[list[int]], bool]) -> None:
-    with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2"), answer_a("192.0.2.3")) as ups:
-        with running_server(corefile(ups, f"policy {policy}")) as s:
-            for i in range(30):
-                r = query(f"q{i}.example.org", "A", s.port)
-                assert r.header.rcode == 0 and len(a_of(r)) == 1
-            counts = [u.count() for u in ups]
-            assert expect(counts), counts
+def test_policy_spreads_queries(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient,
+    policy: str, expect: Callable[[list[int]], bool],
+) -> None:
+    ups = [fake_upstream(answer_a(f"192.0.2.{i}")) for i in (1, 2, 3)]
+    dns_server(corefile(ups, f"policy {policy}"))
+    for i in range(30):
+        r = dns_client.query(f"q{i}.example.org", "A")
+        assert r.header.rcode == 0 and len(a_of(r)) == 1
+    counts = [u.count() for u in ups]
+    assert expect(counts), counts
 
 
-def test_round_robin_starts_at_the_second_upstream() -> None:
-    with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as ups:
-        with running_server(corefile(ups, "policy round_robin")) as s:
-            assert [a_of(query(f"q{i}.example.org", "A", s.port))[0] for i in range(3)] == [
-                "192.0.2.2", "192.0.2.1", "192.0.2.2"]
+def test_round_robin_starts_at_the_second_upstream(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(answer_a("192.0.2.1")), fake_upstream(answer_a("192.0.2.2"))]
+    dns_server(corefile(ups, "policy round_robin"))
+    assert [a_of(dns_client.query(f"q{i}.example.org", "A"))[0] for i in range(3)] == [
+        "192.0.2.2", "192.0.2.1", "192.0.2.2"]
 
 
 # -- health ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("option", [pytest.param("", id="udp"), pytest.param("force_tcp\nexpire 0s", id="tcp")])
-def test_stopped_upstream_is_marked_down_skipped_then_healthy_again(option: str) -> None:
+def test_stopped_upstream_is_marked_down_skipped_then_healthy_again(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, option: str
+) -> None:
     # Over TCP, ``expire 0s``: a stopped FakeUpstream still serves connections it already accepted.
-    with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as ups:
-        first, second = ups
-        with running_server(corefile(ups, f"policy sequential\nhealth_check 50ms\n{option}")) as s:
-            proxy = forwards(s)[0].proxies[0]
-            assert a_of(query("a.example.org", "A", s.port)) == ["192.0.2.1"]
-            first.stop()
-            # The failed exchange falls through to the second upstream and starts the probe.
-            assert a_of(query("b.example.org", "A", s.port)) == ["192.0.2.2"]
-            wait_for(lambda: proxy.down(2), "the stopped upstream to be marked down")
-            before = second.count()
-            for i in range(5):
-                assert a_of(query(f"c{i}.example.org", "A", s.port)) == ["192.0.2.2"]
-            assert second.count() == before + 5
-            assert COUNTERS.healthcheck_failures.get(proxy.to, 0) >= 3
-            first.start()  # same port
-            wait_for(lambda: proxy.fails == 0, "the upstream to be healthy again")
-            assert a_of(query("d.example.org", "A", s.port)) == ["192.0.2.1"]
+    ups = [fake_upstream(answer_a("192.0.2.1")), fake_upstream(answer_a("192.0.2.2"))]
+    first, second = ups
+    s = dns_server(corefile(ups, f"policy sequential\nhealth_check 50ms\n{option}"))
+    proxy = forwards(s)[0].proxies[0]
+    assert a_of(dns_client.query("a.example.org", "A")) == ["192.0.2.1"]
+    first.stop()
+    # The failed exchange falls through to the second upstream and starts the probe.
+    assert a_of(dns_client.query("b.example.org", "A")) == ["192.0.2.2"]
+    wait_for(lambda: proxy.down(2), "the stopped upstream to be marked down")
+    before = second.count()
+    for i in range(5):
+        assert a_of(dns_client.query(f"c{i}.example.org", "A")) == ["192.0.2.2"]
+    assert second.count() == before + 5
+    assert COUNTERS.healthcheck_failures.get(proxy.to, 0) >= 3
+    first.start()  # same port
+    wait_for(lambda: proxy.fails == 0, "the upstream to be healthy again")
+    assert a_of(dns_client.query("d.example.org", "A")) == ["192.0.2.1"]
 
 
-def test_all_upstreams_down_gives_servfail_within_the_deadline() -> None:
-    with upstreams(answer_a(), answer_a()) as ups:
-        with running_server(corefile(ups, "health_check 50ms")) as s:
-            for u in ups:
-                u.stop()
-            start = time.monotonic()
-            r = query("down.example.org", "A", s.port, timeout=10)
-            assert r.header.rcode == dnslib.RCODE.SERVFAIL
-            assert time.monotonic() - start < 5.0 + 2.0
-            proxies = forwards(s)[0].proxies
-            wait_for(lambda: all(p.down(2) for p in proxies), "both upstreams to be down")
-            broken = COUNTERS.healthcheck_broken
-            r = query("down2.example.org", "A", s.port, timeout=10)
-            assert r.header.rcode == dnslib.RCODE.SERVFAIL
-            assert COUNTERS.healthcheck_broken > broken
+def test_all_upstreams_down_gives_servfail_within_the_deadline(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(answer_a()), fake_upstream(answer_a())]
+    s = dns_server(corefile(ups, "health_check 50ms"))
+    for u in ups:
+        u.stop()
+    start = time.monotonic()
+    r = dns_client.query("down.example.org", "A", timeout=10)
+    assert r.header.rcode == dnslib.RCODE.SERVFAIL
+    assert time.monotonic() - start < 5.0 + 2.0
+    proxies = forwards(s)[0].proxies
+    wait_for(lambda: all(p.down(2) for p in proxies), "both upstreams to be down")
+    broken = COUNTERS.healthcheck_broken
+    r = dns_client.query("down2.example.org", "A", timeout=10)
+    assert r.header.rcode == dnslib.RCODE.SERVFAIL
+    assert COUNTERS.healthcheck_broken > broken
 
 
 def dials(to: str) -> int:
@@ -128,30 +128,34 @@ def dials(to: str) -> int:
 
 @pytest.mark.parametrize(("failfast", "asks"), [pytest.param(True, False, id="failfast"),
                                                 pytest.param(False, True, id="random-anyway")])
-def test_all_down_servfail_with_or_without_asking(failfast: bool, asks: bool) -> None:
+def test_all_down_servfail_with_or_without_asking(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, failfast: bool, asks: bool
+) -> None:
     option = "failfast_all_unhealthy_upstreams" if failfast else ""
-    with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups, f"health_check 50ms\n{option}")) as s:
-            ups[0].stop()
-            assert query("x.example.org", "A", s.port).header.rcode == dnslib.RCODE.SERVFAIL
-            proxy = forwards(s)[0].proxies[0]
-            wait_for(lambda: proxy.down(2), "the upstream to be down")
-            before, broken = dials(proxy.to), COUNTERS.healthcheck_broken
-            assert query("y.example.org", "A", s.port).header.rcode == dnslib.RCODE.SERVFAIL
-            assert COUNTERS.healthcheck_broken > broken
-            assert (dials(proxy.to) > before) is asks
+    ups = [fake_upstream(answer_a())]
+    s = dns_server(corefile(ups, f"health_check 50ms\n{option}"))
+    ups[0].stop()
+    assert dns_client.query("x.example.org", "A").header.rcode == dnslib.RCODE.SERVFAIL
+    proxy = forwards(s)[0].proxies[0]
+    wait_for(lambda: proxy.down(2), "the upstream to be down")
+    before, broken = dials(proxy.to), COUNTERS.healthcheck_broken
+    assert dns_client.query("y.example.org", "A").header.rcode == dnslib.RCODE.SERVFAIL
+    assert COUNTERS.healthcheck_broken > broken
+    assert (dials(proxy.to) > before) is asks
 
 
-def test_silent_upstreams_give_servfail_at_the_five_second_deadline() -> None:
+def test_silent_upstreams_give_servfail_at_the_five_second_deadline(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
     silent = lambda q, p: None  # noqa: E731
-    with upstreams(silent, silent, silent) as ups:
-        # 6 attempts of 2 s each would take 12 s: the 5 s deadline cuts them short.
-        with running_server(corefile(ups, "max_fails 0")) as s:
-            start = time.monotonic()
-            r = query("slow.example.org", "A", s.port, timeout=15)
-            elapsed = time.monotonic() - start
-            assert r.header.rcode == dnslib.RCODE.SERVFAIL
-            assert 4.0 < elapsed < 5.0 + 1.5
+    ups = [fake_upstream(silent), fake_upstream(silent), fake_upstream(silent)]
+    # 6 attempts of 2 s each would take 12 s: the 5 s deadline cuts them short.
+    dns_server(corefile(ups, "max_fails 0"))
+    start = time.monotonic()
+    r = dns_client.query("slow.example.org", "A", timeout=15)
+    elapsed = time.monotonic() - start
+    assert r.header.rcode == dnslib.RCODE.SERVFAIL
+    assert 4.0 < elapsed < 5.0 + 1.5
 
 
 # -- protocols -----------------------------------------------------------------------------------
@@ -164,23 +168,27 @@ def truncating(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
     return r
 
 
-def test_truncated_udp_answer_is_passed_to_the_client() -> None:
-    with upstreams(truncating) as ups:
-        with running_server(corefile(ups)) as s:
-            r = query("tc.example.org", "A", s.port)
-            assert r.header.tc == 1 and r.rr == []
-            assert (ups[0].count("udp"), ups[0].count("tcp")) == (1, 0)
-            r = query("tc.example.org", "A", s.port, proto="tcp")  # the client retries over TCP
-            assert a_of(r) == ["192.0.2.99"]
+def test_truncated_udp_answer_is_passed_to_the_client(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(truncating)]
+    dns_server(corefile(ups))
+    r = dns_client.query("tc.example.org", "A")
+    assert r.header.tc == 1 and r.rr == []
+    assert (ups[0].count("udp"), ups[0].count("tcp")) == (1, 0)
+    r = dns_client.query("tc.example.org", "A", proto="tcp")  # the client retries over TCP
+    assert a_of(r) == ["192.0.2.99"]
 
 
 @pytest.mark.parametrize("client", ["udp", "tcp"])
-def test_truncated_udp_answer_is_fetched_over_tcp_with_prefer_udp(client: str) -> None:
-    with upstreams(truncating) as ups:
-        with running_server(corefile(ups, "prefer_udp")) as s:
-            r = query("tc.example.org", "A", s.port, proto=client)
-            assert r.header.tc == 0 and a_of(r) == ["192.0.2.99"]
-            assert [p for p, _ in ups[0].queries] == ["udp", "tcp"]
+def test_truncated_udp_answer_is_fetched_over_tcp_with_prefer_udp(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, client: str
+) -> None:
+    ups = [fake_upstream(truncating)]
+    dns_server(corefile(ups, "prefer_udp"))
+    r = dns_client.query("tc.example.org", "A", proto=client)
+    assert r.header.tc == 0 and a_of(r) == ["192.0.2.99"]
+    assert [p for p, _ in ups[0].queries] == ["udp", "tcp"]
 
 
 def big(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
@@ -190,53 +198,61 @@ def big(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
     return r
 
 
-def test_udp_answer_bigger_than_the_buffer_becomes_a_truncated_header() -> None:
-    with upstreams(big) as ups:
-        with running_server(corefile(ups)) as s:
-            r = query("big.example.org", "A", s.port)  # no EDNS: 512 bytes
-            assert r.header.tc == 1 and r.rr == [] and str(r.q.qname) == "big.example.org."
-            r = query("big.example.org", "A", s.port, edns=4096)
-            assert r.header.tc == 0 and len(r.rr) == 60
+def test_udp_answer_bigger_than_the_buffer_becomes_a_truncated_header(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(big)]
+    dns_server(corefile(ups))
+    r = dns_client.query("big.example.org", "A")  # no EDNS: 512 bytes
+    assert r.header.tc == 1 and r.rr == [] and str(r.q.qname) == "big.example.org."
+    r = dns_client.query("big.example.org", "A", edns=4096)
+    assert r.header.tc == 0 and len(r.rr) == 60
 
 
-def test_force_tcp_sends_nothing_over_udp() -> None:
-    with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups, "force_tcp")) as s:
-            to = forwards(s)[0].proxies[0].to
-            misses, hits = COUNTERS.conn_cache_misses.get((to, "tcp"), 0), COUNTERS.conn_cache_hits.get((to, "tcp"), 0)
-            for i in range(5):
-                assert a_of(query(f"t{i}.example.org", "A", s.port)) == ["192.0.2.1"]
-            assert ups[0].count("udp") == 0 and ups[0].count("tcp") == 5
-            # One TCP connection, reused for the next four queries.
-            assert COUNTERS.conn_cache_misses[(to, "tcp")] == misses + 1
-            assert COUNTERS.conn_cache_hits[(to, "tcp")] == hits + 4
+def test_force_tcp_sends_nothing_over_udp(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(answer_a())]
+    s = dns_server(corefile(ups, "force_tcp"))
+    to = forwards(s)[0].proxies[0].to
+    misses, hits = COUNTERS.conn_cache_misses.get((to, "tcp"), 0), COUNTERS.conn_cache_hits.get((to, "tcp"), 0)
+    for i in range(5):
+        assert a_of(dns_client.query(f"t{i}.example.org", "A")) == ["192.0.2.1"]
+    assert ups[0].count("udp") == 0 and ups[0].count("tcp") == 5
+    # One TCP connection, reused for the next four queries.
+    assert COUNTERS.conn_cache_misses[(to, "tcp")] == misses + 1
+    assert COUNTERS.conn_cache_hits[(to, "tcp")] == hits + 4
 
 
-def test_client_protocol_is_used_and_udp_sockets_are_reused() -> None:
-    with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups)) as s:
-            to = forwards(s)[0].proxies[0].to
-            misses, hits = COUNTERS.conn_cache_misses.get((to, "udp"), 0), COUNTERS.conn_cache_hits.get((to, "udp"), 0)
-            for i in range(4):
-                query(f"u{i}.example.org", "A", s.port)
-            query("t.example.org", "A", s.port, proto="tcp")
-            assert [p for p, _ in ups[0].queries] == ["udp"] * 4 + ["tcp"]
-            assert COUNTERS.conn_cache_misses[(to, "udp")] == misses + 1
-            assert COUNTERS.conn_cache_hits[(to, "udp")] == hits + 3
+def test_client_protocol_is_used_and_udp_sockets_are_reused(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(answer_a())]
+    s = dns_server(corefile(ups))
+    to = forwards(s)[0].proxies[0].to
+    misses, hits = COUNTERS.conn_cache_misses.get((to, "udp"), 0), COUNTERS.conn_cache_hits.get((to, "udp"), 0)
+    for i in range(4):
+        dns_client.query(f"u{i}.example.org", "A")
+    dns_client.query("t.example.org", "A", proto="tcp")
+    assert [p for p, _ in ups[0].queries] == ["udp"] * 4 + ["tcp"]
+    assert COUNTERS.conn_cache_misses[(to, "udp")] == misses + 1
+    assert COUNTERS.conn_cache_hits[(to, "udp")] == hits + 3
 
 
-def test_reply_keeps_client_id_and_case_and_mirrors_edns() -> None:
-    with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups)) as s:
-            q = dnslib.DNSRecord.question("MiXeD.Example.ORG", "A")
-            q.header.id = 0x1234
-            q.add_ar(dnslib.EDNS0(udp_len=1400, flags="do"))
-            r = dnslib.DNSRecord.parse(raw_query(q.pack(), s.port))
-            assert r.header.id == 0x1234
-            assert str(r.q.qname) == "MiXeD.Example.ORG."
-            opt = [rr for rr in r.ar if rr.rtype == dnslib.QTYPE.OPT][0]
-            assert opt.rclass == 1400 and opt.ttl & 0x8000
-            assert str(ups[0].queries[0][1].q.qname) == "MiXeD.Example.ORG."
+def test_reply_keeps_client_id_and_case_and_mirrors_edns(
+    dns_client: DNSClient, fake_upstream: UpstreamFactory, dns_server: ServerFactory
+) -> None:
+    ups = [fake_upstream(answer_a())]
+    dns_server(corefile(ups))
+    q = dnslib.DNSRecord.question("MiXeD.Example.ORG", "A")
+    q.header.id = 0x1234
+    q.add_ar(dnslib.EDNS0(udp_len=1400, flags="do"))
+    r = dnslib.DNSRecord.parse(dns_client.raw_query(q.pack()))
+    assert r.header.id == 0x1234
+    assert str(r.q.qname) == "MiXeD.Example.ORG."
+    opt = [rr for rr in r.ar if rr.rtype == dnslib.QTYPE.OPT][0]
+    assert opt.rclass == 1400 and opt.ttl & 0x8000
+    assert str(ups[0].queries[0][1].q.qname) == "MiXeD.Example.ORG."
 
 
 # -- anti-spoofing ---------------------------------------------------------------------------------
@@ -288,24 +304,24 @@ class SpoofingUpstream:
         self.other.close()
 
 
-def test_forged_replies_are_dropped_and_the_real_answer_used() -> None:
+def test_forged_replies_are_dropped_and_the_real_answer_used(dns_server: ServerFactory, dns_client: DNSClient) -> None:
     up = SpoofingUpstream()
     try:
-        with running_server(f".:0 {{\n forward . 127.0.0.1:{up.port}\n}}\n") as s:
-            to = f"127.0.0.1:{up.port}"
-            for i in range(3):
-                before = COUNTERS.dropped_replies.get((to, "udp"), 0)
-                r = query(f"victim{i}.example.org", "A", s.port)
-                assert r.header.rcode == 0
-                assert a_of(r) == ["192.0.2.53"]
-                # Wrong ID and wrong question are read and counted; the other port never gets in.
-                wait_for(lambda before=before: COUNTERS.dropped_replies.get((to, "udp"), 0) >= before + 2,
-                         "the forged replies to be counted")
+        dns_server(f".:0 {{\n forward . 127.0.0.1:{up.port}\n}}\n")
+        to = f"127.0.0.1:{up.port}"
+        for i in range(3):
+            before = COUNTERS.dropped_replies.get((to, "udp"), 0)
+            r = dns_client.query(f"victim{i}.example.org", "A")
+            assert r.header.rcode == 0
+            assert a_of(r) == ["192.0.2.53"]
+            # Wrong ID and wrong question are read and counted; the other port never gets in.
+            wait_for(lambda before=before: COUNTERS.dropped_replies.get((to, "udp"), 0) >= before + 2,
+                     "the forged replies to be counted")
     finally:
         up.stop()
 
 
-def test_forged_frames_on_tcp_are_skipped() -> None:
+def test_forged_frames_on_tcp_are_skipped(dns_server: ServerFactory, dns_client: DNSClient) -> None:
     def serve(conn: socket.socket) -> None:
         with conn:
             head = conn.recv(2)
@@ -332,30 +348,32 @@ def test_forged_frames_on_tcp_are_skipped() -> None:
     t = threading.Thread(target=accept, daemon=True)
     t.start()
     try:
-        with running_server(f".:0 {{\n forward . 127.0.0.1:{port} {{\n force_tcp\n }}\n}}\n") as s:
-            assert a_of(query("tcp.example.org", "A", s.port)) == ["192.0.2.54"]
-            assert COUNTERS.dropped_replies.get((f"127.0.0.1:{port}", "tcp"), 0) >= 1
+        dns_server(f".:0 {{\n forward . 127.0.0.1:{port} {{\n force_tcp\n }}\n}}\n")
+        assert a_of(dns_client.query("tcp.example.org", "A")) == ["192.0.2.54"]
+        assert COUNTERS.dropped_replies.get((f"127.0.0.1:{port}", "tcp"), 0) >= 1
     finally:
         lsock.close()
         t.join(5)
 
 
 # -- limits and chaining --------------------------------------------------------------------------
-def test_max_concurrent_refuses_beyond_the_limit() -> None:
-    with upstreams(lambda q, p: None) as ups:  # never answers: queries stay in flight
-        with running_server(corefile(ups, "max_concurrent 2\nmax_fails 0\nread_timeout 3s")) as s:
-            clients = []
-            for i in range(2):
-                c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                c.sendto(dnslib.DNSRecord.question(f"hang{i}.example.org").pack(), ("127.0.0.1", s.port))
-                clients.append(c)
-            wait_for(lambda: ups[0].count() >= 2, "two queries in flight")
-            rejects = COUNTERS.max_concurrent_rejects
-            r = query("third.example.org", "A", s.port)
-            assert r.header.rcode == dnslib.RCODE.REFUSED
-            assert COUNTERS.max_concurrent_rejects == rejects + 1
-            for c in clients:
-                c.close()
+def test_max_concurrent_refuses_beyond_the_limit(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(lambda q, p: None)]  # never answers: queries stay in flight
+    s = dns_server(corefile(ups, "max_concurrent 2\nmax_fails 0\nread_timeout 3s"))
+    clients = []
+    for i in range(2):
+        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c.sendto(dnslib.DNSRecord.question(f"hang{i}.example.org").pack(), ("127.0.0.1", s.port))
+        clients.append(c)
+    wait_for(lambda: ups[0].count() >= 2, "two queries in flight")
+    rejects = COUNTERS.max_concurrent_rejects
+    r = dns_client.query("third.example.org", "A")
+    assert r.header.rcode == dnslib.RCODE.REFUSED
+    assert COUNTERS.max_concurrent_rejects == rejects + 1
+    for c in clients:
+        c.close()
 
 
 def nxdomain(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
@@ -383,61 +401,72 @@ def nodata(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
     ],
 )
 def test_next_hands_the_query_to_the_following_forward(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient,
     first: Callable[[dnslib.DNSRecord, str], dnslib.DNSRecord], option: str, answer: list[str]
 ) -> None:
-    with upstreams(first, answer_a("192.0.2.7")) as (a, b):
-        text = f".:0 {{\n forward . {a.address} {{\n {option}\n }}\n forward . {b.address}\n}}\n"
-        with running_server(text) as s:
-            assert a_of(query("n.example.org", "A", s.port)) == answer
+    a, b = fake_upstream(first), fake_upstream(answer_a("192.0.2.7"))
+    text = f".:0 {{\n forward . {a.address} {{\n {option}\n }}\n forward . {b.address}\n}}\n"
+    dns_server(text)
+    assert a_of(dns_client.query("n.example.org", "A")) == answer
 
 
-def test_failover_tries_the_next_upstream() -> None:
-    with upstreams(servfail, answer_a("192.0.2.8")) as ups:
-        with running_server(corefile(ups, "policy sequential\nfailover SERVFAIL")) as s:
-            assert a_of(query("f.example.org", "A", s.port)) == ["192.0.2.8"]
-        with running_server(corefile(ups, "policy sequential")) as s:
-            assert query("f.example.org", "A", s.port).header.rcode == dnslib.RCODE.SERVFAIL
+def test_failover_tries_the_next_upstream(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(servfail), fake_upstream(answer_a("192.0.2.8"))]
+    dns_server(corefile(ups, "policy sequential\nfailover SERVFAIL"))
+    assert a_of(dns_client.query("f.example.org", "A")) == ["192.0.2.8"]
+    dns_server(corefile(ups, "policy sequential"))  # the client asks the last server started
+    assert dns_client.query("f.example.org", "A").header.rcode == dnslib.RCODE.SERVFAIL
 
 
-def test_from_and_except_pass_other_names_on() -> None:
-    with upstreams(answer_a()) as ups:
-        text = (f".:0 {{\n forward example.org {ups[0].address} {{\n except skip.example.org\n }}\n"
-                " whoami\n}\n")
-        with running_server(text) as s:
-            assert a_of(query("www.example.org", "A", s.port)) == ["192.0.2.1"]
-            for name in ("a.skip.example.org", "example.net"):  # whoami answers: empty answer, AA
-                r = query(name, "A", s.port)
-                assert r.rr == [] and r.header.aa == 1
-            assert ups[0].count() == 1
+def test_from_and_except_pass_other_names_on(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(answer_a())]
+    text = (f".:0 {{\n forward example.org {ups[0].address} {{\n except skip.example.org\n }}\n"
+            " whoami\n}\n")
+    dns_server(text)
+    assert a_of(dns_client.query("www.example.org", "A")) == ["192.0.2.1"]
+    for name in ("a.skip.example.org", "example.net"):  # whoami answers: empty answer, AA
+        r = dns_client.query(name, "A")
+        assert r.rr == [] and r.header.aa == 1
+    assert ups[0].count() == 1
 
 
-def test_metrics_are_exported_with_coredns_names() -> None:
-    with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups)) as s:
-            to = ups[0].address
-            labels = {"proxy_name": "forward", "to": to, "rcode": "NOERROR"}
-            before = REGISTRY.get_sample_value("coredns_proxy_request_duration_seconds_count", labels) or 0
-            query("m.example.org", "A", s.port)
-            assert REGISTRY.get_sample_value("coredns_proxy_request_duration_seconds_count", labels) == before + 1
-            assert REGISTRY.get_sample_value(
-                "coredns_proxy_conn_cache_misses_total", {"proxy_name": "forward", "to": to, "proto": "udp"}) >= 1
-            assert REGISTRY.get_sample_value("coredns_forward_healthcheck_broken_total") is not None
-            assert REGISTRY.get_sample_value("coredns_forward_max_concurrent_rejects_total") is not None
+def test_metrics_are_exported_with_coredns_names(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    ups = [fake_upstream(answer_a())]
+    dns_server(corefile(ups))
+    to = ups[0].address
+    labels = {"proxy_name": "forward", "to": to, "rcode": "NOERROR"}
+    before = REGISTRY.get_sample_value("coredns_proxy_request_duration_seconds_count", labels) or 0
+    dns_client.query("m.example.org", "A")
+    assert REGISTRY.get_sample_value("coredns_proxy_request_duration_seconds_count", labels) == before + 1
+    assert REGISTRY.get_sample_value(
+        "coredns_proxy_conn_cache_misses_total", {"proxy_name": "forward", "to": to, "proto": "udp"}) >= 1
+    assert REGISTRY.get_sample_value("coredns_forward_healthcheck_broken_total") is not None
+    assert REGISTRY.get_sample_value("coredns_forward_max_concurrent_rejects_total") is not None
 
 
-def test_reload_swaps_upstreams_and_stops_the_old_ones() -> None:
-    with upstreams(answer_a("192.0.2.1"), answer_a("192.0.2.2")) as (a, b):
-        with running_server(f".:0 {{\n forward . {a.address}\n}}\n") as s:
-            port = s.port
-            assert a_of(query("r.example.org", "A", port)) == ["192.0.2.1"]
-            old = forwards(s)[0].proxies[0]
-            assert s.reload(f".:0 {{\n forward . {b.address}\n}}\n")
-            assert s.port == port  # same listener
-            assert a_of(query("r.example.org", "A", port)) == ["192.0.2.2"]
-            assert old.idle_count("udp") == 0
+def test_reload_swaps_upstreams_and_stops_the_old_ones(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    a, b = fake_upstream(answer_a("192.0.2.1")), fake_upstream(answer_a("192.0.2.2"))
+    s = dns_server(f".:0 {{\n forward . {a.address}\n}}\n")
+    port = s.port
+    assert a_of(dns_client.query("r.example.org", "A")) == ["192.0.2.1"]
+    old = forwards(s)[0].proxies[0]
+    assert s.reload(f".:0 {{\n forward . {b.address}\n}}\n")
+    assert s.port == port  # the same listener
+    assert a_of(dns_client.query("r.example.org", "A")) == ["192.0.2.2"]
+    assert old.idle_count("udp") == 0
 
 
-def test_udp_miss_path_creates_no_task() -> None:
+def test_udp_miss_path_creates_no_task(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
     created: list[object] = []
 
     async def count_tasks() -> None:
@@ -449,10 +478,10 @@ def test_udp_miss_path_creates_no_task() -> None:
 
         loop.set_task_factory(factory)  # type: ignore[arg-type]
 
-    with upstreams(answer_a()) as ups:
-        with running_server(corefile(ups)) as s:
-            query("warm.example.org", "A", s.port)
-            s.call(count_tasks())
-            for i in range(20):
-                assert a_of(query(f"n{i}.example.org", "A", s.port)) == ["192.0.2.1"]
-            assert created == []
+    ups = [fake_upstream(answer_a())]
+    s = dns_server(corefile(ups))
+    dns_client.query("warm.example.org", "A")
+    s.call(count_tasks())
+    for i in range(20):
+        assert a_of(dns_client.query(f"n{i}.example.org", "A")) == ["192.0.2.1"]
+    assert created == []

@@ -8,8 +8,9 @@ from collections.abc import Callable
 import dnslib
 import pytest
 
-from pycoredns.testing import FakeUpstream, query, running_server
-from pycoredns.testing.logs import capture_log
+from pycoredns.testing import DNSClient
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
+from pycoredns.testing.logs import CapturedLog
 
 
 def _question(q: dnslib.DNSRecord) -> bytes:
@@ -34,19 +35,16 @@ def _reply(q: dnslib.DNSRecord, answer: bytes) -> bytes:
 )
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
 def test_unpackable_upstream_reply_is_servfail_and_not_cached(
-    make: Callable[[dnslib.DNSRecord], bytes], error: str, proto: str
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, coredns_log: CapturedLog,
+    make: Callable[[dnslib.DNSRecord], bytes], error: str, proto: str,
 ) -> None:
-    with (
-        FakeUpstream(lambda q, p: make(q)) as up,
-        running_server(f".:0 {{\n    errors\n    cache\n    forward . {up.address}\n}}\n") as rs,
-        capture_log() as log,
-    ):
-        port = rs.port
-        asked = []
-        for _ in range(2):
-            r = query("bad.example.org", "A", port, proto=proto, timeout=10)
-            assert r.header.rcode == dnslib.RCODE.SERVFAIL
-            assert r.rr == []
-            asked.append(sum(1 for _, m in up.queries if str(m.q.qname) == "bad.example.org."))
-        assert 0 < asked[0] < asked[1], "nothing was cached: the upstream was asked again"
-        assert f"[ERROR] plugin/errors: 2 bad.example.org. A: {error}" in log.text
+    up = fake_upstream(lambda q, p: make(q))
+    dns_server(f".:0 {{\n    errors\n    cache\n    forward . {up.address}\n}}\n")
+    asked = []
+    for _ in range(2):
+        r = dns_client.query("bad.example.org", "A", proto=proto, timeout=10)
+        assert r.header.rcode == dnslib.RCODE.SERVFAIL
+        assert r.rr == []
+        asked.append(sum(1 for _, m in up.queries if str(m.q.qname) == "bad.example.org."))
+    assert 0 < asked[0] < asked[1], "nothing was cached: the upstream was asked again"
+    assert f"[ERROR] plugin/errors: 2 bad.example.org. A: {error}" in coredns_log.wait_for("plugin/errors")

@@ -11,7 +11,7 @@ from pycoredns.plugin import go_duration
 from pycoredns.plugins.forward.handler import Forward
 from pycoredns.plugins.forward.policy import RandomPolicy, RoundRobinPolicy, SequentialPolicy
 from pycoredns.server.config import load
-from pycoredns.testing import FakeUpstream
+from pycoredns.testing.fixtures import UpstreamFactory
 
 
 def forwards(body: str) -> list[Forward]:
@@ -269,10 +269,10 @@ def test_tls_option_only_applies_to_tls_upstreams() -> None:
     assert f.proxies[0].tls is None and f.proxies[1].tls is not None
 
 
-def test_hostname_resolved_with_resolver_option() -> None:
-    with FakeUpstream() as up:  # answers every A question with 192.0.2.1
-        f = one(f"forward . dns.example.test:5300 {{\nresolver {up.address}\n}}\n")
-        assert ups(f) == ["192.0.2.1:5300"]
+def test_hostname_resolved_with_resolver_option(fake_upstream: UpstreamFactory) -> None:
+    up = fake_upstream()  # answers every A question with 192.0.2.1
+    f = one(f"forward . dns.example.test:5300 {{\nresolver {up.address}\n}}\n")
+    assert ups(f) == ["192.0.2.1:5300"]
 
 
 def test_several_stanzas_chain_in_file_order() -> None:

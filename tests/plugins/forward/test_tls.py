@@ -17,7 +17,8 @@ import pytest
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.server.config import load
-from pycoredns.testing import query, running_server
+from pycoredns.testing import DNSClient
+from pycoredns.testing.fixtures import ServerFactory
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command-line tool")
 
@@ -119,45 +120,49 @@ def tls_upstream(pki: Path, require_client_cert: bool = False) -> Iterator[TLSUp
         up.stop()
 
 
-def _a(port: int, proto: str = "udp") -> list[str]:
-    r = query("tls.example.org", "A", port, proto=proto)
+def _a(client: DNSClient, proto: str = "udp") -> list[str]:
+    r = client.query("tls.example.org", "A", proto=proto)
     return [str(rr.rdata) for rr in r.rr]
 
 
 @pytest.mark.parametrize("client", ["udp", "tcp"])
-def test_tls_upstream_answers_with_the_test_ca(pki: Path, client: str) -> None:
+def test_tls_upstream_answers_with_the_test_ca(
+    dns_client: DNSClient, dns_server: ServerFactory, pki: Path, client: str
+) -> None:
     with tls_upstream(pki) as up:
         text = f".:0 {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
-        with running_server(text) as s:
-            assert _a(s.port, client) == ["192.0.2.85"]
-            assert _a(s.port, client) == ["192.0.2.85"]  # over the pooled connection
-            assert up.server_names == [None]  # an IP: no SNI, the certificate's IP SAN is checked
+        dns_server(text)
+        assert _a(dns_client, client) == ["192.0.2.85"]
+        assert _a(dns_client, client) == ["192.0.2.85"]  # over the pooled connection
+        assert up.server_names == [None]  # an IP: no SNI, the certificate's IP SAN is checked
 
 
-def test_servername_per_upstream_is_sent_and_verified(pki: Path) -> None:
+def test_servername_per_upstream_is_sent_and_verified(
+    dns_client: DNSClient, dns_server: ServerFactory, pki: Path
+) -> None:
     with tls_upstream(pki) as up:
         to = f"tls://127.0.0.1%dns.test:{up.port}"
         text = f".:0 {{\n forward . {to} {{\n  tls {pki / 'ca.pem'}\n }}\n}}\n"
-        with running_server(text) as s:
-            assert _a(s.port) == ["192.0.2.85"]
-            assert up.server_names == ["dns.test"]
+        dns_server(text)
+        assert _a(dns_client) == ["192.0.2.85"]
+        assert up.server_names == ["dns.test"]
 
 
-def test_wrong_servername_fails_verification(pki: Path) -> None:
+def test_wrong_servername_fails_verification(dns_server: ServerFactory, dns_client: DNSClient, pki: Path) -> None:
     with tls_upstream(pki) as up:
         text = (f".:0 {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n"
                 "  tls_servername other.test\n  max_fails 0\n }\n}\n")
-        with running_server(text) as s:
-            assert query("tls.example.org", "A", s.port, timeout=10).header.rcode == dnslib.RCODE.SERVFAIL
+        dns_server(text)
+        assert dns_client.query("tls.example.org", "A", timeout=10).header.rcode == dnslib.RCODE.SERVFAIL
 
 
-def test_client_certificate_from_tls_cert_key_ca(pki: Path) -> None:
+def test_client_certificate_from_tls_cert_key_ca(dns_client: DNSClient, dns_server: ServerFactory, pki: Path) -> None:
     with tls_upstream(pki, require_client_cert=True) as up:
         tls = f"{pki / 'client.pem'} {pki / 'client.key'} {pki / 'ca.pem'}"
         text = f".:0 {{\n forward . tls://127.0.0.1:{up.port} {{\n  tls {tls}\n }}\n}}\n"
-        with running_server(text) as s:
-            assert _a(s.port) == ["192.0.2.85"]
-            assert up.client_cns == ["forward.test"]
+        dns_server(text)
+        assert _a(dns_client) == ["192.0.2.85"]
+        assert up.client_cns == ["forward.test"]
 
 
 def test_unloadable_cert_is_a_setup_error(pki: Path) -> None:

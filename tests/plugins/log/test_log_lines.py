@@ -11,8 +11,9 @@ from pycoredns import wire
 from pycoredns.plugins.log.classify import classify
 from pycoredns.plugins.log.format import COMBINED, COMMON, compile_format, render
 from pycoredns.plugins.log.observer import LogObserver, Rule
-from pycoredns.testing import FakeUpstream, make_request, query, running_server
-from pycoredns.testing.logs import capture_log
+from pycoredns.testing import DNSClient, make_request
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
+from pycoredns.testing.logs import CapturedLog
 
 
 def _reply(qname: str = "example.org.", rcode: int = 0, answer: bool = True, auth: str = "") -> bytes:
@@ -83,33 +84,33 @@ def test_classify(reply: bytes, cls: str) -> None:
     assert classify(reply) == cls
 
 
-def test_first_matching_rule_decides() -> None:
+def test_first_matching_rule_decides(coredns_log: CapturedLog) -> None:
     obs = LogObserver([
         Rule("example.org.", "org {name}", {"denial"}),
         Rule(".", "root {name}"),
     ])
-    with capture_log() as log:
-        for name in ("www.example.org", "example.net", "Example.ORG"):
-            req = make_request(name, "A")
-            req.answered_by = "whoami"
-            obs.observe(req, _reply(name + "."), 0, None)
-        nx = make_request("nx.example.org", "A")
-        nx.answered_by = "cache"
-        obs.observe(nx, _reply("nx.example.org.", rcode=3, answer=False, auth="SOA"), 3, None)
-        failed = make_request("fail.example.org", "A")  # no plugin wrote: not logged under a class filter
-        obs.observe(failed, failed.error_reply(wire.SERVFAIL), wire.SERVFAIL, None)
-    assert log.lines == ["[INFO] root example.net.", "[INFO] org nx.example.org."]
+    for name in ("www.example.org", "example.net", "Example.ORG"):
+        req = make_request(name, "A")
+        req.answered_by = "whoami"
+        obs.observe(req, _reply(name + "."), 0, None)
+    nx = make_request("nx.example.org", "A")
+    nx.answered_by = "cache"
+    obs.observe(nx, _reply("nx.example.org.", rcode=3, answer=False, auth="SOA"), 3, None)
+    failed = make_request("fail.example.org", "A")  # no plugin wrote: not logged under a class filter
+    obs.observe(failed, failed.error_reply(wire.SERVFAIL), wire.SERVFAIL, None)
+    assert coredns_log.lines == ["[INFO] root example.net.", "[INFO] org nx.example.org."]
 
 
-def test_server_logs_every_answer_including_cache_hits() -> None:
-    with FakeUpstream() as up, capture_log() as log:
-        text = f".:0 {{\n    log\n    cache\n    forward . {up.address}\n}}\n"
-        with running_server(text) as rs:
-            dns = rs.port
-            query("a.example.net", "A", dns)
-            query("a.example.net", "A", dns)
-            query("a.example.net", "A", dns, proto="tcp")
-    lines = [line for line in log.lines if "a.example.net." in line]
+def test_server_logs_every_answer_including_cache_hits(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, coredns_log: CapturedLog
+) -> None:
+    up = fake_upstream()
+    dns_server(f".:0 {{\n    log\n    cache\n    forward . {up.address}\n}}\n")
+    dns_client.query("a.example.net", "A")
+    dns_client.query("a.example.net", "A")
+    dns_client.query("a.example.net", "A", proto="tcp")
+    dns_server.close()  # every line written
+    lines = [line for line in coredns_log.lines if "a.example.net." in line]
     assert len(lines) == 3
     for line, proto, size in zip(lines, ("udp", "udp", "tcp"), ("512", "512", "65535"), strict=True):
         assert re.match(rf'^\[INFO\] 127\.0\.0\.1:\d+ - \d+ "A IN a\.example\.net\. {proto} \d+ false {size}" '

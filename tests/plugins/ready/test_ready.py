@@ -10,12 +10,11 @@ import pytest
 from pycoredns.errors import PluginSetupError
 from pycoredns.plugin import Controller, Directive, Plugin
 from pycoredns.plugins.ready.setup import parse
-from pycoredns.registry import Entry, Registry
 from pycoredns.request import Request
 from pycoredns.server.config import load
-from pycoredns.testing import query, running_server
+from pycoredns.testing import DNSClient
+from pycoredns.testing.fixtures import ControllerFactory, ServerFactory
 from pycoredns.testing.http import http_get
-from pycoredns.testing.setup import controller
 
 
 @pytest.mark.parametrize(
@@ -27,8 +26,8 @@ from pycoredns.testing.setup import controller
         pytest.param("ready {\n monitor until-ready\n}", (":8181", "until-ready"), id="until-ready"),
     ],
 )
-def test_valid(body: str, expected: tuple[str, str]) -> None:
-    assert parse(controller(f". {{\n{body}\n}}\n", "ready")) == expected
+def test_valid(setup_controller: ControllerFactory, body: str, expected: tuple[str, str]) -> None:
+    assert parse(setup_controller(f". {{\n{body}\n}}\n", "ready")) == expected
 
 
 ARG = "Wrong argument count or unexpected line ending after"
@@ -88,9 +87,7 @@ def _setup_slow(c: Controller) -> None:
     c.on_startup(peek)
 
 
-def _registry() -> Registry:
-    base = Registry.default(entry_points=False)
-    return Registry([*base.entries(), Entry("slowready", None, Directive("slowready", _setup_slow))])
+SLOWREADY = Directive("slowready", _setup_slow)
 
 
 READY = "127.0.0.1:0"
@@ -102,27 +99,28 @@ def _corefile(monitor: str) -> str:
 
 
 @pytest.mark.parametrize("monitor", ["until-ready", "continuously"])
-def test_ready_follows_plugins_and_startup(monitor: str) -> None:
+def test_ready_follows_plugins_and_startup(dns_server: ServerFactory, dns_client: DNSClient, monitor: str) -> None:
     Slow.is_ready = False
     SEEN_DURING_STARTUP.clear()
-    with running_server(_corefile(monitor), registry=_registry()) as s:
-        dns, ready = s.port, s.http_port(READY)
-        assert SEEN_DURING_STARTUP == [(503, "Shutting down")]  # startup not complete: never 200
-        assert query("example.org", "A", dns).header.rcode == 0
-        assert http_get(f"http://127.0.0.1:{ready}/ready") == (503, "slowready")
-        Slow.is_ready = True
-        assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
-        Slow.is_ready = False
-        expected = (200, "OK") if monitor == "until-ready" else (503, "slowready")
-        assert http_get(f"http://127.0.0.1:{ready}/ready") == expected
+    s = dns_server(_corefile(monitor), plugins=[SLOWREADY])
+    ready = s.http_port(READY)
+    assert SEEN_DURING_STARTUP == [(503, "Shutting down")]  # startup not complete: never 200
+    assert dns_client.query("example.org", "A").header.rcode == 0
+    assert http_get(f"http://127.0.0.1:{ready}/ready") == (503, "slowready")
+    Slow.is_ready = True
+    assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
+    Slow.is_ready = False
+    expected = (200, "OK") if monitor == "until-ready" else (503, "slowready")
+    assert http_get(f"http://127.0.0.1:{ready}/ready") == expected
+    dns_server.close()  # the endpoint goes with the server
     with pytest.raises(OSError):
         http_get(f"http://127.0.0.1:{ready}/ready", timeout=2)
 
 
-def test_ready_without_readiness_plugins_is_ready_and_survives_reload() -> None:
+def test_ready_without_readiness_plugins_is_ready_and_survives_reload(dns_server: ServerFactory) -> None:
     text = f".:0 {{\n    whoami\n    ready {READY}\n}}\n"
-    with running_server(text) as s:
-        ready = s.http_port(READY)
-        assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
-        assert s.reload(text.replace("whoami", "whoami\n    errors"))
-        assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
+    s = dns_server(text)
+    ready = s.http_port(READY)
+    assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")
+    assert s.reload(text.replace("whoami", "whoami\n    errors"))
+    assert http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK")

@@ -10,25 +10,26 @@ import struct
 import dnslib
 import pytest
 
-from pycoredns.testing import FakeUpstream, query, raw_query, running_server
+from pycoredns.testing import DNSClient
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_name_rewrite_with_answer_auto(proto: str) -> None:
+def test_name_rewrite_with_answer_auto(dns_server: ServerFactory, dns_client: DNSClient, proto: str) -> None:
     corefile = (
         "example.org:0 {\n"
         "  rewrite name regex (.*)\\.example\\.org {1}.internal.example.org answer auto\n"
         "  hosts {\n   10.0.0.7 web.internal.example.org\n  }\n"
         "}\n"
     )
-    with running_server(corefile) as srv:
-        got = query("Web.Example.ORG.", "A", srv.port, proto=proto)
-        assert got.header.rcode == 0 and got.header.aa == 1
-        assert str(got.q.qname) == "Web.Example.ORG." and got.q.qtype == 1
-        assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("web.example.org.", "10.0.0.7")]
-        # A name the hosts data does not have: hosts' SERVFAIL, still with the client's question.
-        miss = query("nope.example.org.", "A", srv.port, proto=proto)
-        assert miss.header.rcode == 2 and str(miss.q.qname) == "nope.example.org."
+    dns_server(corefile)
+    got = dns_client.query("Web.Example.ORG.", "A", proto=proto)
+    assert got.header.rcode == 0 and got.header.aa == 1
+    assert str(got.q.qname) == "Web.Example.ORG." and got.q.qtype == 1
+    assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("web.example.org.", "10.0.0.7")]
+    # A name the hosts data does not have: hosts' SERVFAIL, still with the client's question.
+    miss = dns_client.query("nope.example.org.", "A", proto=proto)
+    assert miss.header.rcode == 2 and str(miss.q.qname) == "nope.example.org."
 
 
 # -- edns0 ----------------------------------------------------------------------------------------
@@ -56,30 +57,32 @@ def ecs_echo(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
     return r
 
 
-def ask(name: str, port: int, proto: str = "udp", opts: dict[int, bytes] | None = None) -> dnslib.DNSRecord:
+def ask(client: DNSClient, name: str, proto: str = "udp", opts: dict[int, bytes] | None = None) -> dnslib.DNSRecord:
     q = dnslib.DNSRecord.question(name, "A")
     if opts is not None:
         q.add_ar(dnslib.EDNS0(udp_len=1232, opts=[dnslib.EDNSOption(c, d) for c, d in opts.items()]))
-    return dnslib.DNSRecord.parse(raw_query(bytes(q.pack()), port, proto=proto))
+    return dnslib.DNSRecord.parse(client.raw_query(bytes(q.pack()), proto=proto))
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_edns0_local_options_reach_the_upstream(proto: str) -> None:
-    with FakeUpstream() as up:
-        corefile = (
-            ".:0 {\n"
-            "  rewrite continue edns0 local set 0xffee {client_ip}\n"
-            "  rewrite continue edns0 local set 65519 {protocol}\n"
-            "  rewrite edns0 local set 0xfff0 0x616263\n"
-            f"  forward . {up.address}\n"
-            "}\n"
-        )
-        with running_server(corefile) as srv:
-            got = ask("a.example.org.", srv.port, proto)
-            assert got.header.rcode == 0 and [str(rr.rdata) for rr in got.rr] == ["192.0.2.1"]
-        _proto, seen = up.queries[-1]
-        assert str(seen.q.qname) == "a.example.org."
-        assert opts_of(seen) == {0xFFEE: socket.inet_aton("127.0.0.1"), 0xFFEF: proto.encode(), 0xFFF0: b"abc"}
+def test_edns0_local_options_reach_the_upstream(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, proto: str
+) -> None:
+    up = fake_upstream()
+    corefile = (
+        ".:0 {\n"
+        "  rewrite continue edns0 local set 0xffee {client_ip}\n"
+        "  rewrite continue edns0 local set 65519 {protocol}\n"
+        "  rewrite edns0 local set 0xfff0 0x616263\n"
+        f"  forward . {up.address}\n"
+        "}\n"
+    )
+    dns_server(corefile)
+    got = ask(dns_client, "a.example.org.", proto)
+    assert got.header.rcode == 0 and [str(rr.rdata) for rr in got.rr] == ["192.0.2.1"]
+    _proto, seen = up.queries[-1]
+    assert str(seen.q.qname) == "a.example.org."
+    assert opts_of(seen) == {0xFFEE: socket.inet_aton("127.0.0.1"), 0xFFEF: proto.encode(), 0xFFF0: b"abc"}
 
 
 ECS_CLIENT = struct.pack(">HBB", 1, 24, 0) + bytes((192, 0, 2))  # 192.0.2.0/24, as a client sends it
@@ -111,26 +114,29 @@ def scoped(ecs: bytes) -> bytes:
     ],
 )
 def test_edns0_subnet_seen_by_upstream_and_reverted(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient,
     rule: str, client: bytes | None, upstream_sees: bytes | None, client_gets: bytes | None
 ) -> None:
-    with FakeUpstream(ecs_echo) as up:
-        with running_server(f".:0 {{\n  rewrite edns0 {rule}\n  forward . {up.address}\n}}\n") as srv:
-            got = ask("ecs.example.org.", srv.port, opts={} if client is None else {8: client})
-        assert got.header.rcode == 0 and [str(rr.rdata) for rr in got.rr] == ["192.0.2.1"]
-        _proto, seen = up.queries[-1]
-        assert (opts_of(seen) or {}).get(8) == upstream_sees
-        assert (opts_of(got) or {}).get(8) == client_gets
+    up = fake_upstream(ecs_echo)
+    dns_server(f".:0 {{\n  rewrite edns0 {rule}\n  forward . {up.address}\n}}\n")
+    got = ask(dns_client, "ecs.example.org.", opts={} if client is None else {8: client})
+    assert got.header.rcode == 0 and [str(rr.rdata) for rr in got.rr] == ["192.0.2.1"]
+    _proto, seen = up.queries[-1]
+    assert (opts_of(seen) or {}).get(8) == upstream_sees
+    assert (opts_of(got) or {}).get(8) == client_gets
 
 
-def test_edns0_rule_gives_a_plain_query_an_opt() -> None:
-    with FakeUpstream(ecs_echo) as up:
-        corefile = f".:0 {{\n  rewrite edns0 subnet set 24 56 revert\n  forward . {up.address}\n}}\n"
-        with running_server(corefile) as srv:
-            got = query("plain.example.org.", "A", srv.port)  # no EDNS from the client
-        _proto, seen = up.queries[-1]
-        assert opts_of(seen) == {8: ECS_LOOPBACK_24}
-        assert seen.ar[0].rclass == 4096  # CoreDNS's setupEdns0Opt: 4096, DO clear
-        assert got.header.rcode == 0 and opts_of(got) == {}
+def test_edns0_rule_gives_a_plain_query_an_opt(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    up = fake_upstream(ecs_echo)
+    corefile = f".:0 {{\n  rewrite edns0 subnet set 24 56 revert\n  forward . {up.address}\n}}\n"
+    dns_server(corefile)
+    got = dns_client.query("plain.example.org.", "A")  # no EDNS from the client
+    _proto, seen = up.queries[-1]
+    assert opts_of(seen) == {8: ECS_LOOPBACK_24}
+    assert seen.ar[0].rclass == 4096  # CoreDNS's setupEdns0Opt: 4096, DO clear
+    assert got.header.rcode == 0 and opts_of(got) == {}
 
 
 # -- cname ----------------------------------------------------------------------------------------
@@ -147,26 +153,28 @@ def cdn(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_cname_rule_looks_up_the_new_target_through_the_chain(proto: str) -> None:
-    with FakeUpstream(cdn) as up:
-        corefile = (
-            ".:0 {\n"
-            "  rewrite cname regex (.*)\\.cdn\\.old\\.example\\.net\\. {1}.cdn.new.example.net.\n"
-            "  cache\n"
-            f"  forward . {up.address}\n"
-            "}\n"
-        )
-        with running_server(corefile) as srv:
-            got = query("www.example.org.", "A", srv.port, proto=proto)
-            want = [
-                ("www.example.org.", "CNAME", "www.example.org.cdn.new.example.net."),
-                ("www.example.org.cdn.new.example.net.", "A", "203.0.113.7"),
-            ]
-            assert [(str(rr.rname), dnslib.QTYPE[rr.rtype], str(rr.rdata)) for rr in got.rr] == want
-            # The lookup went through the chain (rewrite, cache, forward) to the upstream.
-            asked = [str(q.q.qname) for _p, q in up.queries]
-            assert asked == ["www.example.org.", "www.example.org.cdn.new.example.net."]
-            # Asked again: both answers now come from the cache, the rule still applies.
-            again = query("www.example.org.", "A", srv.port, proto=proto)
-            assert [(str(rr.rname), dnslib.QTYPE[rr.rtype], str(rr.rdata)) for rr in again.rr] == want
-            assert len(up.queries) == 2
+def test_cname_rule_looks_up_the_new_target_through_the_chain(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, proto: str
+) -> None:
+    up = fake_upstream(cdn)
+    corefile = (
+        ".:0 {\n"
+        "  rewrite cname regex (.*)\\.cdn\\.old\\.example\\.net\\. {1}.cdn.new.example.net.\n"
+        "  cache\n"
+        f"  forward . {up.address}\n"
+        "}\n"
+    )
+    dns_server(corefile)
+    got = dns_client.query("www.example.org.", "A", proto=proto)
+    want = [
+        ("www.example.org.", "CNAME", "www.example.org.cdn.new.example.net."),
+        ("www.example.org.cdn.new.example.net.", "A", "203.0.113.7"),
+    ]
+    assert [(str(rr.rname), dnslib.QTYPE[rr.rtype], str(rr.rdata)) for rr in got.rr] == want
+    # The lookup went through the chain (rewrite, cache, forward) to the upstream.
+    asked = [str(q.q.qname) for _p, q in up.queries]
+    assert asked == ["www.example.org.", "www.example.org.cdn.new.example.net."]
+    # Asked again: both answers now come from the cache, the rule still applies.
+    again = dns_client.query("www.example.org.", "A", proto=proto)
+    assert [(str(rr.rname), dnslib.QTYPE[rr.rtype], str(rr.rdata)) for rr in again.rr] == want
+    assert len(up.queries) == 2
