@@ -8,14 +8,16 @@ keeps these tests independent of the forward plugin's own options.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from pycoredns import wire
 from pycoredns.corefile.values import split_host_port
 from pycoredns.plugin import Controller, Directive, Plugin, Reply
-from pycoredns.registry import Entry, Registry
 from pycoredns.request import Request
+from pycoredns.testing import RunningServer
+from pycoredns.testing.fixtures import ServerFactory
 
 TIMEOUT = 1.0
 
@@ -62,14 +64,10 @@ def _setup(c: Controller) -> None:
     c.add_plugin(lambda next: Upstream(host, int(port)))
 
 
-def make_registry() -> Registry:
-    base = Registry.default(entry_points=False).entries()
-    names = [e.name for e in base]
-    directive = Directive("upstream", _setup, after="cache")
-    idx = names.index("cache") + 1
-    return Registry([*base[:idx], Entry("upstream", None, directive), *base[idx:]])
+UPSTREAM = Directive("upstream", _setup, after="cache")
 
 
 @pytest.fixture
-def registry() -> Registry:
-    return make_registry()
+def cache_server(dns_server: ServerFactory) -> Callable[[str], RunningServer]:
+    """``cache_server(corefile)``: the kit's dns_server, with the ``upstream`` plugin added."""
+    return lambda corefile: dns_server(corefile, plugins=[UPSTREAM])

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import dnslib
 import pytest
 from prometheus_client import generate_latest
 
 from pycoredns.metrics import REGISTRY
-from pycoredns.registry import Registry
-from pycoredns.testing import FakeUpstream, answer_a, loopback_address, query, running_server
+from pycoredns.testing import DNSClient, FakeUpstream, RunningServer, answer_a, loopback_address
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
+
+CacheServer = Callable[[str], RunningServer]
 
 
 @pytest.fixture
-def upstream() -> Iterator[FakeUpstream]:
-    up = FakeUpstream(answer_a("192.0.2.7", ttl=30)).start()
-    try:
-        yield up
-    finally:
-        up.stop()
+def upstream(fake_upstream: UpstreamFactory) -> FakeUpstream:
+    return fake_upstream(answer_a("192.0.2.7", ttl=30))
 
 
 def corefile(up: FakeUpstream, options: str = "", host: str = "") -> str:
@@ -40,31 +38,35 @@ def wait_until(cond: object, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_second_query_is_a_hit_with_ttl_counted_down(upstream: FakeUpstream, registry: Registry) -> None:
-    with running_server(corefile(upstream), registry=registry) as srv:
-        t0 = time.monotonic()
-        first = query("example.org", "A", srv.port)
-        t1 = time.monotonic()
-        assert first.rr[0].ttl == 30 and upstream.count() == 1
-        time.sleep(1.1)  # a correctness wait: the TTL must drop by the whole seconds elapsed
-        t2 = time.monotonic()
-        second = query("example.org", "A", srv.port)
-        t3 = time.monotonic()
-        assert upstream.count() == 1
-        assert str(second.rr[0].rdata) == "192.0.2.7"
-        elapsed = 30 - second.rr[0].ttl
-        assert int(t2 - t1) <= elapsed <= int(t3 - t0)
-        assert elapsed >= 1
-        assert second.header.aa == 1
+def test_second_query_is_a_hit_with_ttl_counted_down(
+    upstream: FakeUpstream, cache_server: CacheServer, dns_client: DNSClient
+) -> None:
+    cache_server(corefile(upstream))
+    t0 = time.monotonic()
+    first = dns_client.query("example.org", "A")
+    t1 = time.monotonic()
+    assert first.rr[0].ttl == 30 and upstream.count() == 1
+    time.sleep(1.1)  # a correctness wait: the TTL must drop by the whole seconds elapsed
+    t2 = time.monotonic()
+    second = dns_client.query("example.org", "A")
+    t3 = time.monotonic()
+    assert upstream.count() == 1
+    assert str(second.rr[0].rdata) == "192.0.2.7"
+    elapsed = 30 - second.rr[0].ttl
+    assert int(t2 - t1) <= elapsed <= int(t3 - t0)
+    assert elapsed >= 1
+    assert second.header.aa == 1
 
 
-def test_answer_keeps_the_question_case(upstream: FakeUpstream, registry: Registry) -> None:
-    with running_server(corefile(upstream), registry=registry) as srv:
-        query("example.org", "A", srv.port)
-        hit = query("ExAmPlE.org", "A", srv.port, proto="tcp")
-        assert upstream.count() == 1
-        assert str(hit.q.qname) == "ExAmPlE.org."
-        assert str(hit.rr[0].rname).lower() == "example.org."
+def test_answer_keeps_the_question_case(
+    upstream: FakeUpstream, cache_server: CacheServer, dns_client: DNSClient
+) -> None:
+    cache_server(corefile(upstream))
+    dns_client.query("example.org", "A")
+    hit = dns_client.query("ExAmPlE.org", "A", proto="tcp")
+    assert upstream.count() == 1
+    assert str(hit.q.qname) == "ExAmPlE.org."
+    assert str(hit.rr[0].rname).lower() == "example.org."
 
 
 def _nxdomain(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
@@ -75,61 +77,64 @@ def _nxdomain(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
     return r
 
 
-def test_negative_answer_expires_with_the_soa(registry: Registry) -> None:
-    with FakeUpstream(_nxdomain) as up, running_server(corefile(up, "denial 1000 3600 0"), registry=registry) as srv:
-        t0 = time.monotonic()
-        first = query("nope.example.org", "A", srv.port)
-        assert first.header.rcode == dnslib.RCODE.NXDOMAIN and first.auth[0].ttl == 2
-        again = query("nope.example.org", "A", srv.port)
-        if time.monotonic() - t0 < 1.9:  # only meaningful while the entry is surely fresh
-            assert up.count() == 1
-            assert again.header.rcode == dnslib.RCODE.NXDOMAIN
-        time.sleep(max(0.0, 2.2 - (time.monotonic() - t0)))
-        query("nope.example.org", "A", srv.port)
-        assert up.count() == 2
+def test_negative_answer_expires_with_the_soa(
+    fake_upstream: UpstreamFactory, cache_server: CacheServer, dns_client: DNSClient
+) -> None:
+    up = fake_upstream(_nxdomain)
+    cache_server(corefile(up, "denial 1000 3600 0"))
+    t0 = time.monotonic()
+    first = dns_client.query("nope.example.org", "A")
+    assert first.header.rcode == dnslib.RCODE.NXDOMAIN and first.auth[0].ttl == 2
+    again = dns_client.query("nope.example.org", "A")
+    if time.monotonic() - t0 < 1.9:  # only meaningful while the entry is surely fresh
+        assert up.count() == 1
+        assert again.header.rcode == dnslib.RCODE.NXDOMAIN
+    time.sleep(max(0.0, 2.2 - (time.monotonic() - t0)))
+    dns_client.query("nope.example.org", "A")
+    assert up.count() == 2
 
 
 @pytest.mark.parametrize("mode", [pytest.param("", id="immediate"), pytest.param(" verify", id="verify")])
-def test_serve_stale_answers_when_upstream_is_down(mode: str, registry: Registry) -> None:
-    up = FakeUpstream(answer_a("192.0.2.8", ttl=1)).start()
+def test_serve_stale_answers_when_upstream_is_down(
+    fake_upstream: UpstreamFactory, cache_server: CacheServer, dns_client: DNSClient, mode: str
+) -> None:
+    up = fake_upstream(answer_a("192.0.2.8", ttl=1))
     options = f"        success 1000 3600 0\n        serve_stale 1h{mode}"
-    host = loopback_address()
-    try:
-        with running_server(corefile(up, options, host), registry=registry) as srv:
-            assert query("stale.example.org", "A", srv.port, host=host).rr[0].ttl == 1
-            up.stop()
-            time.sleep(1.1)  # the entry is now expired
-            stale = query("stale.example.org", "A", srv.port, host=host, timeout=5)
-            assert stale.header.rcode == dnslib.RCODE.NOERROR
-            assert str(stale.rr[0].rdata) == "192.0.2.8" and stale.rr[0].ttl == 0
-            text = generate_latest(REGISTRY).decode()
-            assert f'coredns_cache_served_stale_total{{server="dns://{host}:0",view="",zones="."}} 1.0' in text
-    finally:
-        up.stop()
+    dns_client.host = host = loopback_address()
+    cache_server(corefile(up, options, host))
+    assert dns_client.query("stale.example.org", "A").rr[0].ttl == 1
+    up.stop()
+    time.sleep(1.1)  # the entry is now expired
+    stale = dns_client.query("stale.example.org", "A", timeout=5)
+    assert stale.header.rcode == dnslib.RCODE.NOERROR
+    assert str(stale.rr[0].rdata) == "192.0.2.8" and stale.rr[0].ttl == 0
+    text = generate_latest(REGISTRY).decode()
+    assert f'coredns_cache_served_stale_total{{server="dns://{host}:0",view="",zones="."}} 1.0' in text
 
 
-def test_prefetch_refreshes_a_hot_entry_before_it_expires(registry: Registry) -> None:
-    with FakeUpstream(answer_a("192.0.2.9", ttl=10)) as up, running_server(
-        corefile(up, "        prefetch 1 1m 90%"), registry=registry
-    ) as srv:
-        query("hot.example.org", "A", srv.port)
-        stored = time.monotonic()
-        time.sleep(1.1)  # remaining TTL 9 <= ceil(90% of 10): the next hit prefetches
-        hit = query("hot.example.org", "A", srv.port)
-        assert hit.rr[0].ttl <= 9
-        assert wait_until(lambda: up.count() == 2)
-        assert time.monotonic() - stored < 10  # refreshed before it expired
-        assert up.queries[1][0] == "udp"
-        assert wait_until(lambda: query("hot.example.org", "A", srv.port).rr[0].ttl == 10, timeout=3)
-        assert up.count() == 2
+def test_prefetch_refreshes_a_hot_entry_before_it_expires(
+    fake_upstream: UpstreamFactory, cache_server: CacheServer, dns_client: DNSClient
+) -> None:
+    up = fake_upstream(answer_a("192.0.2.9", ttl=10))
+    cache_server(corefile(up, "        prefetch 1 1m 90%"))
+    dns_client.query("hot.example.org", "A")
+    stored = time.monotonic()
+    time.sleep(1.1)  # remaining TTL 9 <= ceil(90% of 10): the next hit prefetches
+    hit = dns_client.query("hot.example.org", "A")
+    assert hit.rr[0].ttl <= 9
+    assert wait_until(lambda: up.count() == 2)
+    assert time.monotonic() - stored < 10  # refreshed before it expired
+    assert up.queries[1][0] == "udp"
+    assert wait_until(lambda: dns_client.query("hot.example.org", "A").rr[0].ttl == 10, timeout=3)
+    assert up.count() == 2
 
 
-def test_metrics_families_and_labels(upstream: FakeUpstream, registry: Registry) -> None:
-    host = loopback_address()
-    with running_server(corefile(upstream, host=host), registry=registry) as srv:
-        query("m.example.org", "A", srv.port, host=host)
-        query("m.example.org", "A", srv.port, host=host)
-        text = generate_latest(REGISTRY).decode()
+def test_metrics_families_and_labels(upstream: FakeUpstream, cache_server: CacheServer, dns_client: DNSClient) -> None:
+    dns_client.host = host = loopback_address()
+    cache_server(corefile(upstream, host=host))
+    dns_client.query("m.example.org", "A")
+    dns_client.query("m.example.org", "A")
+    text = generate_latest(REGISTRY).decode()
     server = f"dns://{host}:0"
     plain = f'{{server="{server}",view="",zones="."}}'
     for line in (
@@ -144,9 +149,8 @@ def test_metrics_families_and_labels(upstream: FakeUpstream, registry: Registry)
         assert f"# TYPE coredns_cache_{family} counter" in text
 
 
-def test_with_the_forward_plugin(upstream: FakeUpstream) -> None:
-    text = f".:0 {{\n    cache {{\n        serve_stale\n    }}\n    forward . {upstream.address}\n}}\n"
-    with running_server(text) as srv:
-        query("fwd.example.org", "A", srv.port)
-        hit = query("FWD.example.org", "A", srv.port)
-        assert upstream.count() == 1 and str(hit.q.qname) == "FWD.example.org."
+def test_with_the_forward_plugin(upstream: FakeUpstream, dns_server: ServerFactory, dns_client: DNSClient) -> None:
+    dns_server(f".:0 {{\n    cache {{\n        serve_stale\n    }}\n    forward . {upstream.address}\n}}\n")
+    dns_client.query("fwd.example.org", "A")
+    hit = dns_client.query("FWD.example.org", "A")
+    assert upstream.count() == 1 and str(hit.q.qname) == "FWD.example.org."
