@@ -1,8 +1,8 @@
-"""The pycoredns command: -validate, -plugins, -version, Go flag rules, third-party plugins."""
+"""The pycoredns command: -validate, -plugins, -version, Go flag rules (third-party plugins: test_registry.py,
+and tests/packaging/test_example_plugin.py installs one)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -112,28 +112,3 @@ def _wait_answer(name: str, qtype: str, port: int, deadline: float = 15.0) -> dn
             if time.monotonic() > end:
                 raise
             time.sleep(0.1)
-
-
-def test_third_party_plugin_from_entry_point(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    subprocess.run(
-        [PY, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site),
-         str(ROOT / "tests" / "data" / "example-plugin")],
-        check=True, capture_output=True, timeout=120,
-    )
-    env = dict(os.environ, PYTHONPATH=str(site))
-    r = run("-plugins", env=env)
-    assert "  dns.hello" in r.stdout
-    conf = tmp_path / "Corefile"
-    conf.write_text("example.org:0 {\n    bind 127.0.0.1\n    whoami\n    hello greetings\n}\n")
-    p = subprocess.Popen([PY, "-m", "pycoredns", "-conf", str(conf), "-quiet"], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        port = wait_dns_port(p.pid)
-        txt = _wait_answer("example.org", "TXT", port)
-        assert [str(rr.rdata) for rr in txt.rr] == ['"greetings"']
-        a = query("example.org", "A", port)  # hello passes A on to whoami
-        assert a.rr == [] and any(rr.rtype == dnslib.QTYPE.SRV for rr in a.ar)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        p.communicate(timeout=20)
