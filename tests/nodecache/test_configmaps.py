@@ -18,6 +18,7 @@ from pycoredns.nodecache.kubedns import (
 )
 from pycoredns.nodecache.template import TemplateValues
 from pycoredns.nodecache.watch import ConfigSync, CorefileWriter
+from pycoredns.testing.logs import CapturedLog
 from tests.nodecache.netns_kit import mount_configmap
 
 BASE = ".:53 {\n    errors\n    bind __PILLAR__LOCAL__DNS__\n    forward . __PILLAR__UPSTREAM__SERVERS__\n}\n"
@@ -109,7 +110,7 @@ def _setup(tmp_path: Path, reloads: list[int]) -> tuple[ConfigSync, Path, Path, 
     return ConfigSync(writer, str(kd), period=0.01), base_dir, kd, out
 
 
-def test_sync_start_without_kubedns_folder(tmp_path: Path, nclog: pytest.LogCaptureFixture) -> None:
+def test_sync_start_without_kubedns_folder(tmp_path: Path, coredns_log: CapturedLog) -> None:
     reloads: list[int] = []
     base_dir = tmp_path / "coredns"
     mount_configmap(base_dir, {"Corefile.base": BASE})
@@ -119,16 +120,16 @@ def test_sync_start_without_kubedns_folder(tmp_path: Path, nclog: pytest.LogCapt
     if sync.kubedns is not None:
         pytest.skip("/etc/kube-dns exists on this machine")
     sync.start()
-    assert "Skipping kube-dns configmap sync as no directory was specified" in nclog.text
+    assert "Skipping kube-dns configmap sync as no directory was specified" in coredns_log.text
     want = ".:53 {\n    errors\n    bind 169.254.20.10\n    forward . /etc/resolv.conf\n}\n"
     assert (tmp_path / "Corefile").read_text() == want
-    assert "Updated Corefile with 0 custom stubdomains and upstream servers /etc/resolv.conf" in nclog.text
-    assert "Using config file:\n.:53 {" in nclog.text
+    assert "Updated Corefile with 0 custom stubdomains and upstream servers /etc/resolv.conf" in coredns_log.text
+    assert "Using config file:\n.:53 {" in coredns_log.text
     assert reloads == [1]
 
 
 def test_kubedns_change_adds_stub_block_and_bad_config_keeps_last_good(
-    tmp_path: Path, nclog: pytest.LogCaptureFixture
+    tmp_path: Path, coredns_log: CapturedLog
 ) -> None:
     reloads: list[int] = []
     sync, _, kd, out = _setup(tmp_path, reloads)
@@ -155,7 +156,7 @@ def test_kubedns_change_adds_stub_block_and_bad_config_keeps_last_good(
     assert sync.check_once() is False
     assert out.read_text() == good
     assert errors_metric.value(errors_metric.CONFIGMAP) == before + 2
-    assert "Invalid config: invalid nameservers [ns.acme.local] for the stub domain acme.local" in nclog.text
+    assert "Invalid config: invalid nameservers [ns.acme.local] for the stub domain acme.local" in coredns_log.text
 
     mount_configmap(kd, {"stubDomains": '{"other.local": ["127.0.0.2"]}'})
     assert sync.check_once() is True
@@ -173,7 +174,7 @@ def test_template_change_regenerates_with_latest_kubedns(tmp_path: Path) -> None
     assert "    log\n" in text and "acme.local:53" in text
 
 
-def test_unreadable_template_keeps_corefile_and_counts(tmp_path: Path, nclog: pytest.LogCaptureFixture) -> None:
+def test_unreadable_template_keeps_corefile_and_counts(tmp_path: Path, coredns_log: CapturedLog) -> None:
     reloads: list[int] = []
     sync, base_dir, _, out = _setup(tmp_path, reloads)
     sync.start()
@@ -183,17 +184,17 @@ def test_unreadable_template_keeps_corefile_and_counts(tmp_path: Path, nclog: py
     assert sync.check_once() is False
     assert out.read_text() == good
     assert errors_metric.value(errors_metric.CONFIGMAP) == before + 1
-    assert f"Failed to read node-cache coreFile {base_dir}/Corefile.base" in nclog.text
+    assert f"Failed to read node-cache coreFile {base_dir}/Corefile.base" in coredns_log.text
 
 
-def test_write_failure_is_counted(tmp_path: Path, nclog: pytest.LogCaptureFixture) -> None:
+def test_write_failure_is_counted(tmp_path: Path, coredns_log: CapturedLog) -> None:
     (tmp_path / "Corefile.base").write_text(BASE)
     writer = CorefileWriter(str(tmp_path / "Corefile.base"), str(tmp_path / "missing" / "Corefile"),
                             TemplateValues(local_ips=["169.254.20.10"]))
     before = errors_metric.value(errors_metric.CONFIGMAP)
     assert writer.update(KubeDNSConfig()) is False
     assert errors_metric.value(errors_metric.CONFIGMAP) == before + 1
-    assert f"Failed to write config file {tmp_path}/missing/Corefile - err" in nclog.text
+    assert f"Failed to write config file {tmp_path}/missing/Corefile - err" in coredns_log.text
 
 
 def test_generated_file_mode(tmp_path: Path) -> None:

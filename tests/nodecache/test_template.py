@@ -15,6 +15,7 @@ from pycoredns.nodecache.template import (
     stub_blocks,
     upstream_service_ip,
 )
+from pycoredns.testing.logs import CapturedLog
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = (ROOT / "corefiles" / "node-local-dns.Corefile").read_text()
@@ -140,9 +141,9 @@ def test_upstream_nameservers_switch_tcp_block_to_udp() -> None:
     assert out.text == ".:53 {\n    errors\n    forward . 10.1.1.1\n}\n"
 
 
-def test_udp_fallback_is_logged(nclog: pytest.LogCaptureFixture) -> None:
+def test_udp_fallback_is_logged(coredns_log: CapturedLog) -> None:
     render(sed_iptables_mode(TEMPLATE), KubeDNSConfig(upstream_nameservers=["10.1.1.1"]), IPTABLES_VALUES)
-    assert "Did not find TCP upstream block to replace, assuming upstreams already use UDP." in nclog.text
+    assert "Did not find TCP upstream block to replace, assuming upstreams already use UDP." in coredns_log.text
 
 
 def test_stub_domain_blocks_appended_sorted() -> None:
@@ -192,10 +193,10 @@ def test_upstream_service_ip_from_env() -> None:
 
 
 @pytest.mark.parametrize("value", [pytest.param("", id="missing"), pytest.param("kube-dns", id="not-an-ip")])
-def test_upstream_service_ip_missing_is_nil_and_warned(value: str, nclog: pytest.LogCaptureFixture) -> None:
+def test_upstream_service_ip_missing_is_nil_and_warned(value: str, coredns_log: CapturedLog) -> None:
     env = {"KUBE_DNS_UPSTREAM_SERVICE_HOST": value} if value else {}
     assert upstream_service_ip("kube-dns-upstream", env) == "<nil>"
     assert (
         "Unable to lookup IP address of Upstream service kube-dns-upstream, "
         f"env $KUBE_DNS_UPSTREAM_SERVICE_HOST `{value}`"
-    ) in nclog.text
+    ) in coredns_log.text

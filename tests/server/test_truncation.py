@@ -6,7 +6,6 @@ import dnslib
 import pytest
 
 from pycoredns.plugin import Controller, Directive, Handler, Plugin, Result
-from pycoredns.registry import Entry, Registry
 from pycoredns.request import Request
 from pycoredns.testing import query, running_server
 
@@ -33,9 +32,7 @@ def _setup(c: Controller) -> None:
     c.add_plugin(factory)
 
 
-def _registry() -> Registry:
-    base = Registry.default(entry_points=False).entries()
-    return Registry([*base, Entry("big", None, Directive("big", _setup))])
+BIG = Directive("big", _setup)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +45,7 @@ def _registry() -> Registry:
     ],
 )
 def test_reply_fits_the_client(proto: str, edns: int | None, truncated: bool, answers: range | list[int]) -> None:
-    with running_server("example.org:0 {\n    big\n}\n", registry=_registry()) as rs:
+    with running_server("example.org:0 {\n    big\n}\n", plugins=[BIG]) as rs:
         r = query("example.org", "A", rs.port, proto=proto, edns=edns)
         assert bool(r.header.tc) is truncated
         assert len(r.rr) in answers

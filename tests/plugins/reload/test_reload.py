@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dnslib
@@ -20,13 +18,7 @@ from pycoredns.plugins.reload.setup import effective_interval
 from pycoredns.plugins.reload.watcher import STATE
 from pycoredns.server import config
 from pycoredns.testing import query, running_server
-from tests.conftest import coredns_caplog
-
-
-@pytest.fixture
-def rlog(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    with coredns_caplog(caplog, logging.INFO) as log:
-        yield log
+from pycoredns.testing.logs import CapturedLog
 
 
 def _load(body: str) -> config.Instance:
@@ -106,14 +98,14 @@ def _metrics() -> str:
     return generate_latest(REGISTRY).decode()
 
 
-def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, rlog: pytest.LogCaptureFixture) -> None:
+def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, coredns_log: CapturedLog) -> None:
     conf = tmp_path / "Corefile"
     conf.write_text(_corefile())
     with running_server("", conf=str(conf)) as rs:
         first = rs.app.server.instance if rs.app.server else None
-        assert _wait(lambda: "Running configuration SHA512 = " in rlog.text, 5)
+        assert _wait(lambda: "Running configuration SHA512 = " in coredns_log.text, 5)
         old_digest = corefile_digest(conf.read_text(), str(conf))
-        assert f"[INFO] plugin/reload: Running configuration SHA512 = {old_digest}" in rlog.text
+        assert f"[INFO] plugin/reload: Running configuration SHA512 = {old_digest}" in coredns_log.text
 
         lost: list[str] = []
         answered = [0]
@@ -149,10 +141,10 @@ def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, r
         text = _metrics()
         assert f'coredns_reload_version_info{{hash="sha512",value="{new_digest}"}} 1.0' in text
         assert old_digest not in text
-        assert _wait(lambda: f"Running configuration SHA512 = {new_digest}" in rlog.text, 5)
+        assert _wait(lambda: f"Running configuration SHA512 = {new_digest}" in coredns_log.text, 5)
 
 
-def test_bad_corefile_keeps_running_config(tmp_path: Path, rlog: pytest.LogCaptureFixture) -> None:
+def test_bad_corefile_keeps_running_config(tmp_path: Path, coredns_log: CapturedLog) -> None:
     conf = tmp_path / "Corefile"
     conf.write_text(_corefile())
     with running_server("", conf=str(conf)) as rs:
@@ -160,9 +152,9 @@ def test_bad_corefile_keeps_running_config(tmp_path: Path, rlog: pytest.LogCaptu
         failed_before = reload_metrics.FAILED._value.get()
         # Parses (so the digest changes) but fails at setup: unknown directive.
         conf.write_text(_corefile("    nosuchplugin\n"))
-        assert _wait(lambda: "Corefile changed but reload failed" in rlog.text)
-        assert "[ERROR] plugin/reload: Corefile changed but reload failed: " in rlog.text
-        assert "Unknown directive 'nosuchplugin'" in rlog.text
+        assert _wait(lambda: "Corefile changed but reload failed" in coredns_log.text)
+        assert "[ERROR] plugin/reload: Corefile changed but reload failed: " in coredns_log.text
+        assert "Unknown directive 'nosuchplugin'" in coredns_log.text
         assert reload_metrics.FAILED._value.get() == failed_before + 1
         assert rs.app.server is not None and rs.app.server.instance is first
         assert query("example.org", "A", rs.port).header.rcode == dnslib.RCODE.NOERROR
@@ -172,20 +164,20 @@ def test_bad_corefile_keeps_running_config(tmp_path: Path, rlog: pytest.LogCaptu
         time.sleep(2.5)
         assert reload_metrics.FAILED._value.get() == failed_before + 1
         conf.write_text(_corefile() + "example.net:0 { whoami }\n")
-        assert _wait(lambda: "[WARNING] plugin/reload: Corefile parse failed: " in rlog.text)
+        assert _wait(lambda: "[WARNING] plugin/reload: Corefile parse failed: " in coredns_log.text)
         assert rs.app.server.instance is first
         # A fixed file is picked up.
         conf.write_text(_corefile() + "example.net:0 {\n    whoami\n}\n")
         assert _wait(lambda: rs.app.server is not None and rs.app.server.instance is not first)
 
 
-def test_one_watcher_for_many_blocks(tmp_path: Path, rlog: pytest.LogCaptureFixture) -> None:
+def test_one_watcher_for_many_blocks(tmp_path: Path, coredns_log: CapturedLog) -> None:
     conf = tmp_path / "Corefile"
     conf.write_text(_corefile() + "example.net:0 {\n    whoami\n    reload 2s 0\n}\n")
     with running_server("", conf=str(conf)) as rs:
-        assert _wait(lambda: "Running configuration SHA512" in rlog.text, 5)
+        assert _wait(lambda: "Running configuration SHA512" in coredns_log.text, 5)
         time.sleep(0.3)
-        assert rlog.text.count("Running configuration SHA512") == 1
+        assert coredns_log.text.count("Running configuration SHA512") == 1
         state = rs.app.process.state.get(STATE)
         assert state is not None
         assert state.task is not None and not state.task.done()
