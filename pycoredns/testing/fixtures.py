@@ -104,8 +104,10 @@ class ServerFactory:
         return self.servers[-1] if self.servers else None
 
     def close(self) -> None:
-        """Stop every server started, the last first."""
+        """Stop every server started, the last first (a test may call it to flush what the servers
+        log at shutdown); later calls start new servers as before."""
         self._stack.close()
+        self.servers.clear()
 
 
 class UpstreamFactory:

@@ -142,3 +142,15 @@ def test_coredns_log(coredns_log: CapturedLog) -> None:
     assert coredns_log.lines == []
     with pytest.raises(AssertionError, match="no log line with 'never'"):
         coredns_log.wait_for("never", timeout=0.1)
+
+
+def test_servers_stop_when_asked(dns_server: ServerFactory, dns_client: DNSClient) -> None:
+    first = dns_server(".:0 {\n    whoami\n}\n")
+    port = first.port
+    assert dns_client.query("example.org").header.rcode == 0
+    dns_server.close()
+    assert dns_server.last is None and not first.thread.is_alive()
+    with pytest.raises(OSError):  # nothing answers on that port any more
+        dns_client.query("example.org", port=port, timeout=0.5)
+    dns_server(".:0 {\n    whoami\n}\n")  # and the factory goes on
+    assert dns_client.query("example.org").header.rcode == 0
