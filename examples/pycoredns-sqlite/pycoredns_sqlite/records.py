@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pycoredns.plugin import wire, zone_match
+from pycoredns.plugin import dns, wire, zone_match
 
 # The types a row may have, and their numbers.
 TYPES = {"A": 1, "NS": 2, "CNAME": 5, "PTR": 12, "MX": 15, "TXT": 16, "AAAA": 28, "SRV": 33}
@@ -55,19 +55,22 @@ class Row:
 
 
 def to_wire(name: str) -> bytes:
-    """A fully qualified name in uncompressed wire form (IDNA for labels that are not ASCII)."""
-    if name in (".", ""):
-        return b"\x00"
-    out = bytearray()
-    for label in name.rstrip(".").split("."):
-        raw = label.encode() if label.isascii() else label.encode("idna")
-        if not raw or len(raw) > 63:
-            raise RowError(f"bad name {name!r}: empty label or label over 63 octets")
-        out += bytes((len(raw),)) + raw
-    out += b"\x00"
-    if len(out) > 255:
+    """A fully qualified name in lower-case wire form (IDNA for labels that are not ASCII), as the
+    engine reads question names; checked: no empty label, labels of 63 octets at most, 255 in all."""
+    if name not in (".", "") and not all(name.rstrip(".").split(".")):
+        raise RowError(f"bad name {name!r}: empty label")
+    try:
+        data = dns.zone_to_wire(name)
+    except UnicodeError as e:
+        raise RowError(f"bad name {name!r}: {e}") from None
+    pos = 0
+    while data[pos]:
+        if data[pos] > 63:
+            raise RowError(f"bad name {name!r}: label over 63 octets")
+        pos += data[pos] + 1
+    if len(data) > 255:
         raise RowError(f"bad name {name!r}: over 255 octets")
-    return bytes(out)
+    return data
 
 
 def fqdn(text: str) -> str:

@@ -31,9 +31,7 @@ def parse(c: Controller) -> Config:
     """Read the directive's arguments and block; check that the table can be read."""
     c.next()  # the directive itself; "once per block" is enforced by the engine
     at: Token | None = c.token()  # where a database error points: the directive, or `table`
-    args = c.remaining_args()
-    if not args:
-        raise c.arg_err()
+    args = c.remaining_args(at_least=1)
     config = Config(c.root_path(args[0]), c.zones_or_block(args[1:]))
     while c.next_block():
         option = c.val()
@@ -44,7 +42,7 @@ def parse(c: Controller) -> Config:
         elif option == "fallthrough":
             config.fall = Fall.from_args(c.remaining_args())
         else:
-            raise c.errf("unknown property '%s'", option)
+            raise c.unknown_property()
     try:
         check(config.path, config.table)  # now, so that -validate and a reload catch it
     except DatabaseError as e:
@@ -82,19 +80,14 @@ def setup(c: Controller) -> None:
 
 
 def _table(c: Controller) -> str:
-    args = c.remaining_args()
-    if len(args) != 1:
-        raise c.arg_err()
-    if not _IDENTIFIER.fullmatch(args[0]):
-        raise c.errf("table name '%s' is not a plain SQL identifier", args[0])
-    return args[0]
+    name = c.only_arg()
+    if not _IDENTIFIER.fullmatch(name):
+        raise c.errf("table name '%s' is not a plain SQL identifier", name)
+    return name
 
 
 def _interval(c: Controller) -> float:
-    args = c.remaining_args()
-    if len(args) != 1:
-        raise c.arg_err()
-    seconds = c.duration(args[0])
+    seconds = c.duration(c.only_arg())
     if seconds < 0:
-        raise c.errf("reload interval can not be negative: %s", args[0])
+        raise c.errf("reload interval can not be negative: %s", c.val())
     return seconds

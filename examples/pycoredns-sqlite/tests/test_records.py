@@ -53,8 +53,10 @@ def test_values(rtype: str, value: str, text: str) -> None:
         pytest.param(("x.example.org", "A", "300", "192.0.2.1"), "bad ttl '300'", id="text-ttl"),
         pytest.param(("x.example.org", "A", None, "192.0.2.1"), "bad ttl None", id="null-ttl"),
         pytest.param(("", "A", 300, "192.0.2.1"), "bad name ''", id="empty-name"),
-        pytest.param(("a..example.org", "A", 300, "192.0.2.1"), "bad name 'a..example.org.'", id="empty-label"),
+        pytest.param(("a..example.org", "A", 300, "192.0.2.1"), "bad name 'a..example.org.': empty label",
+                     id="empty-label"),
         pytest.param(("x" * 64 + ".example.org", "A", 300, "192.0.2.1"), "label over 63 octets", id="long-label"),
+        pytest.param(("a." * 128 + "org", "A", 300, "192.0.2.1"), "over 255 octets", id="long-name"),
         pytest.param(("x.example.org", "MX", 300, "mail.example.org"), "want PREFERENCE HOST", id="mx-fields"),
         pytest.param(("x.example.org", "MX", 300, "70000 mail.example.org"), "bad preference '70000'",
                      id="mx-preference"),
@@ -69,6 +71,12 @@ def test_values(rtype: str, value: str, text: str) -> None:
 def test_refused(row: tuple[object, object, object, object], message: str) -> None:
     with pytest.raises(RowError, match=re.escape(message)):
         parse_row(*row)
+
+
+def test_an_internationalised_name_is_keyed_as_resolvers_send_it() -> None:
+    assert to_wire(parse_row("Bücher.example.org", "A", 300, "192.0.2.1").name) == (
+        b"\x0dxn--bcher-kva\x07example\x03org\x00"
+    )
 
 
 def _rows(*rows: tuple[str, str, int, str]) -> list[Row]:

@@ -10,12 +10,12 @@ from pathlib import Path
 import dnslib
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from tests.conftest import Databases
 
 from pycoredns.plugin import PyCoreDNSError, exposition
 from pycoredns.testing import DNSClient
 from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 from pycoredns.testing.logs import CapturedLog
-from tests.conftest import Databases
 
 
 def _answers(r: dnslib.DNSRecord) -> list[tuple[str, str, int, str]]:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from pycoredns_sqlite import DIRECTIVE
 from pycoredns_sqlite.setup import DEFAULT_RELOAD, Config, parse
+from tests.conftest import Databases
 
 from pycoredns.plugin import Fall
 from pycoredns.testing import registry_with, validate_corefile
 from pycoredns.testing.fixtures import ControllerFactory
-from tests.conftest import Databases
 
 
 def test_the_directive_comes_from_the_entry_point() -> None:
