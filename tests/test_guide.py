@@ -91,7 +91,7 @@ def _directives(modules: dict[str, ModuleType]) -> list[Directive]:
 
 
 def test_the_samples_are_the_ones_used_here(modules: dict[str, ModuleType]) -> None:
-    assert set(samples()) == {"hello", "ask", "slowlog", "uptime", "test_hello"}
+    assert set(samples()) == {"hello", "ask", "ttlcap", "slowlog", "uptime", "test_hello"}
     assert all(isinstance(d, Directive) for d in _directives(modules))
 
 
@@ -117,14 +117,14 @@ def test_hello_and_its_tests(modules: dict[str, ModuleType]) -> None:
     assert "3 passed" in r.stdout
 
 
-def _a(ip: str, slow: float = 0.0) -> object:
+def _a(ip: str, slow: float = 0.0, ttl: int = 30) -> object:
     """Answers A with ``ip``; names starting with "slow" only after ``slow`` seconds."""
 
     def answer(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
         if str(q.q.qname).startswith("slow"):
             time.sleep(slow)
         r = q.reply()
-        r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(ip), ttl=30))
+        r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(ip), ttl=ttl))
         return r
 
     return answer
@@ -141,6 +141,21 @@ def test_ask_waits_for_its_server(
     monkeypatch.setattr(modules["ask"], "TIMEOUT", 0.2)
     up.stop()
     assert dns_client.query("www.example.org", "A").header.rcode == dnslib.RCODE.SERVFAIL
+
+
+def test_ttlcap_caps_synchronous_and_later_replies(
+    modules: dict[str, ModuleType], fake_upstream: UpstreamFactory, dns_server: ServerFactory,
+    dns_client: DNSClient,
+) -> None:
+    up = fake_upstream(_a("192.0.2.9", ttl=300))
+    dns_server(f".:0 {{\n    ttlcap 20\n    hosts {{\n        192.0.2.1 local.example.org\n        fallthrough\n"
+               f"    }}\n    forward . {up.address}\n}}\n", plugins=_directives(modules))
+    local = dns_client.query("local.example.org", "A")  # hosts: a synchronous answer, TTL 3600
+    assert [(str(rr.rdata), rr.ttl) for rr in local.rr] == [("192.0.2.1", 20)]
+    far = dns_client.query("far.example.net", "A", edns=1232)  # forward: a future, TTL 300
+    assert [(str(rr.rdata), rr.ttl) for rr in far.rr] == [("192.0.2.9", 20)]
+    assert [rr.rtype for rr in far.ar] == [dnslib.QTYPE.OPT] and far.ar[0].rclass == 1232
+    assert dns_client.query("local.example.org", "MX").header.rcode == 0  # no records, passed as is
 
 
 def test_slowlog_logs_only_slow_queries(
