@@ -17,7 +17,8 @@ from pycoredns.plugins.reload import metrics as reload_metrics
 from pycoredns.plugins.reload.setup import effective_interval
 from pycoredns.plugins.reload.watcher import STATE
 from pycoredns.server import config
-from pycoredns.testing import query, running_server
+from pycoredns.testing import DNSClient
+from pycoredns.testing.fixtures import ServerFactory
 from pycoredns.testing.logs import CapturedLog
 
 
@@ -98,86 +99,90 @@ def _metrics() -> str:
     return generate_latest(REGISTRY).decode()
 
 
-def test_changed_corefile_is_swapped_in_without_losing_queries(tmp_path: Path, coredns_log: CapturedLog) -> None:
+def test_changed_corefile_is_swapped_in_without_losing_queries(
+    dns_server: ServerFactory, dns_client: DNSClient, tmp_path: Path, coredns_log: CapturedLog
+) -> None:
     conf = tmp_path / "Corefile"
     conf.write_text(_corefile())
-    with running_server("", conf=str(conf)) as rs:
-        first = rs.app.server.instance if rs.app.server else None
-        assert _wait(lambda: "Running configuration SHA512 = " in coredns_log.text, 5)
-        old_digest = corefile_digest(conf.read_text(), str(conf))
-        assert f"[INFO] plugin/reload: Running configuration SHA512 = {old_digest}" in coredns_log.text
+    rs = dns_server("", conf=str(conf))
+    first = rs.app.server.instance if rs.app.server else None
+    assert _wait(lambda: "Running configuration SHA512 = " in coredns_log.text, 5)
+    old_digest = corefile_digest(conf.read_text(), str(conf))
+    assert f"[INFO] plugin/reload: Running configuration SHA512 = {old_digest}" in coredns_log.text
 
-        lost: list[str] = []
-        answered = [0]
-        stop = threading.Event()
+    lost: list[str] = []
+    answered = [0]
+    stop = threading.Event()
 
-        def load() -> None:
-            deadline = time.monotonic() + 20
-            n = 0
-            while not stop.is_set() and time.monotonic() < deadline and n < 20000:
-                n += 1
-                try:
-                    r = query("example.org", "A", rs.port, timeout=3)
-                    if r.header.rcode != dnslib.RCODE.NOERROR:
-                        lost.append(f"rcode {r.header.rcode}")
-                    answered[0] += 1
-                except Exception as e:  # a timeout is a lost query
-                    lost.append(repr(e))
+    def load() -> None:
+        deadline = time.monotonic() + 20
+        n = 0
+        while not stop.is_set() and time.monotonic() < deadline and n < 20000:
+            n += 1
+            try:
+                r = dns_client.query("example.org", "A", timeout=3)
+                if r.header.rcode != dnslib.RCODE.NOERROR:
+                    lost.append(f"rcode {r.header.rcode}")
+                answered[0] += 1
+            except Exception as e:  # a timeout is a lost query
+                lost.append(repr(e))
 
-        t = threading.Thread(target=load)
-        t.start()
-        time.sleep(0.5)
-        # A second zone on the same port: the listener stays, its dispatcher is replaced.
-        conf.write_text(_corefile() + "example.net:0 {\n    whoami\n}\n")
-        new_digest = corefile_digest(conf.read_text(), str(conf))
-        swapped = _wait(lambda: rs.app.server is not None and rs.app.server.instance is not first)
-        time.sleep(0.5)
-        stop.set()
-        t.join(30)
-        assert swapped
-        assert lost == []
-        assert answered[0] > 0
-        assert query("www.example.net", "A", rs.port).header.rcode == dnslib.RCODE.NOERROR
-        text = _metrics()
-        assert f'coredns_reload_version_info{{hash="sha512",value="{new_digest}"}} 1.0' in text
-        assert old_digest not in text
-        assert _wait(lambda: f"Running configuration SHA512 = {new_digest}" in coredns_log.text, 5)
+    t = threading.Thread(target=load)
+    t.start()
+    time.sleep(0.5)
+    # A second zone on the same port: the listener stays, its dispatcher is replaced.
+    conf.write_text(_corefile() + "example.net:0 {\n    whoami\n}\n")
+    new_digest = corefile_digest(conf.read_text(), str(conf))
+    swapped = _wait(lambda: rs.app.server is not None and rs.app.server.instance is not first)
+    time.sleep(0.5)
+    stop.set()
+    t.join(30)
+    assert swapped
+    assert lost == []
+    assert answered[0] > 0
+    assert dns_client.query("www.example.net", "A").header.rcode == dnslib.RCODE.NOERROR
+    text = _metrics()
+    assert f'coredns_reload_version_info{{hash="sha512",value="{new_digest}"}} 1.0' in text
+    assert old_digest not in text
+    assert _wait(lambda: f"Running configuration SHA512 = {new_digest}" in coredns_log.text, 5)
 
 
-def test_bad_corefile_keeps_running_config(tmp_path: Path, coredns_log: CapturedLog) -> None:
+def test_bad_corefile_keeps_running_config(
+    dns_server: ServerFactory, dns_client: DNSClient, tmp_path: Path, coredns_log: CapturedLog
+) -> None:
     conf = tmp_path / "Corefile"
     conf.write_text(_corefile())
-    with running_server("", conf=str(conf)) as rs:
-        first = rs.app.server.instance if rs.app.server else None
-        failed_before = reload_metrics.FAILED._value.get()
-        # Parses (so the digest changes) but fails at setup: unknown directive.
-        conf.write_text(_corefile("    nosuchplugin\n"))
-        assert _wait(lambda: "Corefile changed but reload failed" in coredns_log.text)
-        assert "[ERROR] plugin/reload: Corefile changed but reload failed: " in coredns_log.text
-        assert "Unknown directive 'nosuchplugin'" in coredns_log.text
-        assert reload_metrics.FAILED._value.get() == failed_before + 1
-        assert rs.app.server is not None and rs.app.server.instance is first
-        assert query("example.org", "A", rs.port).header.rcode == dnslib.RCODE.NOERROR
-        bad_digest = corefile_digest(conf.read_text(), str(conf))
-        assert f'coredns_reload_version_info{{hash="sha512",value="{bad_digest}"}} 1.0' in _metrics()
-        # Not retried while unchanged; an unparsable file is only a warning.
-        time.sleep(2.5)
-        assert reload_metrics.FAILED._value.get() == failed_before + 1
-        conf.write_text(_corefile() + "example.net:0 { whoami }\n")
-        assert _wait(lambda: "[WARNING] plugin/reload: Corefile parse failed: " in coredns_log.text)
-        assert rs.app.server.instance is first
-        # A fixed file is picked up.
-        conf.write_text(_corefile() + "example.net:0 {\n    whoami\n}\n")
-        assert _wait(lambda: rs.app.server is not None and rs.app.server.instance is not first)
+    rs = dns_server("", conf=str(conf))
+    first = rs.app.server.instance if rs.app.server else None
+    failed_before = reload_metrics.FAILED._value.get()
+    # Parses (so the digest changes) but fails at setup: unknown directive.
+    conf.write_text(_corefile("    nosuchplugin\n"))
+    assert _wait(lambda: "Corefile changed but reload failed" in coredns_log.text)
+    assert "[ERROR] plugin/reload: Corefile changed but reload failed: " in coredns_log.text
+    assert "Unknown directive 'nosuchplugin'" in coredns_log.text
+    assert reload_metrics.FAILED._value.get() == failed_before + 1
+    assert rs.app.server is not None and rs.app.server.instance is first
+    assert dns_client.query("example.org", "A").header.rcode == dnslib.RCODE.NOERROR
+    bad_digest = corefile_digest(conf.read_text(), str(conf))
+    assert f'coredns_reload_version_info{{hash="sha512",value="{bad_digest}"}} 1.0' in _metrics()
+    # Not retried while unchanged; an unparsable file is only a warning.
+    time.sleep(2.5)
+    assert reload_metrics.FAILED._value.get() == failed_before + 1
+    conf.write_text(_corefile() + "example.net:0 { whoami }\n")
+    assert _wait(lambda: "[WARNING] plugin/reload: Corefile parse failed: " in coredns_log.text)
+    assert rs.app.server.instance is first
+    # A fixed file is picked up.
+    conf.write_text(_corefile() + "example.net:0 {\n    whoami\n}\n")
+    assert _wait(lambda: rs.app.server is not None and rs.app.server.instance is not first)
 
 
-def test_one_watcher_for_many_blocks(tmp_path: Path, coredns_log: CapturedLog) -> None:
+def test_one_watcher_for_many_blocks(dns_server: ServerFactory, tmp_path: Path, coredns_log: CapturedLog) -> None:
     conf = tmp_path / "Corefile"
     conf.write_text(_corefile() + "example.net:0 {\n    whoami\n    reload 2s 0\n}\n")
-    with running_server("", conf=str(conf)) as rs:
-        assert _wait(lambda: "Running configuration SHA512" in coredns_log.text, 5)
-        time.sleep(0.3)
-        assert coredns_log.text.count("Running configuration SHA512") == 1
-        state = rs.app.process.state.get(STATE)
-        assert state is not None
-        assert state.task is not None and not state.task.done()
+    rs = dns_server("", conf=str(conf))
+    assert _wait(lambda: "Running configuration SHA512" in coredns_log.text, 5)
+    time.sleep(0.3)
+    assert coredns_log.text.count("Running configuration SHA512") == 1
+    state = rs.app.process.state.get(STATE)
+    assert state is not None
+    assert state.task is not None and not state.task.done()
