@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import dnslib
 import pytest
 
 from pycoredns.plugin import Controller, Directive, Handler, Plugin, Reply, Request, Result, Upstream, UpstreamError
-from pycoredns.registry import Entry, Registry
 from pycoredns.server.config import load
-from pycoredns.testing import make_request, query, running_server
-from tests.conftest import coredns_caplog
+from pycoredns.testing import DNSClient, make_request
+from pycoredns.testing.fixtures import ServerFactory
+from pycoredns.testing.logs import CapturedLog
 
 
 class Via(Plugin):
@@ -63,15 +62,11 @@ def _setup(c: Controller) -> None:
     c.add_plugin(factory)
 
 
-def _registry() -> Registry:
-    base = Registry.default(entry_points=False).entries()
-    names = [e.name for e in base]
-    at = names.index("template")
-    return Registry([*base[:at], Entry("via", None, Directive("via", _setup)), *base[at:]])
+VIA = Directive("via", _setup, before="template")
 
 
 def corefile() -> str:
-    """Two blocks on one listener, on a port the kernel picks."""
+    """Two blocks on one listener, on the port the kernel picks."""
     return (
         "example.org:0 {\n"
         "  via\n"
@@ -85,45 +80,48 @@ def corefile() -> str:
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_lookup_runs_the_chain_again(proto: str) -> None:
+def test_lookup_runs_the_chain_again(dns_server: ServerFactory, dns_client: DNSClient, proto: str) -> None:
     VIAS.clear()
-    with running_server(corefile(), registry=_registry()) as srv:
-        # Same block: hosts answers the looked-up name.
-        got = query("via.www.example.org.", "A", srv.port, proto=proto)
-        assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("www.example.org.", "192.0.2.10")]
-        # Another block on the same listener: routed by zone again, template answers.
-        got = query("via.a.example.net.", "A", srv.port, proto=proto)
-        assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("a.example.net.", "198.51.100.14")]
-        # The looked-up query came from the same client, over the same transport.
-        looked = [r for v in VIAS for r in v.seen if r.qname == "a.example.net."]
-        assert len(looked) == 1 and looked[0].proto == proto and looked[0].remote[0] == "127.0.0.1"
-        # A chain that fails gives its error reply (hosts has no such name: SERVFAIL).
-        assert query("via.nope.example.org.", "A", srv.port, proto=proto).header.rcode == 2
+    dns_server(corefile(), plugins=[VIA])
+    # Same block: hosts answers the looked-up name.
+    got = dns_client.query("via.www.example.org.", "A", proto=proto)
+    assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("www.example.org.", "192.0.2.10")]
+    # Another block on the same listener: routed by zone again, template answers.
+    got = dns_client.query("via.a.example.net.", "A", proto=proto)
+    assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [("a.example.net.", "198.51.100.14")]
+    # The looked-up query came from the same client, over the same transport.
+    looked = [r for v in VIAS for r in v.seen if r.qname == "a.example.net."]
+    assert len(looked) == 1 and looked[0].proto == proto and looked[0].remote[0] == "127.0.0.1"
+    # A chain that fails gives its error reply (hosts has no such name: SERVFAIL).
+    assert dns_client.query("via.nope.example.org.", "A", proto=proto).header.rcode == 2
 
 
-def test_lookup_is_observed_and_answers_at_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_lookup_is_observed_and_answers_at_once(
+    dns_server: ServerFactory, dns_client: DNSClient, coredns_log: CapturedLog
+) -> None:
     """As in CoreDNS, whose log and metrics plugins sit in the chain, a lookup is logged and
     counted like a client's query; a chain that answers synchronously answers it synchronously."""
     VIAS.clear()
     text = corefile().replace("  via\n", "  via\n  log\n", 1)
-    with coredns_caplog(caplog, logging.INFO), running_server(text, registry=_registry()) as srv:
-        got = query("via.www.example.org.", "A", srv.port)
-        assert [str(rr.rdata) for rr in got.rr] == ["192.0.2.10"]
-    logged = [line for line in caplog.text.splitlines() if '"A IN ' in line]
+    dns_server(text, plugins=[VIA])
+    got = dns_client.query("via.www.example.org.", "A")
+    assert [str(rr.rdata) for rr in got.rr] == ["192.0.2.10"]
+    dns_server.close()  # every line written
+    logged = [line for line in coredns_log.lines if '"A IN ' in line]
     assert any('"A IN www.example.org. udp' in line for line in logged), logged
     assert any('"A IN via.www.example.org. udp' in line for line in logged), logged
     assert [v.at_once for v in VIAS if v.at_once] == [[True]]
 
 
-def test_nested_lookups_are_bounded() -> None:
+def test_nested_lookups_are_bounded(dns_server: ServerFactory, dns_client: DNSClient) -> None:
     # via.via.via....: each lookup strips one "via." and asks again, deeper every time.
     name = "via." * 12 + "www.example.org."
-    with running_server(corefile(), registry=_registry()) as srv:
-        got = query(name, "A", srv.port)
-        assert [str(rr.rdata) for rr in got.rr] == ['"upstream lookups nested more than 8 deep"']
-        # Under the bound it resolves.
-        got = query("via." * 7 + "www.example.org.", "A", srv.port)
-        assert [str(rr.rdata) for rr in got.rr] == ["192.0.2.10"]
+    dns_server(corefile(), plugins=[VIA])
+    got = dns_client.query(name, "A")
+    assert [str(rr.rdata) for rr in got.rr] == ['"upstream lookups nested more than 8 deep"']
+    # Under the bound it resolves.
+    got = dns_client.query("via." * 7 + "www.example.org.", "A")
+    assert [str(rr.rdata) for rr in got.rr] == ["192.0.2.10"]
 
 
 def test_request_from_no_listener() -> None:
@@ -156,9 +154,9 @@ def test_invalid_name_is_an_upstream_error() -> None:
         asyncio.run(inst.upstream.lookup(req, "a" * 64 + ".example.org.", 1))
 
 
-def test_lookups_follow_a_reload() -> None:
-    with running_server(corefile(), registry=_registry()) as srv:
-        assert [str(rr.rdata) for rr in query("via.www.example.org.", "A", srv.port).rr] == ["192.0.2.10"]
-        assert srv.reload(corefile().replace("192.0.2.10", "192.0.2.11"))
-        # The new configuration's chains answer the lookups of queries to the kept listener.
-        assert [str(rr.rdata) for rr in query("via.www.example.org.", "A", srv.port).rr] == ["192.0.2.11"]
+def test_lookups_follow_a_reload(dns_server: ServerFactory, dns_client: DNSClient) -> None:
+    srv = dns_server(corefile(), plugins=[VIA])
+    assert [str(rr.rdata) for rr in dns_client.query("via.www.example.org.", "A").rr] == ["192.0.2.10"]
+    assert srv.reload(corefile().replace("192.0.2.10", "192.0.2.11"))
+    # The new configuration's chains answer the lookups of queries to the kept listener.
+    assert [str(rr.rdata) for rr in dns_client.query("via.www.example.org.", "A").rr] == ["192.0.2.11"]
