@@ -10,7 +10,8 @@ from pycoredns.errors import PluginSetupError
 from pycoredns.plugin import Request
 from pycoredns.plugins.bufsize.handler import Bufsize
 from pycoredns.server import config
-from pycoredns.testing import FakeUpstream, make_request, query, raw_query, running_server
+from pycoredns.testing import DNSClient, make_request
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 
 
 def _size(corefile: str) -> int:
@@ -114,32 +115,36 @@ def _opt_sizes(msg: dnslib.DNSRecord) -> list[int]:
     return [rr.rclass for rr in msg.ar if rr.rtype == dnslib.QTYPE.OPT]
 
 
-def test_upstream_sees_the_lowered_size() -> None:
-    with FakeUpstream(_many_a(3)) as up:
-        corefile = f".:0 {{\n    bufsize 1100\n    forward . {up.address}\n}}\n"
-        with running_server(corefile) as rs:
-            query("big.example.org", "A", rs.port, edns=4096)
-            assert _opt_sizes(up.queries[-1][1]) == [1100]
-            query("small.example.org", "A", rs.port, edns=800)
-            assert _opt_sizes(up.queries[-1][1]) == [800]  # never raised
-            query("plain.example.org", "A", rs.port)
-            assert _opt_sizes(up.queries[-1][1]) == []  # no EDNS: none added
-            query("tcp.example.org", "A", rs.port, proto="tcp", edns=4096)
-            assert _opt_sizes(up.queries[-1][1]) == [1100]
+def test_upstream_sees_the_lowered_size(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    up = fake_upstream(_many_a(3))
+    corefile = f".:0 {{\n    bufsize 1100\n    forward . {up.address}\n}}\n"
+    dns_server(corefile)
+    dns_client.query("big.example.org", "A", edns=4096)
+    assert _opt_sizes(up.queries[-1][1]) == [1100]
+    dns_client.query("small.example.org", "A", edns=800)
+    assert _opt_sizes(up.queries[-1][1]) == [800]  # never raised
+    dns_client.query("plain.example.org", "A")
+    assert _opt_sizes(up.queries[-1][1]) == []  # no EDNS: none added
+    dns_client.query("tcp.example.org", "A", proto="tcp", edns=4096)
+    assert _opt_sizes(up.queries[-1][1]) == [1100]
 
 
-def test_client_reply_is_truncated_to_the_lowered_size() -> None:
+def test_client_reply_is_truncated_to_the_lowered_size(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
     q = dnslib.DNSRecord.question("big.example.org")
     q.add_ar(dnslib.EDNS0(udp_len=4096))
-    with FakeUpstream(_many_a(120)) as up:  # about 2 kB of answers
-        with running_server(f".:0 {{\n    bufsize 1100\n    forward . {up.address}\n}}\n") as rs:
-            raw = raw_query(q.pack(), rs.port)
-            r = dnslib.DNSRecord.parse(raw)
-            assert len(raw) <= 1100 and r.header.tc == 1
-            assert _opt_sizes(r) == [1100]  # the reply mirrors the size the query now carries
-            t = query("big.example.org", "A", rs.port, proto="tcp", edns=4096)
-            assert t.header.tc == 0 and len(t.rr) == 120  # TCP is not limited by it
-        # The control: without bufsize the client's 4096 takes the whole reply.
-        with running_server(f".:0 {{\n    forward . {up.address}\n}}\n") as rs:
-            raw = raw_query(q.pack(), rs.port)
-            assert len(raw) > 1100 and dnslib.DNSRecord.parse(raw).header.tc == 0
+    up = fake_upstream(_many_a(120))  # about 2 kB of answers
+    dns_server(f".:0 {{\n    bufsize 1100\n    forward . {up.address}\n}}\n")
+    raw = dns_client.raw_query(q.pack())
+    r = dnslib.DNSRecord.parse(raw)
+    assert len(raw) <= 1100 and r.header.tc == 1
+    assert _opt_sizes(r) == [1100]  # the reply mirrors the size the query now carries
+    t = dns_client.query("big.example.org", "A", proto="tcp", edns=4096)
+    assert t.header.tc == 0 and len(t.rr) == 120  # TCP is not limited by it
+    # The control: without bufsize the client's 4096 takes the whole reply.
+    dns_server(f".:0 {{\n    forward . {up.address}\n}}\n")
+    raw = dns_client.raw_query(q.pack())
+    assert len(raw) > 1100 and dnslib.DNSRecord.parse(raw).header.tc == 0

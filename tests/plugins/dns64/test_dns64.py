@@ -17,7 +17,8 @@ from pycoredns.plugin import HandlerError, Request, UpstreamError
 from pycoredns.plugins.dns64.handler import DNS64, Options, Prefix, shape, to6
 from pycoredns.plugins.dns64.setup import parse_cidr
 from pycoredns.server import config
-from pycoredns.testing import FakeUpstream, make_request, query, running_server
+from pycoredns.testing import DNSClient, make_request
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 from pycoredns.testing.handler import run
 
 
@@ -348,53 +349,59 @@ def _translated(server: str) -> float:
 
 
 @pytest.mark.parametrize("cache", [False, True], ids=["forward", "cache-forward"])
-def test_aaaa_is_synthesised_from_an_a_only_upstream(cache: bool) -> None:
-    with FakeUpstream(_a_only) as up:
-        cached = "    cache\n" if cache else ""
-        corefile = f".:0 {{\n    bind ::1 127.0.0.1\n    dns64\n{cached}    forward . {up.address}\n}}\n"
-        with running_server(corefile) as rs:
-            listeners = {k.host: k for k in rs.server.listeners}
-            v6 = rs.server.port_of(listeners["::1"])
-            v4 = rs.server.port_of(listeners["127.0.0.1"])
-            server = str(listeners["::1"])
-            before = _translated(server)
-            for _ in range(2 if cache else 1):
-                r = query("www.example.org", "AAAA", v6, host="::1")
-                assert r.header.rcode == 0
-                # The A records' 300 s bounded by the AAAA reply's SOA TTL (120 s).
-                assert sorted((str(rr.rdata), 0 < rr.ttl <= 120) for rr in r.rr) == [
-                    ("64:ff9b::c000:22a", True),
-                    ("64:ff9b::c633:6407", True),
-                ]
-            asked = [(str(q.q.qname), dnslib.QTYPE.get(q.q.qtype)) for _, q in up.queries]
-            # The AAAA question, then the A lookup made through the server itself (once: the
-            # second round is answered from the cache, both questions).
-            assert asked == [("www.example.org.", "AAAA"), ("www.example.org.", "A")]
-            assert _translated(server) == before + (2 if cache else 1)
-            # Over IPv4 the same question is not translated (no allow_ipv4).
-            r = query("www.example.org", "AAAA", v4, host="127.0.0.1")
-            assert r.header.rcode == 0 and r.rr == [] and r.auth
-            # A questions pass through untouched.
-            r = query("www.example.org", "A", v6, host="::1")
-            assert sorted(str(rr.rdata) for rr in r.rr) == ["192.0.2.42", "198.51.100.7"]
+def test_aaaa_is_synthesised_from_an_a_only_upstream(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, cache: bool
+) -> None:
+    up = fake_upstream(_a_only)
+    cached = "    cache\n" if cache else ""
+    corefile = f".:0 {{\n    bind ::1 127.0.0.1\n    dns64\n{cached}    forward . {up.address}\n}}\n"
+    rs = dns_server(corefile)
+    listeners = {k.host: k for k in rs.server.listeners}
+    v6 = rs.server.port_of(listeners["::1"])
+    v4 = rs.server.port_of(listeners["127.0.0.1"])
+    server = str(listeners["::1"])
+    before = _translated(server)
+    for _ in range(2 if cache else 1):
+        r = dns_client.query("www.example.org", "AAAA", v6, host="::1")
+        assert r.header.rcode == 0
+        # The A records' 300 s bounded by the AAAA reply's SOA TTL (120 s).
+        assert sorted((str(rr.rdata), 0 < rr.ttl <= 120) for rr in r.rr) == [
+            ("64:ff9b::c000:22a", True),
+            ("64:ff9b::c633:6407", True),
+        ]
+    asked = [(str(q.q.qname), dnslib.QTYPE.get(q.q.qtype)) for _, q in up.queries]
+    # The AAAA question, then the A lookup made through the server itself (once: the
+    # second round is answered from the cache, both questions).
+    assert asked == [("www.example.org.", "AAAA"), ("www.example.org.", "A")]
+    assert _translated(server) == before + (2 if cache else 1)
+    # Over IPv4 the same question is not translated (no allow_ipv4).
+    r = dns_client.query("www.example.org", "AAAA", v4, host="127.0.0.1")
+    assert r.header.rcode == 0 and r.rr == [] and r.auth
+    # A questions pass through untouched.
+    r = dns_client.query("www.example.org", "A", v6, host="::1")
+    assert sorted(str(rr.rdata) for rr in r.rr) == ["192.0.2.42", "198.51.100.7"]
 
 
-def test_allow_ipv4_translates_over_tcp_too() -> None:
-    with FakeUpstream(_a_only) as up:
-        corefile = f".:0 {{\n    dns64 {{\n        allow_ipv4\n    }}\n    forward . {up.address}\n}}\n"
-        with running_server(corefile) as rs:
-            for proto in ("udp", "tcp"):
-                r = query("v4only.example.org", "AAAA", rs.port, proto=proto)
-                assert sorted(str(rr.rdata) for rr in r.rr) == ["64:ff9b::c000:22a", "64:ff9b::c633:6407"]
+def test_allow_ipv4_translates_over_tcp_too(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    up = fake_upstream(_a_only)
+    corefile = f".:0 {{\n    dns64 {{\n        allow_ipv4\n    }}\n    forward . {up.address}\n}}\n"
+    dns_server(corefile)
+    for proto in ("udp", "tcp"):
+        r = dns_client.query("v4only.example.org", "AAAA", proto=proto)
+        assert sorted(str(rr.rdata) for rr in r.rr) == ["64:ff9b::c000:22a", "64:ff9b::c633:6407"]
 
 
-def test_wire_query_of_the_lookup_keeps_the_clients_edns() -> None:
-    with FakeUpstream(_a_only) as up:
-        corefile = f".:0 {{\n    dns64 {{\n        allow_ipv4\n    }}\n    forward . {up.address}\n}}\n"
-        with running_server(corefile) as rs:
-            r = query("Edns.Example.Org", "AAAA", rs.port, edns=1400, do=True)
-            assert [rr.rclass for rr in r.ar if rr.rtype == dnslib.QTYPE.OPT] == [1400]
-            (_, a_query) = [(p, q) for p, q in up.queries if q.q.qtype == dnslib.QTYPE.A][-1]
-            assert str(a_query.q.qname) == "edns.example.org."  # CoreDNS asks the lower-cased name
-            opt = [rr for rr in a_query.ar if rr.rtype == dnslib.QTYPE.OPT]
-            assert opt and opt[0].rclass == 1400 and opt[0].ttl & 0x8000  # size and DO kept
+def test_wire_query_of_the_lookup_keeps_the_clients_edns(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    up = fake_upstream(_a_only)
+    corefile = f".:0 {{\n    dns64 {{\n        allow_ipv4\n    }}\n    forward . {up.address}\n}}\n"
+    dns_server(corefile)
+    r = dns_client.query("Edns.Example.Org", "AAAA", edns=1400, do=True)
+    assert [rr.rclass for rr in r.ar if rr.rtype == dnslib.QTYPE.OPT] == [1400]
+    (_, a_query) = [(p, q) for p, q in up.queries if q.q.qtype == dnslib.QTYPE.A][-1]
+    assert str(a_query.q.qname) == "edns.example.org."  # CoreDNS asks the lower-cased name
+    opt = [rr for rr in a_query.ar if rr.rtype == dnslib.QTYPE.OPT]
+    assert opt and opt[0].rclass == 1400 and opt[0].ttl & 0x8000  # size and DO kept

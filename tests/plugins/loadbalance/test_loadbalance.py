@@ -20,7 +20,8 @@ from pycoredns.plugins.loadbalance.handler import LoadBalance, _only_addresses
 from pycoredns.plugins.loadbalance.policy import Weights
 from pycoredns.plugins.loadbalance.weightfile import WeightFile, WeightFileError, parse_weights
 from pycoredns.server import config
-from pycoredns.testing import FakeUpstream, query, running_server
+from pycoredns.testing import DNSClient
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 
 
 def _lb(corefile: str) -> LoadBalance:
@@ -595,12 +596,12 @@ def _four(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
     return r
 
 
-def _first_positions(port: int, proto: str, rounds: int, seconds: float) -> collections.Counter[str]:
+def _first_positions(client: DNSClient, proto: str, rounds: int, seconds: float) -> collections.Counter[str]:
     """Ask the same question ``rounds`` times (stopping after ``seconds``); count who came first."""
     first: collections.Counter[str] = collections.Counter()
     deadline = time.monotonic() + seconds
     for _ in range(rounds):
-        r = query("www.example.org", "A", port, proto=proto)
+        r = client.query("www.example.org", "A", proto=proto)
         got = [str(rr.rdata) for rr in r.rr]
         assert sorted(got) == ADDRESSES  # every record, every time
         first[got[0]] += 1
@@ -610,15 +611,17 @@ def _first_positions(port: int, proto: str, rounds: int, seconds: float) -> coll
 
 
 @pytest.mark.parametrize("chain", ["forward", "cache-forward"])
-def test_a_records_are_shuffled(chain: str) -> None:
+def test_a_records_are_shuffled(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, chain: str
+) -> None:
     cache = "    cache\n" if chain == "cache-forward" else ""
-    with FakeUpstream(_four) as up:
-        corefile = f".:0 {{\n    loadbalance\n{cache}    forward . {up.address}\n}}\n"
-        with running_server(corefile) as rs:
-            first = _first_positions(rs.port, "udp", 200, 30.0)
-            first += _first_positions(rs.port, "tcp", 40, 10.0)
-            if cache:
-                assert up.count() == 1  # cached once, shuffled on every way out
+    up = fake_upstream(_four)
+    corefile = f".:0 {{\n    loadbalance\n{cache}    forward . {up.address}\n}}\n"
+    dns_server(corefile)
+    first = _first_positions(dns_client, "udp", 200, 30.0)
+    first += _first_positions(dns_client, "tcp", 40, 10.0)
+    if cache:
+        assert up.count() == 1  # cached once, shuffled on every way out
     total = sum(first.values())
     assert total >= 100
     # Each of the four comes first about a quarter of the time; 10% is far below what chance
@@ -627,10 +630,12 @@ def test_a_records_are_shuffled(chain: str) -> None:
     assert min(first.values()) >= total * 0.10, first
 
 
-def test_without_loadbalance_the_order_stays() -> None:
-    with FakeUpstream(_four) as up:
-        with running_server(f".:0 {{\n    cache\n    forward . {up.address}\n}}\n") as rs:
-            first = _first_positions(rs.port, "udp", 30, 10.0)
+def test_without_loadbalance_the_order_stays(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    up = fake_upstream(_four)
+    dns_server(f".:0 {{\n    cache\n    forward . {up.address}\n}}\n")
+    first = _first_positions(dns_client, "udp", 30, 10.0)
     assert set(first) == {ADDRESSES[0]}
 
 
@@ -640,7 +645,7 @@ def test_the_hit_path_keeps_its_bytes_for_a_single_address() -> None:
     assert all(lb.reorder(one, dnslib.QTYPE.A) is one for _ in range(3))
 
 
-def test_weighted_on_a_real_server(tmp_path: Path) -> None:
+def test_weighted_on_a_real_server(dns_server: ServerFactory, dns_client: DNSClient, tmp_path: Path) -> None:
     hosts = tmp_path / "hosts"
     hosts.write_text("100.64.1.1 www.example.org\n100.64.1.2 www.example.org\n100.64.1.3 www.example.org\n")
     weights = tmp_path / "weights"
@@ -650,15 +655,15 @@ def test_weighted_on_a_real_server(tmp_path: Path) -> None:
         "    loadbalance weighted weights {\n        reload 0s\n    }\n}\n"
     )
     first: collections.Counter[str] = collections.Counter()
-    with running_server(corefile) as rs:
-        deadline = time.monotonic() + 30
-        for _ in range(300):
-            r = query("www.example.org", "A", rs.port)
-            got = [str(rr.rdata) for rr in r.rr]
-            assert sorted(got) == ["100.64.1.1", "100.64.1.2", "100.64.1.3"]
-            first[got[0]] += 1
-            if time.monotonic() > deadline:
-                break
+    dns_server(corefile)
+    deadline = time.monotonic() + 30
+    for _ in range(300):
+        r = dns_client.query("www.example.org", "A")
+        got = [str(rr.rdata) for rr in r.rr]
+        assert sorted(got) == ["100.64.1.1", "100.64.1.2", "100.64.1.3"]
+        first[got[0]] += 1
+        if time.monotonic() > deadline:
+            break
     total = sum(first.values())
     assert total >= 100
     # Weight 8 of 10: about 80% first; the others about 10% each and never absent.
@@ -666,12 +671,11 @@ def test_weighted_on_a_real_server(tmp_path: Path) -> None:
     assert first["100.64.1.2"] > 0 and first["100.64.1.3"] > 0, first
 
 
-def test_weighted_start_fails_on_a_broken_weight_file(tmp_path: Path) -> None:
+def test_weighted_start_fails_on_a_broken_weight_file(dns_server: ServerFactory, tmp_path: Path) -> None:
     (tmp_path / "weights").write_text("www.example.org\n100.64.1.300 8\n")
     corefile = f"example.org:0 {{\n    root {tmp_path}\n    loadbalance weighted weights\n    whoami\n}}\n"
     with pytest.raises(Exception, match='plugin/loadbalance: wrong IP address:"100.64.1.300" in weight file'):
-        with running_server(corefile):
-            pass
+        dns_server(corefile)
 
 
 def _random_reply(rng: random.Random) -> bytes:

@@ -15,7 +15,7 @@ from pycoredns.plugins.rewrite.handler import Rewrite
 from pycoredns.plugins.rewrite.parse import new_rule
 from pycoredns.testing import make_request
 from pycoredns.testing.handler import run
-from pycoredns.testing.logs import capture_log
+from pycoredns.testing.logs import CapturedLog
 
 UPSTREAM_TABLE: dict[str, list[str]] = {
     "xyz.example.com.": [],  # by type, below
@@ -205,21 +205,19 @@ def test_cname_target_rewrite(name: str, qtype: str, answer: list[str], want: li
 
 
 @pytest.mark.parametrize("fail", ["error", "garbage"])
-def test_failed_lookup_keeps_the_answer(fail: str) -> None:
+def test_failed_lookup_keeps_the_answer(coredns_log: CapturedLog, fail: str) -> None:
     up = TableUpstream(fail)
     h = Rewrite(Answer(["bad.test. 60 IN CNAME bad.target."]), [new_rule("cname bad.target good.target".split(), up)])
-    with capture_log() as log:
-        rcode, reply = run(h, make_request("bad.test.", "A"))
+    rcode, reply = run(h, make_request("bad.test.", "A"))
     assert rcode == 0 and rrs(reply) == zone(["bad.test. 60 IN CNAME bad.target."])
-    assert any(line.startswith("[ERROR] upstream lookup failed: ") for line in log.lines), log.text
+    assert any(line.startswith("[ERROR] upstream lookup failed: ") for line in coredns_log.lines), coredns_log.text
 
 
-def test_no_upstream_logs_coredns_error() -> None:
+def test_no_upstream_logs_coredns_error(coredns_log: CapturedLog) -> None:
     h = Rewrite(Answer(["bad.test. 60 IN CNAME bad.target."]), [new_rule("cname bad.target good.target".split())])
-    with capture_log() as log:
-        rcode, reply = run(h, make_request("bad.test.", "A"))
+    rcode, reply = run(h, make_request("bad.test.", "A"))
     assert rcode == 0 and rrs(reply) == zone(["bad.test. 60 IN CNAME bad.target."])
-    assert "[ERROR] upstream lookup failed: no full server is running" in log.lines
+    assert "[ERROR] upstream lookup failed: no full server is running" in coredns_log.lines
 
 
 def test_no_cname_no_lookup() -> None:

@@ -12,10 +12,9 @@ import pytest
 
 from pycoredns.errors import PluginSetupError
 from pycoredns.plugin import Directive, Handler, Plugin, Request, Result
-from pycoredns.registry import Entry, Registry
 from pycoredns.server import config
 from pycoredns.server.config import ListenerKey, TCPLimits, tcp_limits
-from pycoredns.testing import running_server
+from pycoredns.testing.fixtures import ServerFactory
 
 
 def _limits(corefile: str) -> TCPLimits:
@@ -185,69 +184,69 @@ def _server(timeouts: str = "") -> str:
     return f".:0 {{\n{timeouts}\n    whoami\n}}\n"
 
 
-def test_idle_connection_closes_at_the_idle_value() -> None:
-    with running_server(_server("    timeouts {\n        idle 1s\n    }")) as rs:
-        with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
-            s.sendall(FRAME)
-            assert _read_reply(s)
-            start = time.monotonic()
-            s.sendall(FRAME)  # a second query restarts the idle wait from its reply
-            assert _read_reply(s)
-            start = time.monotonic()
-            waited = _closed_after(s, start)
+def test_idle_connection_closes_at_the_idle_value(dns_server: ServerFactory) -> None:
+    rs = dns_server(_server("    timeouts {\n        idle 1s\n    }"))
+    with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
+        s.sendall(FRAME)
+        assert _read_reply(s)
+        start = time.monotonic()
+        s.sendall(FRAME)  # a second query restarts the idle wait from its reply
+        assert _read_reply(s)
+        start = time.monotonic()
+        waited = _closed_after(s, start)
     assert 0.8 <= waited <= 2.5, waited
 
 
-def test_first_query_must_arrive_within_read() -> None:
-    with running_server(_server("    timeouts {\n        read 1s\n        idle 20s\n    }")) as rs:
-        with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
-            start = time.monotonic()
-            waited = _closed_after(s, start)
-        assert 0.8 <= waited <= 2.5, waited
-        # A query that arrives in pieces counts from the same moment: a stalled one is cut too.
-        with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
-            start = time.monotonic()
-            s.sendall(FRAME[:7])
-            waited = _closed_after(s, start)
-        assert 0.8 <= waited <= 2.5, waited
-
-
-def test_reload_applies_new_limits_to_new_connections() -> None:
-    with running_server(".:0 {\n    timeouts {\n        read 20s\n    }\n    whoami\n}\n") as rs:
-        port = rs.port
-        assert rs.reload(".:0 {\n    timeouts {\n        read 1s\n    }\n    whoami\n}\n")
-        assert rs.port == port  # the listener is kept
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            waited = _closed_after(s, time.monotonic())
+def test_first_query_must_arrive_within_read(dns_server: ServerFactory) -> None:
+    rs = dns_server(_server("    timeouts {\n        read 1s\n        idle 20s\n    }"))
+    with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
+        start = time.monotonic()
+        waited = _closed_after(s, start)
+    assert 0.8 <= waited <= 2.5, waited
+    # A query that arrives in pieces counts from the same moment: a stalled one is cut too.
+    with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
+        start = time.monotonic()
+        s.sendall(FRAME[:7])
+        waited = _closed_after(s, start)
     assert 0.8 <= waited <= 2.5, waited
 
 
-def test_default_read_timeout_is_three_seconds() -> None:
-    with running_server(_server()) as rs:
-        with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
-            start = time.monotonic()
-            waited = _closed_after(s, start)
+def test_reload_applies_new_limits_to_new_connections(dns_server: ServerFactory) -> None:
+    rs = dns_server(".:0 {\n    timeouts {\n        read 20s\n    }\n    whoami\n}\n")
+    port = rs.port
+    assert rs.reload(".:0 {\n    timeouts {\n        read 1s\n    }\n    whoami\n}\n")
+    assert rs.port == port  # the same listener
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        waited = _closed_after(s, time.monotonic())
+    assert 0.8 <= waited <= 2.5, waited
+
+
+def test_default_read_timeout_is_three_seconds(dns_server: ServerFactory) -> None:
+    rs = dns_server(_server())
+    with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
+        start = time.monotonic()
+        waited = _closed_after(s, start)
     assert 2.7 <= waited <= 5.0, waited
 
 
-def test_busy_connection_is_not_idle() -> None:
+def test_busy_connection_is_not_idle(dns_server: ServerFactory) -> None:
     # Queries every 0.5 s keep a connection with idle 1s open well past one idle period.
-    with running_server(_server("    timeouts {\n        idle 1s\n    }")) as rs:
-        with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
-            for _ in range(5):
-                s.sendall(FRAME)
-                assert _read_reply(s)
-                time.sleep(0.5)
+    rs = dns_server(_server("    timeouts {\n        idle 1s\n    }"))
+    with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
+        for _ in range(5):
             s.sendall(FRAME)
             assert _read_reply(s)
+            time.sleep(0.5)
+        s.sendall(FRAME)
+        assert _read_reply(s)
 
 
-def test_maxtcpqueries_closes_after_that_many_replies() -> None:
-    with running_server(_server("    timeouts {\n        maxtcpqueries 2\n    }")) as rs:
-        with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
-            s.sendall(FRAME * 3)  # pipelined: the third is never read
-            assert _read_reply(s) and _read_reply(s)
-            assert _closed_after(s, time.monotonic(), 5.0) < 1.0
+def test_maxtcpqueries_closes_after_that_many_replies(dns_server: ServerFactory) -> None:
+    rs = dns_server(_server("    timeouts {\n        maxtcpqueries 2\n    }"))
+    with socket.create_connection(("127.0.0.1", rs.port), timeout=5) as s:
+        s.sendall(FRAME * 3)  # pipelined: the third is never read
+        assert _read_reply(s) and _read_reply(s)
+        assert _closed_after(s, time.monotonic(), 5.0) < 1.0
 
 
 class Bulk(Plugin):
@@ -269,9 +268,7 @@ class Bulk(Plugin):
         return req.wire[:2] + self.packed[2:]
 
 
-def _bulk_registry() -> Registry:
-    base = Registry.default(entry_points=False).entries()
-    return Registry([*base, Entry("bulk", None, Directive("bulk", lambda c: c.add_plugin(Bulk)))])
+BULK = Directive("bulk", lambda c: c.add_plugin(Bulk))
 
 
 def _flood_without_reading(port: int, count: int) -> socket.socket:
@@ -296,20 +293,20 @@ def _replies_until_closed(s: socket.socket) -> int:
 
 
 @pytest.mark.slow
-def test_write_timeout_aborts_a_client_that_does_not_read() -> None:
+def test_write_timeout_aborts_a_client_that_does_not_read(dns_server: ServerFactory) -> None:
     count = 150  # ~10 MB of replies: more than the kernel buffers hold for a client not reading
     corefile = ".:0 {\n    timeouts {\n        write 1s\n        idle 20s\n    }\n    bulk\n}\n"
-    with running_server(corefile, registry=_bulk_registry()) as rs:
-        s = _flood_without_reading(rs.port, count)
-        with s:
-            time.sleep(2.5)
-            got = _replies_until_closed(s)
-        assert got < count, got
+    rs = dns_server(corefile, plugins=[BULK])
+    s = _flood_without_reading(rs.port, count)
+    with s:
+        time.sleep(2.5)
+        got = _replies_until_closed(s)
+    assert got < count, got
     # The control: the default write timeout (5 s) has not run out after the same wait, and a
     # client that reads from then on gets every reply.
     corefile = ".:0 {\n    timeouts {\n        idle 20s\n    }\n    bulk\n}\n"
-    with running_server(corefile, registry=_bulk_registry()) as rs:
-        s = _flood_without_reading(rs.port, count)
-        with s:
-            time.sleep(2.5)
-            assert _replies_until_closed(s) == count
+    rs = dns_server(corefile, plugins=[BULK])
+    s = _flood_without_reading(rs.port, count)
+    with s:
+        time.sleep(2.5)
+        assert _replies_until_closed(s) == count
