@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from pycoredns.plugin import NAMESPACE, Controller
+from pycoredns.plugin import NAMESPACE, Controller, gauge_merge
 
 ENTRIES = f"{NAMESPACE}_sqlite_entries"
 RELOAD_TIMESTAMP = f"{NAMESPACE}_sqlite_reload_timestamp_seconds"
@@ -54,6 +54,10 @@ def _families() -> Iterator[Metric]:
 
 def register(c: Controller) -> None:
     c.register_metrics("sqlite", _families)
+    # With several workers each reads the same file: the instance has their entries once, and
+    # the latest reading, not their sums.
+    gauge_merge(ENTRIES, "max")
+    gauge_merge(RELOAD_TIMESTAMP, "max")
 
 
 def count(server: str, zone: str, result: str) -> None:

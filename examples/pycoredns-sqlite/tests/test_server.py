@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import dnslib
 import pytest
+from databases import Databases
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import Databases
 
 from pycoredns.plugin import PyCoreDNSError, exposition
 from pycoredns.testing import DNSClient
@@ -172,7 +173,7 @@ def test_a_database_that_cannot_be_read_at_startup(database: Databases, dns_serv
 
 
 def _samples(name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    body, _ = exposition()
+    body, _ = asyncio.run(exposition())  # what /metrics serves
     out = {}
     for family in text_string_to_metric_families(body.decode()):
         for s in family.samples:

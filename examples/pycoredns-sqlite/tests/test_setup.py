@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from databases import Databases
 from pycoredns_sqlite import DIRECTIVE
 from pycoredns_sqlite.setup import DEFAULT_RELOAD, Config, parse
-from tests.conftest import Databases
 
 from pycoredns.plugin import Fall
 from pycoredns.testing import registry_with, validate_corefile
