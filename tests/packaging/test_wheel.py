@@ -10,25 +10,19 @@ as a user would: -plugins, -validate on every bundled Corefile, node-cache -help
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
-import time
 import zipfile
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from pycoredns.registry import Registry
 from pycoredns.testing import query, wait_dns_port
+from tests.packaging.conftest import Installed, new_venv
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ["pyproject.toml", "README.md", "pycoredns", "plugins"]
 # The node-cache template's placeholders, filled as node-cache fills them (iptables mode).
 PILLARS = {
     "__PILLAR__DNS__DOMAIN__": "cluster.local",
@@ -41,83 +35,9 @@ PILLARS = {
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-@dataclass
-class Installed:
-    wheel: Path
-    venv: Path
-    cwd: Path  # an empty directory: nothing importable next to the programs
-    env: dict[str, str]
-
-    def bin(self, name: str) -> str:
-        return str(self.venv / "bin" / name)
-
-    def run(self, *cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(list(cmd), cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=timeout)
-
-
-def _copy_sources(dest: Path) -> None:
-    dest.mkdir()
-    for name in SOURCES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-        else:
-            shutil.copy2(src, dest / name)
-
-
-def _pip(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=timeout)
-
-
-def _wheelhouse() -> Path:
-    """Wheels of the dependencies, kept between runs (and checkouts) so that installing needs no
-    index once they are there."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = cache / "pycoredns-tests" / "wheelhouse"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _install(venv: Path, wheel: Path, work: Path) -> None:
-    """Install ``wheel`` and its dependencies into ``venv``: from the wheelhouse alone when it has
-    them all, else after fetching what is missing with this machine's pip configuration."""
-    house = _wheelhouse()
-    offline = ["--python", str(venv / "bin" / "python"), "install", "-q", "--disable-pip-version-check",
-               "--no-index", "--find-links", str(house), str(wheel)]
-    if _pip(*offline).returncode == 0:
-        return
-    fetched = work / "fetched"
-    got = _pip("download", "-q", "--disable-pip-version-check", "-d", str(fetched), str(wheel))
-    assert got.returncode == 0, got.stdout + got.stderr
-    for dep in fetched.glob("*.whl"):
-        if not dep.name.startswith("pycoredns-"):
-            tmp = house / f".{dep.name}.{os.getpid()}"
-            shutil.copy2(dep, tmp)
-            os.replace(tmp, house / dep.name)  # whole files only, for a concurrent reader
-    done = _pip(*offline)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
-    work = tmp_path_factory.mktemp("wheel")
-    _copy_sources(work / "src")
-    started = time.monotonic()
-    # No build isolation: the test venv already has the build backend (the test extra's
-    # setuptools and wheel), so building needs no index.
-    build = _pip("wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"), str(work / "src"))
-    assert build.returncode == 0, build.stdout + build.stderr
-    (wheel,) = (work / "dist").glob("pycoredns-*.whl")
-    venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
-    _install(venv, wheel, work)
-    print(f"\nwheel {wheel.name} built and installed into a fresh venv in {time.monotonic() - started:.1f} s")
-    cwd = work / "cwd"
-    cwd.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    yield Installed(wheel, venv, cwd, env)
+def installed(pycoredns_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    return new_venv(tmp_path_factory.mktemp("wheel-venv"), pycoredns_wheel)
 
 
 def test_wheel_holds_every_file_the_package_reads(installed: Installed) -> None:
