@@ -3,7 +3,6 @@ SIGTERM in a real ``python -m pycoredns`` process (DNS and /health both keep ans
 
 from __future__ import annotations
 
-import logging
 import signal
 import socket
 import subprocess
@@ -15,8 +14,10 @@ import pytest
 
 from pycoredns.errors import ServerConfigError
 from pycoredns.plugins.health.health import METRICS
-from pycoredns.testing import listening_ports, query, running_server, wait_dns_port
+from pycoredns.testing import listening_ports, query, wait_dns_port
+from pycoredns.testing.fixtures import ServerFactory
 from pycoredns.testing.http import http_get, scrape
+from pycoredns.testing.logs import CapturedLog
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -28,32 +29,31 @@ def _corefile(extra: str = "", lameduck: str = "1s") -> str:
     return f".:0 {{\n    whoami\n    health {HEALTH} {{\n        lameduck {lameduck}\n    }}\n{extra}}}\n"
 
 
-def test_health_ok_and_404_and_self_check() -> None:
-    with running_server(_corefile(f"    prometheus {METRICS_AT}\n")) as s:
-        health, metrics = s.http_port(HEALTH), s.http_port(METRICS_AT)
-        assert http_get(f"http://127.0.0.1:{health}/health") == (200, "OK")
-        assert http_get(f"http://127.0.0.1:{health}/other")[0] == 404
-        # The self-check requests /health once a second; wait (bounded) for one to be recorded.
-        before = sum(METRICS.duration.counts)
-        deadline = time.monotonic() + 15
-        while sum(METRICS.duration.counts) == before and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert sum(METRICS.duration.counts) > before
-        fams = scrape(metrics, host="127.0.0.2")
+def test_health_ok_and_404_and_self_check(dns_server: ServerFactory) -> None:
+    s = dns_server(_corefile(f"    prometheus {METRICS_AT}\n"))
+    health, metrics = s.http_port(HEALTH), s.http_port(METRICS_AT)
+    assert http_get(f"http://127.0.0.1:{health}/health") == (200, "OK")
+    assert http_get(f"http://127.0.0.1:{health}/other")[0] == 404
+    # The self-check requests /health once a second; wait (bounded) for one to be recorded.
+    before = sum(METRICS.duration.counts)
+    deadline = time.monotonic() + 15
+    while sum(METRICS.duration.counts) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sum(METRICS.duration.counts) > before
+    fams = scrape(metrics, host="127.0.0.2")
     assert fams["coredns_health_request_duration_seconds"].type == "histogram"
     assert {s.labels.get("le") for s in fams["coredns_health_request_duration_seconds"].samples} >= {
         "0.00025", "0.0025", "0.025", "0.25", "2.5", "+Inf"}
     assert fams["coredns_health_request_failures"].samples[0].value == METRICS.failures
 
 
-def test_reload_keeps_endpoint_without_lameduck(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="pycoredns")
-    with running_server(_corefile()) as s:
-        health = s.http_port(HEALTH)
-        assert s.reload(_corefile("    errors\n"))
-        assert s.http_port(HEALTH) == health
-        assert http_get(f"http://127.0.0.1:{health}/health") == (200, "OK")
-        assert "lameduck" not in caplog.text
+def test_reload_keeps_endpoint_without_lameduck(dns_server: ServerFactory, coredns_log: CapturedLog) -> None:
+    s = dns_server(_corefile())
+    health = s.http_port(HEALTH)
+    assert s.reload(_corefile("    errors\n"))
+    assert s.http_port(HEALTH) == health
+    assert http_get(f"http://127.0.0.1:{health}/health") == (200, "OK")
+    assert "lameduck" not in coredns_log.text
 
 
 def test_lameduck_after_sigterm(tmp_path: Path) -> None:
@@ -104,13 +104,11 @@ def test_lameduck_after_sigterm(tmp_path: Path) -> None:
         pytest.param("127.0.0.1:{busy}", "listen tcp 127.0.0.1:{busy}: ", id="port-in-use"),
     ],
 )
-def test_listen_errors_stop_startup(address: str, error: str) -> None:
+def test_listen_errors_stop_startup(dns_server: ServerFactory, address: str, error: str) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)  # no SO_REUSEPORT: nobody can share this one
         port = busy.getsockname()[1]
-        with pytest.raises(ServerConfigError) as e, running_server(
-            f".:0 {{\n    whoami\n    health {address.format(busy=port)}\n}}\n"
-        ):
-            pass
+        with pytest.raises(ServerConfigError) as e:
+            dns_server(f".:0 {{\n    whoami\n    health {address.format(busy=port)}\n}}\n")
     assert str(e.value).startswith(error.format(busy=port))

@@ -14,7 +14,8 @@ import pytest
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.plugins.loop.handler import Loop, probe_name
 from pycoredns.server import config
-from pycoredns.testing import FakeUpstream, query, running_server
+from pycoredns.testing import DNSClient
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 from pycoredns.testing.ports import PortTaken, on_fixed_port
 
 LOOP_MESSAGE = re.compile(
@@ -100,22 +101,25 @@ def test_loop_through_bound_address_names_it(tmp_path: Path) -> None:
     assert m and m["addr"] == f"127.0.0.1:{port}" and m["zone"] == "."
 
 
-def test_no_loop_disables_itself_and_passes_hinfo() -> None:
+def test_no_loop_disables_itself_and_passes_hinfo(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    up = fake_upstream()
+
     # loop probes the port the Corefile names (as CoreDNS does), so it cannot be 0 here.
     def attempt(port: int) -> None:
-        with running_server(f".:{port} {{\n    loop\n    forward . {up.address}\n}}\n") as rs:
-            loop = next(h for h in rs.server.instance.configs[0].handlers if isinstance(h, Loop))
-            end = time.monotonic() + 10
-            while not loop.disabled and time.monotonic() < end:
-                time.sleep(0.05)
-            assert loop.disabled
-            assert not rs.app.stopped.is_set()
-            probes = [q for _, q in up.queries if q.q.qtype == dnslib.QTYPE.HINFO]
-            assert [str(q.q.qname) for q in probes] == [loop.qname]
-            # The probe name itself may now pass any number of times.
-            for _ in range(4):
-                assert query(loop.qname, "HINFO", port).header.rcode == dnslib.RCODE.NOERROR
-            assert not rs.app.stopped.is_set()
+        rs = dns_server(f".:{port} {{\n    loop\n    forward . {up.address}\n}}\n")
+        loop = next(h for h in rs.server.instance.configs[0].handlers if isinstance(h, Loop))
+        end = time.monotonic() + 10
+        while not loop.disabled and time.monotonic() < end:
+            time.sleep(0.05)
+        assert loop.disabled
+        assert not rs.app.stopped.is_set()
+        probes = [q for _, q in up.queries if q.q.qtype == dnslib.QTYPE.HINFO]
+        assert [str(q.q.qname) for q in probes] == [loop.qname]
+        # The probe name itself may now pass any number of times.
+        for _ in range(4):
+            assert dns_client.query(loop.qname, "HINFO").header.rcode == dnslib.RCODE.NOERROR
+        assert not rs.app.stopped.is_set()
 
-    with FakeUpstream() as up:
-        on_fixed_port(attempt)
+    on_fixed_port(attempt)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pycoredns.testing import FakeUpstream, query, running_server
+from pycoredns.testing import DNSClient
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 from pycoredns.testing.http import http_get, scrape
 
 COREFILE = Path(__file__).resolve().parents[3] / "corefiles" / "node-local-dns.Corefile"
@@ -39,28 +40,30 @@ DASHBOARD_FAMILIES = {
 }
 
 
-def test_node_local_dns_corefile_metrics() -> None:
-    with FakeUpstream() as cluster, FakeUpstream() as upstream:
-        text = (
-            COREFILE.read_text()
-            .replace("__PILLAR__DNS__DOMAIN__", "cluster.local")
-            .replace("__PILLAR__LOCAL__DNS__:8080", "127.0.0.1:0")
-            .replace("__PILLAR__LOCAL__DNS__", "127.0.0.1")
-            .replace("__PILLAR__DNS__SERVER__", "127.0.0.2")
-            .replace("__PILLAR__CLUSTER__DNS__", cluster.address)
-            .replace("__PILLAR__UPSTREAM__SERVERS__", upstream.address)
-            .replace(":53 {", ":0 {")
-            .replace("prometheus :9253", "prometheus :0")
-        )
-        assert "__PILLAR__" not in text
-        with running_server(text) as rs:
-            dns, dns2 = rs.port_of("127.0.0.1"), rs.port_of("127.0.0.2")
-            for name in ("kubernetes.default.svc.cluster.local", "kubernetes.default.svc.cluster.local",
-                         "example.org", "1.0.0.10.in-addr.arpa"):
-                query(name, "PTR" if name.endswith("arpa") else "A", dns)
-            query("example.org", "A", dns2, host="127.0.0.2")
-            assert http_get(f"http://127.0.0.1:{rs.http_port('127.0.0.1:0')}/health") == (200, "OK")
-            fams = scrape(rs.http_port(":0"))
+def test_node_local_dns_corefile_metrics(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    cluster, upstream = fake_upstream(), fake_upstream()
+    text = (
+        COREFILE.read_text()
+        .replace("__PILLAR__DNS__DOMAIN__", "cluster.local")
+        .replace("__PILLAR__LOCAL__DNS__:8080", "127.0.0.1:0")
+        .replace("__PILLAR__LOCAL__DNS__", "127.0.0.1")
+        .replace("__PILLAR__DNS__SERVER__", "127.0.0.2")
+        .replace("__PILLAR__CLUSTER__DNS__", cluster.address)
+        .replace("__PILLAR__UPSTREAM__SERVERS__", upstream.address)
+        .replace(":53 {", ":0 {")
+        .replace("prometheus :9253", "prometheus :0")
+    )
+    assert "__PILLAR__" not in text
+    rs = dns_server(text)
+    dns, dns2 = rs.port_of("127.0.0.1"), rs.port_of("127.0.0.2")
+    for name in ("kubernetes.default.svc.cluster.local", "kubernetes.default.svc.cluster.local",
+                 "example.org", "1.0.0.10.in-addr.arpa"):
+        dns_client.query(name, "PTR" if name.endswith("arpa") else "A", dns)
+    dns_client.query("example.org", "A", dns2, host="127.0.0.2")
+    assert http_get(f"http://127.0.0.1:{rs.http_port('127.0.0.1:0')}/health") == (200, "OK")
+    fams = scrape(rs.http_port(":0"))
 
     for name, kind in DASHBOARD_FAMILIES.items():
         assert name in fams, name

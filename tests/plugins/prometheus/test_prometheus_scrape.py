@@ -5,7 +5,8 @@ from __future__ import annotations
 from prometheus_client.metrics_core import Metric
 
 from pycoredns import COREDNS_VERSION
-from pycoredns.testing import FakeUpstream, loopback_address, query, raw_query, running_server
+from pycoredns.testing import DNSClient, loopback_address
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 from pycoredns.testing.http import http_get, scrape
 
 
@@ -35,18 +36,19 @@ def _corefile(host: str, other: str, upstream: str, cache: bool = True) -> str:
     )
 
 
-def test_scrape_after_queries() -> None:
+def test_scrape_after_queries(fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient) -> None:
     host, other_host = _hosts_of_a_test()
-    with FakeUpstream() as up, running_server(_corefile(host, other_host, up.address)) as s:
-        dns, other, metrics = s.port_of(host), s.port_of(other_host), s.http_port(METRICS)
-        for _ in range(2):
-            query("www.example.org", "A", dns, host=host)
-        query("www.example.org", "AAAA", dns, proto="tcp", host=host)
-        query("a.example.net", "A", dns, host=host)  # forwarded
-        query("a.example.net", "A", dns, host=host)  # the cache's fast answer
-        query("a.example.net", "MX", dns, do=True, host=host)  # forwarded, DO bit
-        query("nothere.net", "A", other, host=other_host)  # no zone on that listener: REFUSED, zone "dropped"
-        fams = scrape(metrics)
+    up = fake_upstream()
+    s = dns_server(_corefile(host, other_host, up.address))
+    dns, other, metrics = s.port_of(host), s.port_of(other_host), s.http_port(METRICS)
+    for _ in range(2):
+        dns_client.query("www.example.org", "A", dns, host=host)
+    dns_client.query("www.example.org", "AAAA", dns, proto="tcp", host=host)
+    dns_client.query("a.example.net", "A", dns, host=host)  # forwarded
+    dns_client.query("a.example.net", "A", dns, host=host)  # the cache's fast answer
+    dns_client.query("a.example.net", "MX", dns, do=True, host=host)  # forwarded, DO bit
+    dns_client.query("nothere.net", "A", other, host=other_host)  # no zone on that listener: REFUSED, zone "dropped"
+    fams = scrape(metrics)
 
     server, other_server = f"dns://{host}:0", f"dns://{other_host}:0"
     assert _value(fams, "coredns_dns_requests", "coredns_dns_requests_total", server=server,
@@ -88,17 +90,20 @@ def test_scrape_after_queries() -> None:
     assert "process_resident_memory_bytes" in fams
 
 
-def test_reload_keeps_endpoint_and_counts_and_resets_plugin_enabled() -> None:
+def test_reload_keeps_endpoint_and_counts_and_resets_plugin_enabled(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
     host, other_host = _hosts_of_a_test()
-    with FakeUpstream() as up, running_server(_corefile(host, other_host, up.address)) as s:
-        dns, metrics = s.port_of(host), s.http_port(METRICS)
-        query("www.example.org", "A", dns, host=host)
-        before = scrape(metrics)
-        assert ("cache" in {x.labels["name"] for x in before["coredns_plugin_enabled"].samples})
-        assert s.reload(_corefile(host, other_host, up.address, cache=False))
-        assert (s.port_of(host), s.http_port(METRICS)) == (dns, metrics)  # both kept across the reload
-        query("www.example.org", "A", dns, host=host)
-        after = scrape(metrics)
+    up = fake_upstream()
+    s = dns_server(_corefile(host, other_host, up.address))
+    dns, metrics = s.port_of(host), s.http_port(METRICS)
+    dns_client.query("www.example.org", "A", dns, host=host)
+    before = scrape(metrics)
+    assert ("cache" in {x.labels["name"] for x in before["coredns_plugin_enabled"].samples})
+    assert s.reload(_corefile(host, other_host, up.address, cache=False))
+    assert (s.port_of(host), s.http_port(METRICS)) == (dns, metrics)  # both kept across the reload
+    dns_client.query("www.example.org", "A", dns, host=host)
+    after = scrape(metrics)
     names = {x.labels["name"] for x in after["coredns_plugin_enabled"].samples
              if x.labels["server"] == f"dns://{host}:0"}
     assert "cache" not in names and "forward" in names
@@ -106,15 +111,18 @@ def test_reload_keeps_endpoint_and_counts_and_resets_plugin_enabled() -> None:
                   zone="example.org.") == 2
 
 
-def test_endpoint_answers_404_elsewhere_and_closes_with_the_server() -> None:
-    with running_server(f".:0 {{\n    whoami\n    prometheus {METRICS}\n}}\n") as s:
-        dns, metrics = s.port, s.http_port(METRICS)
-        assert http_get(f"http://127.0.0.1:{metrics}/nope")[0] == 404
-        raw = raw_query(b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", dns)  # no question: FORMERR
-        assert raw[3] & 0xF == 1
-        fams = scrape(metrics)
-        assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", zone="dropped",
-                      rcode="FORMERR") >= 1
+def test_endpoint_answers_404_elsewhere_and_closes_with_the_server(
+    dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    s = dns_server(f".:0 {{\n    whoami\n    prometheus {METRICS}\n}}\n")
+    dns, metrics = s.port, s.http_port(METRICS)
+    assert http_get(f"http://127.0.0.1:{metrics}/nope")[0] == 404
+    raw = dns_client.raw_query(b"\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", dns)  # no question: FORMERR
+    assert raw[3] & 0xF == 1
+    fams = scrape(metrics)
+    assert _value(fams, "coredns_dns_responses", "coredns_dns_responses_total", zone="dropped",
+                  rcode="FORMERR") >= 1
+    dns_server.close()  # the endpoint goes with the server
     try:
         status = http_get(f"http://127.0.0.1:{metrics}/metrics", timeout=2)[0]
     except OSError:

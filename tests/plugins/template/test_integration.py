@@ -8,12 +8,13 @@ import pytest
 from prometheus_client import generate_latest
 
 from pycoredns.metrics import REGISTRY
-from pycoredns.testing import FakeUpstream, loopback_address, query, running_server
+from pycoredns.testing import DNSClient, loopback_address
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_regex_group_answer(proto: str) -> None:
-    host = loopback_address()  # the metrics' server label, dns://HOST:0, is this test's alone
+def test_regex_group_answer(dns_server: ServerFactory, dns_client: DNSClient, proto: str) -> None:
+    dns_client.host = host = loopback_address()  # the metrics' label, dns://HOST:0, is this test's alone
     corefile = (
         "example:0 {\n"
         f"  bind {host}\n"
@@ -25,19 +26,19 @@ def test_regex_group_answer(proto: str) -> None:
         "  whoami\n"
         "}\n"
     )
-    with running_server(corefile) as srv:
-        got = query("ip-192-0-2-7.example.", "A", srv.port, host=host, proto=proto)
-        assert got.header.rcode == 0 and got.header.aa == 1
-        assert [(str(rr.rname), rr.ttl, str(rr.rdata)) for rr in got.rr] == [("ip-192-0-2-7.example.", 60, "192.0.2.7")]
-        other = query("www.example.", "A", srv.port, host=host, proto=proto)
-        assert other.rr == [] and other.ar  # fell through to whoami
+    dns_server(corefile)
+    got = dns_client.query("ip-192-0-2-7.example.", "A", proto=proto)
+    assert got.header.rcode == 0 and got.header.aa == 1
+    assert [(str(rr.rname), rr.ttl, str(rr.rdata)) for rr in got.rr] == [("ip-192-0-2-7.example.", 60, "192.0.2.7")]
+    other = dns_client.query("www.example.", "A", proto=proto)
+    assert other.rr == [] and other.ar  # fell through to whoami
     text = generate_latest(REGISTRY).decode()
     assert "coredns_template_matches_total{" in text
     assert f'server="dns://{host}:0",type="A",view="",zone="example."' in text
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_expr_chooses_the_names_it_answers(proto: str) -> None:
+def test_expr_chooses_the_names_it_answers(dns_server: ServerFactory, dns_client: DNSClient, proto: str) -> None:
     # Only names whose number is even and whose client is on loopback get the template's answer;
     # the others fall through to whoami.
     corefile = (
@@ -52,17 +53,17 @@ def test_expr_chooses_the_names_it_answers(proto: str) -> None:
         "  whoami\n"
         "}\n"
     )
-    with running_server(corefile) as srv:
-        for n in range(1, 7):
-            got = query(f"host-{n}.example.", "A", srv.port, proto=proto)
-            if n % 2 == 0:
-                assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [(f"host-{n}.example.", f"192.0.2.{n}")]
-            else:
-                assert got.rr == [] and got.ar, f"host-{n} should fall through to whoami"
+    dns_server(corefile)
+    for n in range(1, 7):
+        got = dns_client.query(f"host-{n}.example.", "A", proto=proto)
+        if n % 2 == 0:
+            assert [(str(rr.rname), str(rr.rdata)) for rr in got.rr] == [(f"host-{n}.example.", f"192.0.2.{n}")]
+        else:
+            assert got.rr == [] and got.ar, f"host-{n} should fall through to whoami"
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_ederror_seen_by_the_client(proto: str) -> None:
+def test_ederror_seen_by_the_client(dns_server: ServerFactory, dns_client: DNSClient, proto: str) -> None:
     corefile = (
         ".:0 {\n"
         "  template ANY ANY invalid {\n"
@@ -72,12 +73,12 @@ def test_ederror_seen_by_the_client(proto: str) -> None:
         "  }\n"
         "}\n"
     )
-    with running_server(corefile) as srv:
-        got = query("www.example.invalid.", "A", srv.port, proto=proto, edns=1232)
-        assert got.header.rcode == 3
-        (opt,) = [rr for rr in got.ar if rr.rtype == 41]
-        options = [(o.code, bytes(o.data)) for o in opt.rdata]
-        assert options == [(15, b"\x00\x15" + b"Blocked according to RFC2606")]
+    dns_server(corefile)
+    got = dns_client.query("www.example.invalid.", "A", proto=proto, edns=1232)
+    assert got.header.rcode == 3
+    (opt,) = [rr for rr in got.ar if rr.rtype == 41]
+    options = [(o.code, bytes(o.data)) for o in opt.rdata]
+    assert options == [(15, b"\x00\x15" + b"Blocked according to RFC2606")]
 
 
 def cdn(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
@@ -88,23 +89,25 @@ def cdn(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
 
 
 @pytest.mark.parametrize("proto", ["udp", "tcp"])
-def test_cname_followed_through_the_chain(proto: str) -> None:
+def test_cname_followed_through_the_chain(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, proto: str
+) -> None:
     # The template's CNAME target is outside its zone: the lookup goes down the chain to forward.
-    with FakeUpstream(cdn) as up:
-        corefile = (
-            ".:0 {\n"
-            "  template IN A example.org {\n"
-            "    match ^www[.]example[.]org[.]$\n"
-            '    answer "www.example.org. 60 IN CNAME edge.example.net."\n'
-            "    fallthrough\n"
-            "  }\n"
-            f"  forward . {up.address}\n"
-            "}\n"
-        )
-        with running_server(corefile) as srv:
-            got = query("www.example.org.", "A", srv.port, proto=proto)
-        assert [(str(rr.rname), dnslib.QTYPE[rr.rtype], str(rr.rdata)) for rr in got.rr] == [
-            ("www.example.org.", "CNAME", "edge.example.net."),
-            ("edge.example.net.", "A", "203.0.113.9"),
-        ]
-        assert [str(q.q.qname) for _p, q in up.queries] == ["edge.example.net."]
+    up = fake_upstream(cdn)
+    corefile = (
+        ".:0 {\n"
+        "  template IN A example.org {\n"
+        "    match ^www[.]example[.]org[.]$\n"
+        '    answer "www.example.org. 60 IN CNAME edge.example.net."\n'
+        "    fallthrough\n"
+        "  }\n"
+        f"  forward . {up.address}\n"
+        "}\n"
+    )
+    dns_server(corefile)
+    got = dns_client.query("www.example.org.", "A", proto=proto)
+    assert [(str(rr.rname), dnslib.QTYPE[rr.rtype], str(rr.rdata)) for rr in got.rr] == [
+        ("www.example.org.", "CNAME", "edge.example.net."),
+        ("edge.example.net.", "A", "203.0.113.9"),
+    ]
+    assert [str(q.q.qname) for _p, q in up.queries] == ["edge.example.net."]
