@@ -181,10 +181,15 @@ def test_the_command_lists_what_loads_and_refuses_to_start(tmp_path: Path) -> No
     assert r.stderr.strip() == "plugin/lost (pycoredns-lost 0.9.1): after 'nosuch' names no known directive"
     assert r.returncode == 1
     (tmp_path / "Corefile").write_text(".:0 {\n    fine\n    whoami\n}\n")
+    message = "plugin/lost (pycoredns-lost 0.9.1): after 'nosuch' names no known directive"
     for args in (["-validate"], ["-quiet"]):
         r = _run(*args, "-conf", "Corefile", site=site, cwd=tmp_path)
         assert r.returncode == 1, args
-        assert r.stderr.strip() == "plugin/lost (pycoredns-lost 0.9.1): after 'nosuch' names no known directive"
+        assert r.stderr.strip() == message
+    # With workers, each worker loads the plugins: the first to fail stops the instance.
+    r = _run("-quiet", "-workers", "2", "-conf", "Corefile", site=site, cwd=tmp_path)
+    assert r.returncode == 1
+    assert message in r.stderr.splitlines()
 
 
 def test_a_test_may_name_an_installed_plugin_again(site: Path, caplog: pytest.LogCaptureFixture) -> None:
