@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.registry import Registry
-from pycoredns.server import config
+from pycoredns.server import config, signals
 from pycoredns.server.process import Process
 from pycoredns.server.runner import Server
 from pycoredns.server.steering import Steering
@@ -93,30 +92,13 @@ class App:
         return self.server
 
     async def run(self, on_serving: Callable[[], Awaitable[None]] | None = None) -> int:
-        loop = asyncio.get_running_loop()
         await self.start()
         if on_serving is not None:
             await on_serving()
-        loop.add_signal_handler(signal.SIGTERM, self._on_signal, "SIGTERM")
-        loop.add_signal_handler(signal.SIGINT, self._on_signal, "SIGINT")
-        loop.add_signal_handler(signal.SIGQUIT, self._on_sigquit)
-        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.reload()))
-        loop.add_signal_handler(signal.SIGHUP, lambda: None)  # ignored, as in CoreDNS's fork
+        signals.trap(self.stopped, self.run_exit_hooks, self.reload)
         await self.stopped.wait()
         await self.shutdown()
         return self.exit_code
-
-    def _on_signal(self, name: str) -> None:
-        if self.stopped.is_set():
-            return
-        log.info("[INFO] %s: Shutting down servers then terminating", name)
-        self.stopped.set()
-
-    def _on_sigquit(self) -> None:
-        # Caddy: log, run the process-exit hooks (node-cache's teardown), exit 0 at once.
-        log.info("[INFO] SIGQUIT: Quitting process immediately")
-        self.run_exit_hooks()
-        os._exit(0)
 
     async def _exit_hooks_in_thread(self) -> None:
         # iptables and netlink calls block; the event loop keeps answering DNS meanwhile.

@@ -43,6 +43,7 @@ from prometheus_client import Counter, Gauge
 
 from pycoredns import metrics
 from pycoredns.errors import PyCoreDNSError
+from pycoredns.server import signals
 from pycoredns.server.control import Channel, ChannelClosed, Message
 from pycoredns.server.process import Process
 from pycoredns.workers import SPEC_ENV, WorkerSpec, new_instance_id
@@ -379,12 +380,7 @@ class Supervisor:
 
     # -- the pycoredns command -----------------------------------------------------------------------
     async def run(self, on_serving: Callable[[], Awaitable[None]] | None = None) -> int:
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._on_signal, "SIGTERM")
-        loop.add_signal_handler(signal.SIGINT, self._on_signal, "SIGINT")
-        loop.add_signal_handler(signal.SIGQUIT, self._on_sigquit)
-        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.reload()))
-        loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        signals.trap(self.stopped, self._quit_now, self.reload)
         try:
             await self.start()
         except PyCoreDNSError as e:
@@ -397,17 +393,9 @@ class Supervisor:
         await self.shutdown()
         return self.exit_code
 
-    def _on_signal(self, name: str) -> None:
-        if self.stopped.is_set():
-            return
-        log.info("[INFO] %s: Shutting down servers then terminating", name)
-        self.stopped.set()
-
-    def _on_sigquit(self) -> None:
-        log.info("[INFO] SIGQUIT: Quitting process immediately")
+    def _quit_now(self) -> None:
         self.run_exit_hooks()
         self.kill_workers()
-        os._exit(0)
 
 
 def _status(code: int) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from pycoredns import log as clog
 from pycoredns import metrics
 from pycoredns.errors import PyCoreDNSError
-from pycoredns.server import config
+from pycoredns.server import config, signals
 from pycoredns.server.app import App
 from pycoredns.server.control import Channel, ChannelClosed, Message
 from pycoredns.server.steering import Steering
@@ -143,11 +143,8 @@ class WorkerApp(App):
         PEERS.gather_hook = self._gather
         # A signal to this worker alone stops or reloads it alone (the supervisor starts a worker
         # that stopped again); the instance is stopped and reloaded through the supervisor.
-        loop.add_signal_handler(signal.SIGTERM, self._on_signal, "SIGTERM")
-        loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.reload()))
+        signals.trap(self.stopped, self.run_exit_hooks, self.reload)
         loop.add_signal_handler(signal.SIGINT, lambda: None)  # the supervisor decides
-        loop.add_signal_handler(signal.SIGHUP, lambda: None)
-        loop.add_signal_handler(signal.SIGQUIT, self._on_sigquit)
         try:
             await self.start()
         except PyCoreDNSError as e:
