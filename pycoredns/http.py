@@ -9,7 +9,8 @@ never drops the endpoint.
 
 Listeners use SO_REUSEPORT (two pycoredns processes on one node can share the port, as with
 CoreDNS) and 5 s read and write timeouts. Only what probes and scrapers send is understood: a
-request line, headers, an optional body (read and ignored), keep-alive.
+request line, headers, an optional body (read and ignored), keep-alive. A route gets the method
+and the headers; one wrapped in :class:`WithQuery` gets the query string's parameters too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import cast
+from urllib.parse import parse_qsl
 
 from pycoredns.corefile import Dispenser, split_host_port
 from pycoredns.errors import ServerConfigError
@@ -44,7 +46,10 @@ def address_arg(c: Dispenser, default: str) -> str:
     c.host_port(args[0], plain=True)
     return args[0]
 MAX_BODY = 64 * 1024
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK", 302: "Found", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+    500: "Internal Server Error", 503: "Service Unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -52,9 +57,22 @@ class Response:
     status: int
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()  # more header lines (Location, Content-Disposition)
 
 
-Route = Callable[[str, dict[str, str]], Response | Awaitable[Response]]  # (method, headers)
+Handle = Callable[[str, dict[str, str]], Response | Awaitable[Response]]  # (method, headers)
+QueryHandle = Callable[[str, dict[str, str], dict[str, str]], Response | Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class WithQuery:
+    """A route that reads the query string: ``handle(method, headers, query)``, where ``query``
+    holds each parameter's first value (Go's ``FormValue``)."""
+
+    handle: QueryHandle
+
+
+Route = Handle | WithQuery
 
 
 class HTTPServer:
@@ -129,10 +147,17 @@ class HTTPServer:
             pass
 
     async def respond(self, method: str, path: str, headers: dict[str, str]) -> Response:
-        route = self.routes.get(path.split("?", 1)[0])
+        path, _, raw_query = path.partition("?")
+        route = self.routes.get(path)
         if route is None:
             return Response(404, b"404 page not found\n")
-        got = route(method, headers)
+        if isinstance(route, WithQuery):
+            query: dict[str, str] = {}
+            for name, value in parse_qsl(raw_query, keep_blank_values=True):
+                query.setdefault(name, value)
+            got = route.handle(method, headers, query)
+        else:
+            got = route(method, headers)
         if inspect.isawaitable(got):
             got = await got
         return got
@@ -252,6 +277,7 @@ def _render(resp: Response, keep_alive: bool, head_only: bool = False) -> bytes:
         f"HTTP/1.1 {resp.status} {reason}\r\n"
         f"Content-Type: {resp.content_type}\r\n"
         f"Content-Length: {len(resp.body)}\r\n"
-        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in resp.headers)
+        + f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     )
     return head.encode("latin-1") + (b"" if head_only else resp.body)
