@@ -42,8 +42,10 @@ from pycoredns.corefile.values import (
     go_quote_rune,
     go_strconv_quote,
     parse_atoi,
+    parse_bool,
     parse_cidr,
     parse_duration,
+    parse_float,
     parse_uint,
 )
 from pycoredns.dns import zone_match
@@ -64,6 +66,7 @@ from pycoredns.metrics import (
 )
 from pycoredns.request import Request
 from pycoredns.results import Reply, Result, then
+from pycoredns.spans import Sampler, Span, serve_traced
 from pycoredns.state import Key, Store
 from pycoredns.threads import off_loop
 from pycoredns.workers import WorkerInfo
@@ -105,6 +108,8 @@ __all__ = [
     "Result",
     "Route",
     "Runtime",
+    "Sampler",
+    "Span",
     "Store",
     "Token",
     "Upstream",
@@ -128,10 +133,13 @@ __all__ = [
     "off_loop",
     "panics",
     "parse_atoi",
+    "parse_bool",
     "parse_cidr",
     "parse_duration",
+    "parse_float",
     "parse_uint",
     "plugin_log",
+    "serve_traced",
     "split_host_port",
     "then",
     "wire",
@@ -258,10 +266,17 @@ class Plugin:
         return self.next_or_failure(req)
 
     def next_or_failure(self, req: Request) -> Result:
-        """Hand the query on, or fail as CoreDNS does when this plugin is the last one."""
-        if self.next is None:
+        """Hand the query on, or fail as CoreDNS does when this plugin is the last one.
+
+        A traced query (``req.span`` set) runs the next handler in a child span, as CoreDNS's
+        ``plugin.NextOrFailure`` does."""
+        nxt = self.next
+        if nxt is None:
             raise HandlerError(wire.SERVFAIL, f"plugin/{self.name}: no next plugin found")
-        return self.next.serve(req)
+        span = req.span
+        if span is None:
+            return nxt.serve(req)
+        return serve_traced(span, nxt, req)
 
     def next_then(
         self, req: Request, on_reply: Callable[..., R], *args: Any, on_error: Callable[..., R] | None = None
@@ -327,6 +342,7 @@ class BlockSetup(Protocol):
     any_class: bool
     root: str
     shared: Store
+    sampler: Sampler | None
 
 
 class LoadSetup(Protocol):
@@ -384,6 +400,12 @@ class Controller(Dispenser):
         blocks ask for the same object)."""
         if all(o is not observer for o in self._load.dropped):
             self._load.dropped.append(observer)
+
+    def set_sampler(self, sampler: Sampler) -> None:
+        """Trace one in every ``sampler.every`` queries of this block: the query path hands those to
+        ``sampler.sample(req, chain)`` (see :mod:`pycoredns.spans`); the others cost nothing more.
+        One sampler per block: a second replaces the first."""
+        self._block.sampler = sampler
 
     # -- lifecycle ---------------------------------------------------------------------------
     def on_startup(self, hook: Hook) -> None:

@@ -20,7 +20,8 @@ class Request:
     Handlers read what they need; ``answered_by`` is set by the plugin that produced the reply
     (it becomes the ``plugin`` label of coredns_dns_responses_total); ``error`` carries an error a
     handler wants the errors plugin to log while still writing a reply; ``meta`` is CoreDNS's
-    metadata map.
+    metadata map; ``span`` is the tracing span the query is in, None unless a tracing plugin
+    sampled it (see ``pycoredns.plugin.Span``).
     """
 
     __slots__ = (
@@ -36,6 +37,7 @@ class Request:
         "answered_by",
         "error",
         "meta",
+        "span",
         "_msg",
         "_qname",
     )
@@ -61,6 +63,7 @@ class Request:
         self.answered_by = ""
         self.error: BaseException | None = None
         self.meta: dict[str, str] | None = None
+        self.span: Any = None
         self._msg: dnslib.DNSRecord | None = None
         self._qname: str | None = None
 
@@ -172,6 +175,7 @@ class Request:
         r.zone = self.zone
         r.start = self.start
         r.meta = self.meta
+        r.span = self.span
         return r
 
     def take_outcome(self, copy: Request) -> None:

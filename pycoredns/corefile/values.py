@@ -17,8 +17,10 @@ __all__ = [
     "go_quote_rune",
     "go_strconv_quote",
     "parse_atoi",
+    "parse_bool",
     "parse_cidr",
     "parse_duration",
+    "parse_float",
     "parse_uint",
     "split_host_port",
 ]
@@ -259,6 +261,47 @@ def parse_uint(text: str, bits: int = 64, base: int = 10) -> int:
             raise ValueError(f"strconv.ParseUint: parsing {quoted}: value out of range")
     if underscores and not _underscores_ok(text):
         raise ValueError(f"strconv.ParseUint: parsing {quoted}: invalid syntax")
+    return value
+
+
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+_FLOAT_WORDS = ("inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan")
+
+
+def parse_bool(text: str) -> bool:
+    """A boolean as ``strconv.ParseBool`` reads it (1, t, T, TRUE, true, True and the negatives)."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"strconv.ParseBool: parsing {go_strconv_quote(text)}: invalid syntax")
+
+
+def parse_float(text: str) -> float:
+    """A float64 as ``strconv.ParseFloat(text, 64)`` reads it: decimal or hex, inf and nan words;
+    no spaces, no underscores (Go takes them only after a base prefix)."""
+    invalid = f"strconv.ParseFloat: parsing {go_strconv_quote(text)}: invalid syntax"
+    if not text or not text.isascii() or any(c.isspace() or c == "_" for c in text):
+        raise ValueError(invalid)
+    body = text.lstrip("+-")
+    try:
+        if text.lower() in _FLOAT_WORDS:
+            return float(text)
+        if body[:2].lower() == "0x":
+            if "p" not in body.lower():
+                raise ValueError(invalid)  # Go's hex floats need the p exponent
+            value = float.fromhex(text)
+        else:
+            if body.lower().startswith(("inf", "nan")):
+                raise ValueError(invalid)
+            value = float(text)
+    except (ValueError, OverflowError) as e:
+        if isinstance(e, OverflowError):
+            raise ValueError(f"strconv.ParseFloat: parsing {go_strconv_quote(text)}: value out of range") from None
+        raise ValueError(invalid) from None
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"strconv.ParseFloat: parsing {go_strconv_quote(text)}: value out of range")
     return value
 
 

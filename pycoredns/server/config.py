@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pycoredns.corefile import ServerBlock, Token, ZoneAddress, parse, parse_key
 from pycoredns.errors import CorefileError, PluginSetupError, PyCoreDNSError, ServerConfigError
-from pycoredns.plugin import Controller, DroppedObserver, Factory, Handler, Lifecycle, Observer
+from pycoredns.plugin import Controller, DroppedObserver, Factory, Handler, Lifecycle, Observer, Sampler
 from pycoredns.registry import Registry
 from pycoredns.server.process import Process
 from pycoredns.server.upstream import ChainUpstream
@@ -38,6 +38,7 @@ class BlockConfig:
     write_timeout: float = 0.0
     idle_timeout: float = 0.0
     max_tcp_queries: int | None = None
+    sampler: Sampler | None = None  # a tracing plugin's: one query in every sampler.every
 
     def __post_init__(self) -> None:
         self.directives = list(self.block.directives)

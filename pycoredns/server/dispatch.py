@@ -1,7 +1,9 @@
 """One listener's query path: read the question, route to a zone, run the chain, reply, observe.
 
 This is the hot path. A synchronous handler result (the cache hit) is sent and observed without a
-coroutine or Task; only a handler that returns an awaitable costs one.
+coroutine or Task; only a handler that returns an awaitable costs one. A block with a tracing
+sampler counts its queries down here, so the queries it does not sample pay a decrement, not a
+handler of their own.
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pycoredns import counters, wire
 from pycoredns.dns import zone_to_wire
 from pycoredns.errors import HandlerError
-from pycoredns.plugin import DroppedObserver
+from pycoredns.plugin import DroppedObserver, Sampler
 from pycoredns.request import Request, truncate
 from pycoredns.server.config import ListenerKey, Site, tcp_limits
 
@@ -25,11 +27,16 @@ Send = Callable[[bytes, Any], None]
 class Route:
     """What the query path needs of a matched zone, flattened for the hot path."""
 
-    __slots__ = ("zone", "chain", "observers", "reply_observers", "debug")
+    __slots__ = ("zone", "chain", "observers", "reply_observers", "debug", "sampler", "every", "left")
 
     def __init__(self, site: Site) -> None:
         self.zone = site.zone
         self.chain = site.config.chain
+        # A tracing plugin's sampler: ``left`` counts down to the next sampled query (0: none).
+        sampler = site.config.sampler
+        self.sampler = cast(Sampler, sampler)  # read only while ``left`` > 0, when it is set
+        self.every = sampler.every if sampler is not None and self.chain is not None else 0
+        self.left = self.every
         self.observers = tuple(site.config.observers)
         # For a reply without an error: the observers that care (not the errors plugin).
         self.reply_observers = tuple(o for o in self.observers if not getattr(o, "only_errors", False))
@@ -83,7 +90,12 @@ class Dispatcher:
             return
         req.zone = route.zone
         try:
-            result = route.chain.serve(req)
+            if route.left:  # sampled for tracing: one query in every ``every`` (one test otherwise)
+                left = route.left - 1
+                route.left = left or route.every
+                result = route.chain.serve(req) if left else route.sampler.sample(req, route.chain)
+            else:
+                result = route.chain.serve(req)
         except HandlerError as e:
             self._finish(req, route.observers, e.rcode, send, e)
             return
