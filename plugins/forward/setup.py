@@ -52,7 +52,9 @@ class Stanza:
     max_idle_conns: int = 0
     read_timeout: float = 2.0
     tls: ssl.SSLContext | None = None
+    tls_paths: list[str] = field(default_factory=list)
     tls_server_name: str = ""
+    doh_method: str = "POST"
     hc_recursion_desired: bool = True
     hc_domain: str = "."
     resolvers: list[str] = field(default_factory=list)
@@ -111,10 +113,6 @@ def parse_stanza(c: Controller) -> Stanza:
             host = addresses.split_zone(addr)[0]
             raise ConfigError(f"both forward ('{s.tls_server_name}') and proxy level ('{up.server_name}') "
                               f"TLS servernames are set for upstream proxy '{host}'")
-        if up.transport == "https":
-            # DNS over HTTPS is not in this build: say so at load time rather than fail every query.
-            raise ConfigError(f"'https' is not supported as a destination protocol in forward: "
-                              f"{addresses.split_zone(addr)[0]}")
         s.upstreams.append(up)
     return s
 
@@ -175,7 +173,8 @@ def _prefer_udp(c: Controller, s: Stanza) -> None:
 
 
 def _tls(c: Controller, s: Stanza) -> None:
-    s.tls = tls_context([c.root_path(a) for a in c.remaining_args(at_most=3)])
+    s.tls_paths = [c.root_path(a) for a in c.remaining_args(at_most=3)]
+    s.tls = tls_context(s.tls_paths)
 
 
 def _tls_servername(c: Controller, s: Stanza) -> None:
@@ -212,9 +211,10 @@ def _read_timeout(c: Controller, s: Stanza) -> None:
 
 
 def _doh_method(c: Controller, s: Stanza) -> None:
-    # Checked as CoreDNS does; DNS over HTTPS upstreams are refused at load time in this build.
-    if c.one_arg() not in ("POST", "GET"):
+    method = c.one_arg()
+    if method not in ("POST", "GET"):
         raise ConfigError("doh_method must be either POST or GET")
+    s.doh_method = method
 
 
 def _policy(c: Controller, s: Stanza) -> None:
@@ -336,8 +336,11 @@ def build(s: Stanza) -> Forward:
     base_tls = s.tls
     if base_tls is None and any(u.transport == "tls" for u in s.upstreams):
         base_tls = tls_context([])  # no ``tls`` option: the system's roots
-    proxies = []
+    proxies: list[Proxy] = []
     for up in s.upstreams:
+        if up.transport == "https":
+            proxies.append(_doh_proxy(s, up))
+            continue
         tls = base_tls if up.transport == "tls" else None
         server_name = (s.tls_server_name or up.server_name or None) if tls is not None else None
         if tls is not None:
@@ -354,3 +357,17 @@ def build(s: Stanza) -> Forward:
             health=health,
         ))
     return Forward(None, s.opts, proxies, s.policy)
+
+
+def _doh_proxy(s: Stanza, up: addresses.Upstream) -> Proxy:
+    """An https:// upstream. Its TLS context is its own (built from the same ``tls`` arguments):
+    DoH offers h2 in ALPN, which a DNS-over-TLS upstream must not be offered."""
+    from pycoredns.plugins.forward import doh
+
+    ctx = doh.doh_context(tls_context(s.tls_paths))
+    server_name = s.tls_server_name or None
+    health = doh.DoHHealthChecker((up.host, up.port), ssl_context=ctx, server_name=server_name,
+                                  recursion_desired=s.hc_recursion_desired, domain=s.hc_domain,
+                                  local=s.source_address)
+    return doh.DoHProxy(up.host, up.port, tls=ctx, server_name=server_name, method=s.doh_method,
+                        max_idle_conns=s.max_idle_conns, local=s.source_address, health=health)

@@ -304,3 +304,37 @@ def test_spec_edge_cases(text: str, outcome: str) -> None:
     f = load(text).configs[0].handlers[0]
     assert isinstance(f, Forward)
     assert ups(f) == ["1.1.1.1:53"] and f.opts.force_tcp is (outcome == "force_tcp")
+
+
+# -- DNS over HTTPS (CoreDNS's https rows of TestSetup, TestSetupDOHHealthcheckTLSConfig) -----------
+def test_https_upstream_defaults() -> None:
+    from pycoredns.plugins.forward.doh import DoHHealthChecker, DoHProxy
+
+    f = one("forward . https://127.0.0.1 \n")
+    [p] = f.proxies
+    assert isinstance(p, DoHProxy) and isinstance(p.health, DoHHealthChecker)
+    assert (p.to, p.method, p.authority, p.read_timeout, p.server_name) == ("127.0.0.1:443", "POST",
+                                                                           "127.0.0.1:443", 2.0, None)
+    assert p.health.recursion_desired and p.health.domain == "."
+
+
+def test_https_doh_method_port_and_servername() -> None:
+    f = one("forward . https://127.0.0.1:8443 {\n doh_method GET\n tls_servername dns.example\n"
+            " health_check 1s no_rec domain example.org\n}\n")
+    [p] = f.proxies
+    assert (p.to, p.method, p.server_name) == ("127.0.0.1:8443", "GET", "dns.example")
+    assert p.health.server_name == "dns.example"  # the health check verifies the same name
+    assert not p.health.recursion_desired and p.health.domain == "example.org."
+    assert p.tls is not None and p.health.ssl_context is p.tls
+
+
+def test_https_and_tls_upstreams_do_not_share_alpn() -> None:
+    f = one("forward . tls://127.0.0.1 https://127.0.0.2 {\n tls\n}\n")
+    tls, doh = f.proxies
+    assert tls.tls is not None and doh.tls is not None and tls.tls is not doh.tls
+
+
+def test_https_zone_server_name_is_not_used() -> None:
+    # CoreDNS keeps %NAME for tls:// only: an https:// upstream verifies its IP (or tls_servername).
+    [p] = one("forward . https://127.0.0.1%dns.example:443\n").proxies
+    assert (p.to, p.server_name) == ("127.0.0.1:443", None)
