@@ -2,21 +2,25 @@
 
 This is the hot path. A synchronous handler result (the cache hit) is sent and observed without a
 coroutine or Task; only a handler that returns an awaitable costs one. A block with a tracing
-sampler counts its queries down here, so the queries it does not sample pay a decrement, not a
-handler of their own.
+sampler has its queries counted by C iterators (:func:`_picker`), so the queries it does not
+sample run the same Python code as those of a block without one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any, cast
+import sys
+from collections.abc import Callable, Iterator
+from functools import partial
+from itertools import chain as chain_iterables
+from itertools import cycle, repeat
+from typing import Any
 
 from pycoredns import counters, wire
 from pycoredns.dns import zone_to_wire
 from pycoredns.errors import HandlerError
-from pycoredns.plugin import DroppedObserver, Sampler
+from pycoredns.plugin import DroppedObserver, Handler, Result, Sampler
 from pycoredns.request import Request, truncate
 from pycoredns.server.config import ListenerKey, Site, tcp_limits
 
@@ -27,20 +31,40 @@ Send = Callable[[bytes, Any], None]
 class Route:
     """What the query path needs of a matched zone, flattened for the hot path."""
 
-    __slots__ = ("zone", "chain", "observers", "reply_observers", "debug", "sampler", "every", "left")
+    __slots__ = ("zone", "chain", "observers", "reply_observers", "debug", "pick")
 
     def __init__(self, site: Site) -> None:
         self.zone = site.zone
         self.chain = site.config.chain
-        # A tracing plugin's sampler: ``left`` counts down to the next sampled query (0: none).
-        sampler = site.config.sampler
-        self.sampler = cast(Sampler, sampler)  # read only while ``left`` > 0, when it is set
-        self.every = sampler.every if sampler is not None and self.chain is not None else 0
-        self.left = self.every
+        self.pick = _picker(self.chain, site.config.sampler)
         self.observers = tuple(site.config.observers)
         # For a reply without an error: the observers that care (not the errors plugin).
         self.reply_observers = tuple(o for o in self.observers if not getattr(o, "only_errors", False))
         self.debug = site.config.debug
+
+
+def _picker(chain: Handler | None, sampler: Sampler | None) -> Callable[[], Callable[[Request], Result]]:
+    """What serves the route's next query, as a C iterator's ``__next__``: the chain's ``serve``
+    every time, or with a tracing sampler ``serve`` every-1 times and then the sampler's
+    ``sample``, round and round. The count lives in the iterators, so a query the sampler skips
+    runs exactly the Python code of one on a route without a sampler."""
+    if chain is None:
+        return repeat(_no_chain).__next__
+    serve = chain.serve
+    every = sampler.every if sampler is not None else 0
+    if sampler is None or every <= 0:
+        return repeat(serve).__next__
+    sample = partial(sampler.sample, chain=chain)
+    if every == 1:
+        return repeat(sample).__next__
+    steps: tuple[Callable[[Request], Result], ...] = (serve, sample)
+    rounds = map(repeat, cycle(steps), cycle((min(every - 1, sys.maxsize), 1)))
+    picks: Iterator[Callable[[Request], Result]] = chain_iterables.from_iterable(rounds)
+    return picks.__next__
+
+
+def _no_chain(req: Request) -> Result:  # never called: a route without a chain is refused first
+    return wire.REFUSED
 
 
 class Dispatcher:
@@ -90,12 +114,7 @@ class Dispatcher:
             return
         req.zone = route.zone
         try:
-            if route.left:  # sampled for tracing: one query in every ``every`` (one test otherwise)
-                left = route.left - 1
-                route.left = left or route.every
-                result = route.chain.serve(req) if left else route.sampler.sample(req, route.chain)
-            else:
-                result = route.chain.serve(req)
+            result = route.pick()(req)  # the chain's serve, or every Nth time the sampler's
         except HandlerError as e:
             self._finish(req, route.observers, e.rcode, send, e)
             return
