@@ -11,11 +11,16 @@ Listeners use SO_REUSEPORT (two pycoredns processes on one node can share the po
 CoreDNS) and 5 s read and write timeouts. Only what probes and scrapers send is understood: a
 request line, headers, an optional body (read and ignored), keep-alive. A route gets the method
 and the headers; one wrapped in :class:`WithQuery` gets the query string's parameters too.
+
+A listener may carry an exporter-toolkit web configuration (:mod:`pycoredns.webconfig`, the
+*prometheus* plugin's ``tls CONFIG_FILE``): then it serves TLS, checks basic auth, adds the
+configured headers and rate-limits, for every route on it, as the toolkit wraps Go's whole mux.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,6 +32,7 @@ from urllib.parse import parse_qsl
 from pycoredns.corefile import Dispenser, split_host_port
 from pycoredns.errors import ServerConfigError
 from pycoredns.state import Key, Store
+from pycoredns.webconfig import WebConfig
 
 log = logging.getLogger("pycoredns")
 
@@ -47,8 +53,8 @@ def address_arg(c: Dispenser, default: str) -> str:
     return args[0]
 MAX_BODY = 64 * 1024
 _REASONS = {
-    200: "OK", 302: "Found", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-    500: "Internal Server Error", 503: "Service Unavailable",
+    200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
+    405: "Method Not Allowed", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
 }
 
 
@@ -86,6 +92,7 @@ class HTTPServer:
         self.port = int(port) if port.isdigit() else -1  # -1: refused when the listener opens
         self.routes: dict[str, Route] = {}
         self.users: set[int] = set()
+        self.web: WebConfig | None = None
         self._server: asyncio.Server | None = None
 
     @property
@@ -104,6 +111,7 @@ class HTTPServer:
         loop = asyncio.get_running_loop()
         if not 0 <= self.port <= 65535:
             raise ServerConfigError(f"listen tcp {self.address}: unknown port")
+        context = self.web.server_context() if self.web is not None else None
         try:
             self._server = await loop.create_server(
                 lambda: _HTTPProtocol(self),
@@ -111,15 +119,26 @@ class HTTPServer:
                 port=self.port,
                 reuse_address=True,
                 reuse_port=True,
+                ssl=context,
+                ssl_handshake_timeout=TIMEOUT if context is not None else None,
             )
         except OSError as e:
             raise ServerConfigError(f"listen tcp {self.address}: {e.strerror or e}") from None
 
-    async def acquire(self, user: object, routes: dict[str, Route]) -> None:
-        """Serve ``routes`` for ``user``, opening the listener if nobody has yet."""
+    async def acquire(self, user: object, routes: dict[str, Route], web: WebConfig | None = None) -> None:
+        """Serve ``routes`` for ``user``, opening the listener if nobody has yet.
+
+        ``web`` (a web configuration file) applies to the whole listener. A user that brings
+        one, or brings none where the listener has one, sets it: a reload that adds, changes or
+        drops ``tls`` reopens the listener (SO_REUSEPORT lets the new socket bind beside the old).
+        """
         self._registry[self.address] = self
         self.routes.update(routes)
         self.users.add(id(user))
+        if _web_key(web) != _web_key(self.web):
+            self.web = web
+            if self._server is not None:
+                await self.close()
         try:
             await self.start()
         except ServerConfigError:
@@ -147,6 +166,24 @@ class HTTPServer:
             pass
 
     async def respond(self, method: str, path: str, headers: dict[str, str]) -> Response:
+        if self.web is None:
+            return await self._route(method, path, headers)
+        # The toolkit's handler: rate limit, then its headers on every answer, then basic auth.
+        web = self.web.current()
+        if web.rate_limited():
+            return Response(429, b"Too Many Requests\n", headers=(("X-Content-Type-Options", "nosniff"),))
+        extra = tuple(web.headers.items())
+        if not await web.authorized(headers.get("authorization", "")):
+            return Response(401, b"Unauthorized\n", headers=(*extra, ("WWW-Authenticate", "Basic"),
+                                                             ("X-Content-Type-Options", "nosniff")))
+        resp = await self._route(method, path, headers)
+        if not extra:
+            return resp
+        names = {name.lower() for name, _ in extra}
+        kept = tuple(h for h in resp.headers if h[0].lower() not in names)
+        return dataclasses.replace(resp, headers=(*extra, *kept))
+
+    async def _route(self, method: str, path: str, headers: dict[str, str]) -> Response:
         path, _, raw_query = path.partition("?")
         route = self.routes.get(path)
         if route is None:
@@ -161,6 +198,10 @@ class HTTPServer:
         if inspect.isawaitable(got):
             got = await got
         return got
+
+
+def _web_key(web: WebConfig | None) -> str | None:
+    return None if web is None else web.path
 
 
 SERVERS: Key[dict[str, HTTPServer]] = Key("http.servers")
@@ -188,6 +229,12 @@ class _HTTPProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio subclasses
+        web = self.server.web
+        if web is not None and not web.current().peer_allowed(transport.get_extra_info("peercert")):
+            # client_allowed_sans: Go fails the handshake; here it has just completed, so close
+            log.debug("[DEBUG] http %s: client certificate has none of the allowed SANs", self.server.address)
+            self.transport.close()
+            return
         self.task = asyncio.ensure_future(self._serve())
 
     def data_received(self, data: bytes) -> None:

@@ -69,6 +69,7 @@ from pycoredns.results import Reply, Result, then
 from pycoredns.spans import Sampler, Span, serve_traced
 from pycoredns.state import Key, Store
 from pycoredns.threads import off_loop
+from pycoredns.webconfig import WebConfig, WebConfigError
 from pycoredns.workers import WorkerInfo
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ __all__ = [
     "Token",
     "Upstream",
     "UpstreamError",
+    "WebConfig",
+    "WebConfigError",
     "WorkerInfo",
     "ZoneAddress",
     "add_histogram",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pycoredns.plugin import Controller, exposition, gauge_merge, http
+from pycoredns.plugin import Controller, WebConfig, WebConfigError, exposition, gauge_merge, http
 from pycoredns.plugins.prometheus.metrics import STATS
 from pycoredns.plugins.prometheus.observer import DROPPED_OBSERVER, MetricsObserver
 
@@ -12,7 +12,14 @@ _OBSERVER_PLUGINS = ("prometheus", "errors", "log")
 
 
 def parse(c: Controller) -> str:
+    """The listen address (the options are checked too)."""
+    return parse_options(c)[0]
+
+
+def parse_options(c: Controller) -> tuple[str, str]:
+    """(ADDRESS, the ``tls`` web configuration file or "")."""
     addr = DEFAULT_ADDR
+    tls = ""
     c.next()
     addr = http.address_arg(c, addr)
     while c.next_block():
@@ -21,16 +28,24 @@ def parse(c: Controller) -> str:
             # Go's runtime/metrics set; Python's gc and process collectors are always exported.
             c.remaining_args(at_most=0)
         elif option == "tls":
-            # The exporter-toolkit web config (TLS, basic auth) has no Python counterpart here.
-            c.only_arg()
-            raise c.err("tls is not supported by this build")
+            if tls:
+                raise c.err("tls block already specified")
+            tls = c.only_arg()
         else:
             raise c.errf("unknown option: %s", option)
-    return addr
+    return addr, tls
 
 
 def setup(c: Controller) -> None:
-    addr = parse(c)
+    addr, tls = parse_options(c)
+    web = None
+    if tls:
+        # CoreDNS finds a bad file when the listener starts, which fails the load all the same;
+        # reading it here gives the error before anything listens.
+        try:
+            web = WebConfig.load(tls)
+        except WebConfigError as e:
+            raise ValueError(str(e)) from None
     register_collectors(c)
     observer = MetricsObserver(STATS, c.zones)
     c.add_observer(observer)
@@ -39,7 +54,7 @@ def setup(c: Controller) -> None:
     generation = c.generation
 
     async def startup() -> None:
-        await server.acquire(observer, {"/metrics": metrics_route})
+        await server.acquire(observer, {"/metrics": metrics_route}, web)
         # Every plugin's setup has run by now: the chain and the listen addresses are known.
         order = c.directive_order
         names = {h.name for h in c.handlers}

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,29 +17,17 @@ from pycoredns.errors import PyCoreDNSError
 from pycoredns.server.config import load
 from pycoredns.testing import DNSClient
 from pycoredns.testing.fixtures import ServerFactory
+from pycoredns.testing.pki import HAVE_OPENSSL, make_ca, make_leaf
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command-line tool")
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
-def _leaf(cwd: Path, name: str, subject: str, san: str) -> None:
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={subject}", cwd=cwd)
-    (cwd / f"{name}.ext").write_text(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n")
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", f"{name}.pem", "-days", "1", "-extfile", f"{name}.ext", cwd=cwd)
+pytestmark = pytest.mark.skipif(not HAVE_OPENSSL, reason="needs the openssl command-line tool")
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=pycoredns test CA", cwd=d)
-    _leaf(d, "server", "dns.test", "DNS:dns.test,IP:127.0.0.1")
-    _leaf(d, "client", "forward.test", "DNS:forward.test")
+    make_ca(d)
+    make_leaf(d, "server", "dns.test", "DNS:dns.test,IP:127.0.0.1")
+    make_leaf(d, "client", "forward.test", "DNS:forward.test")
     return d
 
 

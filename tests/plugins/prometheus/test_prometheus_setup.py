@@ -40,9 +40,12 @@ def test_valid(setup_controller: ControllerFactory, body: str, addr: str) -> Non
         pytest.param("prometheus :9153 {\n tls\n}",
                      "plugin/prometheus: Corefile:3 - Error during parsing: "
                      "Wrong argument count or unexpected line ending after 'tls'", id="tls-no-file"),
-        pytest.param("prometheus :9153 {\n tls web.yml\n}",
-                     "plugin/prometheus: Corefile:3 - Error during parsing: tls is not supported by this build",
-                     id="tls-unsupported"),
+        pytest.param("prometheus :9153 {\n tls a.yml\n tls b.yml\n}",
+                     "plugin/prometheus: Corefile:4 - Error during parsing: tls block already specified",
+                     id="tls-twice"),
+        pytest.param("prometheus :9153 {\n tls a.yml b.yml\n}",
+                     "plugin/prometheus: Corefile:3 - Error during parsing: "
+                     "Wrong argument count or unexpected line ending after 'b.yml'", id="tls-two-files"),
         pytest.param("prometheus :9153\nprometheus :9154",
                      "plugin/prometheus: this plugin can only be used once per Server Block", id="twice"),
     ],
