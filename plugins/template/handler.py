@@ -29,7 +29,7 @@ from pycoredns.plugin import (
     zone_match,
 )
 from pycoredns.plugins.template import metrics
-from pycoredns.plugins.template.gotemplate import GoMap, Template, TemplateError
+from pycoredns.plugins.template.gotemplate import GoMap, GoStruct, Lazy, Template, TemplateError
 from pycoredns.plugins.template.rrtext import RRError, parse_rr
 
 TYPE_ANY = 255
@@ -54,6 +54,53 @@ def expr_env() -> expr.Env:
     env = expr.query_env()
     env.add_function(expr.Func("group", [expr.ANY], expr.STRING, _group))
     return env
+
+
+def message(msg: dnslib.DNSRecord) -> GoStruct:
+    """The query as CoreDNS's ``.Message`` (a ``*dns.Msg``): the header's fields (each also under
+    ``.MsgHdr``), ``Compress``, and the ``Question``, ``Answer``, ``Ns`` and ``Extra`` sections,
+    with Go's field names and types; ``.Len`` and ``.String`` as methods."""
+    h = msg.header
+    header = {
+        "Id": h.id,
+        "Response": bool(h.qr),
+        "Opcode": h.opcode,
+        "Authoritative": bool(h.aa),
+        "Truncated": bool(h.tc),
+        "RecursionDesired": bool(h.rd),
+        "RecursionAvailable": bool(h.ra),
+        "Zero": bool(h.z),
+        "AuthenticatedData": bool(h.ad),
+        "CheckingDisabled": bool(h.cd),
+        "Rcode": h.rcode,
+    }
+    questions = [
+        GoStruct("dns.Question", {"Name": str(q.qname), "Qtype": q.qtype, "Qclass": q.qclass},
+                 {"String": lambda q=q: f";{q.qname}\t{dns.class_text(q.qclass)}\t {dns.type_text(q.qtype)}"})
+        for q in msg.questions
+    ]
+    fields: dict[str, Any] = {
+        "MsgHdr": GoStruct("dns.MsgHdr", header),
+        **header,
+        "Compress": False,
+        "Question": questions,
+        "Answer": [_rr(rr) for rr in msg.rr],
+        "Ns": [_rr(rr) for rr in msg.auth],
+        "Extra": [_rr(rr) for rr in msg.ar],
+    }
+    return GoStruct("*dns.Msg", fields, {"Len": lambda: len(msg.pack()), "String": lambda: str(msg)})
+
+
+def _rr(rr: dnslib.RR) -> GoStruct:
+    """A resource record: its ``Hdr`` (``dns.RR_Header``: Name, Rrtype, Class, Ttl, Rdlength),
+    the ``Header`` method that returns it, and ``String`` (the record as zone-file text)."""
+    try:
+        rdlength = len(rr.rdata.pack()) if hasattr(rr.rdata, "pack") else 0
+    except Exception:  # dnslib's packers raise several kinds; the length is informative only
+        rdlength = 0
+    hdr = GoStruct("dns.RR_Header", {"Name": str(rr.rname), "Rrtype": rr.rtype, "Class": rr.rclass,
+                                     "Ttl": rr.ttl, "Rdlength": rdlength})
+    return GoStruct(f"*dns.{dns.type_text(rr.rtype)}", {"Hdr": hdr}, {"Header": lambda: hdr, "String": rr.toZone})
 
 
 @dataclass
@@ -111,6 +158,7 @@ class TemplateRule:
                 "Remote": req.remote_ip,
                 "Var": GoMap(),
                 "Meta": lambda key: meta.get(str(key), ""),
+                "Message": Lazy(lambda: message(req.msg)),
             }
             if self.vars or self.exprs:
                 variables: dict[str, Any] = data["Var"]

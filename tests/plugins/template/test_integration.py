@@ -111,3 +111,26 @@ def test_cname_followed_through_the_chain(
         ("edge.example.net.", "A", "203.0.113.9"),
     ]
     assert [str(q.q.qname) for _p, q in up.queries] == ["edge.example.net."]
+
+
+def test_range_variables_and_message_through_a_server(dns_server: ServerFactory, dns_client: DNSClient) -> None:
+    # One A record per label of the name (range with $i, $v), a TXT that reports the query's
+    # header and EDNS size from .Message, and a defined template used for the TTL.
+    corefile = (
+        "example:0 {\n"
+        "  template IN A example {\n"
+        "    match ^(?P<host>[a-z0-9-]+)[.]example[.]$\n"
+        '    answer "{{ define \\"ttl\\" }}45{{ end }}{{ $n := .Name }}'
+        '{{ range $i, $l := .Match }}{{ if eq $i 0 }}{{ $n }} {{ template \\"ttl\\" }} IN A 192.0.2.{{ len $l }}'
+        '{{ end }}{{ end }}"\n'
+        '    additional "{{ .Name }} 60 IN TXT \\"id={{ .Message.Id }} rd={{ .Message.RecursionDesired }} '
+        '{{ range .Message.Extra }}udp={{ .Hdr.Class }}{{ end }} {{ js (index .Message.Question 0).Name }}\\""\n'
+        "  }\n"
+        "}\n"
+    )
+    dns_server(corefile)
+    got = dns_client.query("Web-1.example.", "A", edns=1400)
+    assert got.header.rcode == 0
+    assert [(str(rr.rname), rr.ttl, str(rr.rdata)) for rr in got.rr] == [("web-1.example.", 45, "192.0.2.14")]
+    (txt,) = [rr for rr in got.ar if rr.rtype == dnslib.QTYPE.TXT]
+    assert str(txt.rdata) == f'"id={got.header.id} rd=true udp=1400 Web-1.example."'

@@ -122,16 +122,14 @@ def E(line: int, msg: str) -> str:
             id="unknown-function",
         ),
         pytest.param(
-            'template ANY ANY {\n  answer "{{ range .Match }}x{{ end }}"\n }',
-            E(3, 'could not compile template: {{ range .Match }}x{{ end }}, template: answer:1: "range" actions '
-              "are not supported by this build"),
-            id="range-unsupported",
+            'template ANY ANY {\n  answer "{{ range .Match }}x"\n }',
+            E(3, "could not compile template: {{ range .Match }}x, template: answer:1: unexpected EOF"),
+            id="range-unclosed",
         ),
         pytest.param(
-            'template ANY ANY {\n  answer "{{ .Message }}"\n }',
-            E(3, "could not compile template: {{ .Message }}, template: answer:1: the field .Message is not "
-              "supported by this build"),
-            id="message-unsupported",
+            'template ANY ANY {\n  answer "{{ $ip }}"\n }',
+            E(3, 'could not compile template: {{ $ip }}, template: answer:1: undefined variable "$ip"'),
+            id="undefined-variable",
         ),
         pytest.param(
             "template ANY ANY {\n  match " + "a" * 10001 + "\n }",
