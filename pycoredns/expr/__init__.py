@@ -7,13 +7,13 @@ Lark grammar of our own: parsed, type-checked and compiled once, evaluated per q
     program.run(req, {"ttl": 60})               # True or False, or raises expr.EvalError
 
 Supported: literals (integers in every base, floats, strings in all three quotings, booleans,
-nil, arrays, maps), variables, calls, member and index access, slices, every operator of expr
-(arithmetic, comparison, ``in``, ``matches``, ``contains``, ``startsWith``, ``endsWith``,
-boolean logic, ``..``, ``??``, ``?:``, the pipe ``|``) and the builtins of
-:mod:`pycoredns.expr.builtins` with predicates (``any(list, # > 1)``). Errors read as expr's do:
-``unknown name b (1:1)`` followed by the expression and a caret. Not supported: ``let``,
-``if {} else {}``, method calls, and expr's date, JSON, grouping and sorting builtins (known names,
-compiled to an error that says so).
+nil, arrays, maps), variables, ``let x = v; body``, ``if c { a } else { b }``, calls, member and
+index access, slices, every operator of expr (arithmetic, comparison, ``in``, ``matches``,
+``contains``, ``startsWith``, ``endsWith``, boolean logic, ``..``, ``??``, ``?:``, the pipe ``|``),
+every builtin of expr (:mod:`pycoredns.expr.builtins`, predicates as ``any(list, # > 1)``), and
+dates and durations with the methods of Go's time.Time and time.Duration
+(:mod:`pycoredns.expr.timeval`). Errors read as expr's do: ``unknown name b (1:1)`` followed by
+the expression and a caret.
 """
 
 from __future__ import annotations

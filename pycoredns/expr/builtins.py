@@ -1,23 +1,37 @@
-"""expr-lang's builtin functions, the ones that make sense for DNS queries (strings, numbers,
-conversions, arrays with predicates). Each compiles its own arguments, so that a predicate
-(``any(list, incidr(ip, #))``) is checked with ``#`` bound to the element type.
-
-The rest of expr's builtins (dates and durations, JSON, groupBy, sortBy, reduce, pairs) are known
-names, so they cannot be variables, and fail compilation with an error that says so.
+"""expr-lang's builtin functions: strings, numbers, conversions, arrays with predicates,
+dates and durations, JSON, grouping, sorting, reducing and pairs. Each compiles its own
+arguments, so that a predicate (``any(list, incidr(ip, #))``) is checked with ``#`` bound to the
+element type (and ``#acc`` to the accumulator in ``reduce``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pycoredns.corefile.values import go_strconv_quote, parse_atoi
+from pycoredns.expr import timeval
 from pycoredns.expr.gofmt import go_sprint
 from pycoredns.expr.runtime import Checker, EvalError, Frame, Node, Scope, as_bool, equal, is_num
-from pycoredns.expr.types import ANY, BOOL, FLOAT, INT, STRING, Type, array, go_type_name
+from pycoredns.expr.types import (
+    ANY,
+    BOOL,
+    DURATION,
+    FLOAT,
+    INT,
+    MAP,
+    STRING,
+    TIME,
+    Duration,
+    Type,
+    array,
+    go_type_name,
+)
 
 if TYPE_CHECKING:
     from lark import Tree
@@ -471,3 +485,197 @@ BUILTINS: dict[str, Builtin] = {
     },
     "bitnot": _simple("bitnot", [INTEGER], INT, _bits("bitnot")),
 }
+
+
+# -- dates and durations -----------------------------------------------------------------------------
+def _date(c: Checker, args: list[Tree], scope: Scope | None, pos: int) -> Node:
+    _count(c, "date", args, pos, 1, 3)
+    nodes = _plain(c, "date", args, scope)
+    for n in nodes[1:]:
+        _want(c, "date", n, "string")
+    fns = [n.fn for n in nodes]
+    return Node(TIME, lambda f: timeval.date(*[fn(f) for fn in fns]), pos)
+
+
+def _timezone(name: str) -> Any:
+    return timeval.location(name)
+
+
+# -- JSON ----------------------------------------------------------------------------------------------
+def go_json(v: Any, indent: str = "  ", level: int = 0) -> str:
+    """``json.MarshalIndent(v, "", "  ")``: map keys sorted, ``<``, ``>``, ``&`` escaped as Go does,
+    floats in Go's shortest form."""
+    pad, inner = "\n" + indent * level, "\n" + indent * (level + 1)
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, Duration):
+        return str(int(v))
+    if isinstance(v, int):
+        return str(int(v))  # a Month or Weekday is a number to encoding/json
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            raise EvalError(f"json: unsupported value: {go_sprint(v)}")
+        text = go_sprint(v)
+        return text.replace("e+0", "e+").replace("e-0", "e-") if "e" in text else text
+    if isinstance(v, str):
+        return _json_string(v)
+    if isinstance(v, datetime):
+        return _json_string(timeval.go_format(v, "2006-01-02T15:04:05.999999999Z07:00"))
+    if isinstance(v, list):
+        if not v:
+            return "[]"
+        return "[" + ",".join(inner + go_json(x, indent, level + 1) for x in v) + pad + "]"
+    if isinstance(v, dict):
+        if not v:
+            return "{}"
+        if not all(isinstance(k, str) for k in v):
+            raise EvalError("json: unsupported type: map[interface {}]interface {}")
+        return "{" + ",".join(f"{inner}{_json_string(k)}: {go_json(v[k], indent, level + 1)}" for k in sorted(v)) \
+            + pad + "}"
+    raise EvalError(f"json: unsupported type: {go_type_name(v)}")
+
+
+def _json_string(s: str) -> str:
+    out = json.dumps(s, ensure_ascii=False)
+    # encoding/json escapes HTML-significant characters and the JavaScript line separators
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"),
+                    ("\u2029", "\\u2029")):
+        out = out.replace(ch, esc)
+    return out
+
+
+def _from_json(s: str) -> Any:
+    try:
+        # encoding/json decodes every number into a float64 when the target is interface{}
+        return json.loads(s, parse_int=float, parse_constant=_no_constant)
+    except (json.JSONDecodeError, ValueError) as e:
+        raise EvalError(f"invalid character in JSON: {e}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+# -- grouping, sorting, reducing, pairs ----------------------------------------------------------------
+def _group_by(items: list[Any], test: Callable[[int, Any], Any]) -> dict[Any, list[Any]]:
+    out: dict[Any, list[Any]] = {}
+    for i, v in enumerate(items):
+        key = test(i, v)
+        try:
+            out.setdefault(key, []).append(v)
+        except TypeError:
+            raise EvalError(f"runtime error: hash of unhashable type {go_type_name(key)}") from None
+    return out
+
+
+def _sort_by(c: Checker, args: list[Tree], scope: Scope | None, pos: int) -> Node:
+    _count(c, "sortBy", args, pos, 2, 3)
+    arr = _array_arg(c, "sortBy", args[0], scope)
+    elem = arr.type.elem if arr.type.kind == "array" and arr.type.elem else ANY
+    pred = _predicate(c, args[1], elem)
+    order = c.node(args[2], scope) if len(args) == 3 else None
+    if order is not None:
+        _want(c, "sortBy", order, "string")
+    afn, pfn = arr.fn, pred.fn
+    ofn = order.fn if order is not None else None
+
+    def run(f: Frame) -> list[Any]:
+        items = _elements("sortBy", afn(f))
+        direction = ofn(f) if ofn is not None else "asc"
+        if direction not in ("asc", "desc"):
+            raise EvalError(f"unknown order {direction}, use asc or desc")
+        child = f.child()
+        keyed = []
+        for i, v in enumerate(items):
+            child.item, child.index = v, i
+            keyed.append((pfn(child), v))
+        keys = [k for k, _ in keyed]
+        if not (all(is_num(k) for k in keys) or all(isinstance(k, str) for k in keys)
+                or all(isinstance(k, datetime) for k in keys)):
+            raise EvalError("invalid argument for sortBy")
+        keyed.sort(key=lambda kv: kv[0], reverse=direction == "desc")  # stable, as Go's sort.SliceStable
+        return [v for _, v in keyed]
+
+    return Node(array(elem), run, pos)
+
+
+def _reduce(c: Checker, args: list[Tree], scope: Scope | None, pos: int) -> Node:
+    _count(c, "reduce", args, pos, 2, 3)
+    arr = _array_arg(c, "reduce", args[0], scope)
+    elem = arr.type.elem if arr.type.kind == "array" and arr.type.elem else ANY
+    body = args[1].children[0] if getattr(args[1], "data", None) == "closure" else args[1]
+    pred = c.node(body, Scope(elem, ANY))
+    initial = c.node(args[2], scope) if len(args) == 3 else None
+    afn, pfn = arr.fn, pred.fn
+    ifn = initial.fn if initial is not None else None
+
+    def run(f: Frame) -> Any:
+        items = _elements("reduce", afn(f))
+        start = 0
+        if ifn is not None:
+            acc = ifn(f)
+        elif items:
+            acc, start = items[0], 1
+        else:
+            raise EvalError("reduce of empty array with no initial value")
+        child = f.child()
+        for i in range(start, len(items)):
+            child.item, child.index, child.acc = items[i], i, acc
+            acc = pfn(child)
+        return acc
+
+    return Node(pred.type, run, pos)
+
+
+def _to_pairs(m: dict[Any, Any]) -> list[list[Any]]:
+    return [[k, m[k]] for k in sorted(m, key=lambda k: (str(type(k)), k))]
+
+
+def _from_pairs(pairs: list[Any]) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for p in pairs:
+        if not isinstance(p, list) or len(p) != 2:
+            raise EvalError("invalid pair")
+        out[p[0]] = p[1]
+    return out
+
+
+def _type_name(v: Any) -> str:
+    """expr's ``type(v)``."""
+    if v is None:
+        return "nil"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, Duration):
+        return "time.Duration"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "map"
+    if isinstance(v, datetime):
+        return "time.Time"
+    return "unknown"
+
+
+BUILTINS.update({
+    "now": _simple("now", [], TIME, timeval.now),
+    "duration": _simple("duration", [S], DURATION, timeval.parse),
+    "date": _date,
+    "timezone": _simple("timezone", [S], ANY, _timezone),
+    "toJSON": _simple("toJSON", [X], STRING, go_json),
+    "fromJSON": _simple("fromJSON", [S], ANY, _from_json),
+    "groupBy": _predicated("groupBy", lambda e, p: MAP, False, _group_by),
+    "sortBy": _sort_by,
+    "reduce": _reduce,
+    "toPairs": _simple("toPairs", [M], array(array()), _to_pairs),
+    "fromPairs": _simple("fromPairs", [A], MAP, _from_pairs),
+    "type": _simple("type", [X], STRING, _type_name),
+})

@@ -19,6 +19,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from pycoredns import goregex
 from pycoredns.corefile.values import go_strconv_quote
+from pycoredns.expr import timeval
 from pycoredns.expr.builtins import BUILTIN_NAMES, BUILTINS
 from pycoredns.expr.runtime import (
     CompileError,
@@ -40,9 +41,26 @@ from pycoredns.expr.runtime import (
     value_in,
     wrap,
 )
-from pycoredns.expr.types import ANY, BOOL, FLOAT, INT, MAP, NIL, STRING, Func, Type, array
+from pycoredns.expr.types import (
+    ANY,
+    BOOL,
+    DURATION,
+    FLOAT,
+    INT,
+    MAP,
+    NIL,
+    STRING,
+    TIME,
+    Duration,
+    Func,
+    Type,
+    array,
+    type_of,
+)
 
 _PARSER: Lark | None = None
+_KIND_TYPES = {"int": INT, "float": FLOAT, "string": STRING, "bool": BOOL, "time": TIME, "duration": DURATION,
+               "any": ANY}
 
 
 def _parser() -> Lark:
@@ -221,6 +239,7 @@ class _Compiler:
     def __init__(self, source: str, env: Env) -> None:
         self.source = source
         self.env = env
+        self.lets: set[str] = set()  # the variables of the enclosing let expressions
 
     def err(self, pos: int, message: str) -> CompileError:
         return error_at(self.source, pos, message)
@@ -303,6 +322,8 @@ class _Compiler:
             return Node(scope.item, lambda f: f.item, pos)
         if tok == "#index":
             return Node(INT, lambda f: f.index, pos)
+        if tok == "#acc" and scope.acc is not None:
+            return Node(scope.acc, lambda f: f.acc, pos)
         raise self.err(pos, f"unknown pointer {tok}")
 
     def c_paren(self, tree: Tree, scope: Scope | None) -> Node:
@@ -340,6 +361,46 @@ class _Compiler:
         t = self._check_member(base, self.pos(name_tok), name)
         bfn = base.fn
         return Node(t, lambda f: member(bfn(f), name, optional), base.pos)
+
+    def c_method_call(self, tree: Tree, scope: Scope | None) -> Node:
+        """``value.Method(args)``: the methods of Go's time.Time and time.Duration that expr
+        exposes on dates and durations; on a value of unknown type, looked up when it runs."""
+        base_tree, name_tok, args_tree = tree.children
+        base = self.node(base_tree, scope)
+        name, pos = str(name_tok), self.pos(name_tok)
+        args = [self.node(a, scope) for a in ([] if args_tree is None else args_tree.children)]
+        t = base.type
+        tables = {"time": timeval.TIME_METHODS, "duration": timeval.DURATION_METHODS}
+        if t.kind in tables:
+            method = tables[t.kind].get(name)
+            if method is None:
+                raise self.err(pos, f"type {t} has no method {name}")
+            params, result, _ = method
+            if len(args) < len(params):
+                raise self.err(pos, f"not enough arguments to call {name}")
+            if len(args) > len(params):
+                raise self.err(pos, f"too many arguments to call {name}")
+            for want, n in zip(params, args, strict=True):
+                wt = _KIND_TYPES[want]
+                ok = wt.unknown or n.type.unknown or n.type == wt or (wt.kind == "duration" and n.type.kind == "int")
+                if not ok:
+                    raise self.err(n.pos, f"cannot use {n.type} as argument (type {wt}) to call {name} ")
+            result_type = _KIND_TYPES[result]
+        elif t.unknown:
+            result_type = ANY
+        else:
+            raise self.err(pos, f"type {t} has no method {name}")
+        bfn, fns = base.fn, [n.fn for n in args]
+
+        def run(f: Frame) -> Any:
+            value = bfn(f)
+            table = tables.get(type_of(value).kind)
+            method = table.get(name) if table is not None else None
+            if method is None:
+                raise EvalError(f"type {go_type_name(value)} has no method {name}")
+            return method[2](value, *[fn(f) for fn in fns])
+
+        return Node(result_type, run, base.pos)
 
     def c_opt_member(self, tree: Tree, scope: Scope | None) -> Node:
         return self.c_member(tree, scope, optional=True)
@@ -412,7 +473,11 @@ class _Compiler:
             v = xfn(f)
             if not is_num(v):
                 raise EvalError(f"invalid operation: {op}{go_type_name(v)}")
-            return (wrap(-v) if isinstance(v, int) else -v) if op == "-" else v
+            if op == "+":
+                return v
+            if isinstance(v, Duration):
+                return Duration(wrap(-v))
+            return wrap(-v) if isinstance(v, int) else -v
 
         return Node(x.type if x.type.number else ANY, neg, self.pos(op_tok))
 
@@ -471,10 +536,24 @@ class _Compiler:
                 return Node(BOOL, lambda f: as_bool(lfn(f), op) or as_bool(rfn(f), op), pos)
             return Node(BOOL, lambda f: as_bool(lfn(f), op) and as_bool(rfn(f), op), pos)
         if op in ("<", ">", "<=", ">="):
-            if not ((L.number and R.number) or (L.kind == R.kind == "string") or maybe("number", "string")):
+            if not ((L.number and R.number) or (L.kind == R.kind == "string") or (L.kind == R.kind == "time")
+                    or maybe("number", "string", "time")):
                 raise mismatch()
             return Node(BOOL, lambda f: compare(op, lfn(f), rfn(f)), pos)
+        if op in ("+", "-") and "time" in (L.kind, R.kind):
+            # expr's time arithmetic: time - time, time +/- duration, duration + time
+            if op == "-" and L.kind == R.kind == "time":
+                t = DURATION
+            elif (L.kind, R.kind) == ("time", "duration") or (op, L.kind, R.kind) == ("+", "duration", "time"):
+                t = TIME
+            elif maybe("time", "duration", "number"):
+                t = ANY
+            else:
+                raise mismatch()
+            return Node(t, lambda f: arith(op, lfn(f), rfn(f)), pos)
         if op in ("+", "-", "*"):
+            if "duration" in (L.kind, R.kind) and L.kind in ("int", "duration") and R.kind in ("int", "duration"):
+                return Node(DURATION, lambda f: arith(op, lfn(f), rfn(f)), pos)
             if L.number and R.number:
                 t = FLOAT if FLOAT in (L, R) else INT
             elif op == "+" and L.kind == R.kind == "string":
@@ -489,7 +568,8 @@ class _Compiler:
                 raise mismatch()
             return Node(FLOAT, lambda f: arith(op, lfn(f), rfn(f)), pos)
         if op == "%":
-            if not ((L.kind == R.kind == "int") or maybe("int")):
+            # a time.Duration is an int64 to expr
+            if not ((L.kind in ("int", "duration") and R.kind in ("int", "duration")) or maybe("int", "duration")):
                 raise mismatch()
             return Node(INT, lambda f: arith(op, lfn(f), rfn(f)), pos)
         if op == "in":
@@ -533,6 +613,43 @@ class _Compiler:
             return Node(t, coalesce, pos)
         raise self.err(pos, f"unknown operator ({op})")
 
+    def c_let_(self, tree: Tree, scope: Scope | None) -> Node:
+        """``let name = value; body``: the body is compiled with the variable in the environment
+        and runs with it bound in a copy of the frame's variables."""
+        name_tok, value_tree, body_tree = tree.children
+        name, pos = str(name_tok), self.pos(tree)
+        # expr's checker, in its order: the environment's names, functions, builtins, then lets
+        if name in self.env.variables and name not in self.lets:
+            raise self.err(pos, f"cannot redeclare {name}")
+        if name in self.env.functions:
+            raise self.err(pos, f"cannot redeclare function {name}")
+        if name in BUILTIN_NAMES:
+            raise self.err(pos, f"cannot redeclare builtin {name}")
+        if name in self.lets:
+            raise self.err(pos, f"cannot redeclare variable {name}")
+        value = self.node(value_tree, scope)
+        outer = self.env
+        self.env = outer.copy()
+        self.env.add_variable(name, value.type)
+        self.lets.add(name)
+        try:
+            body = self.node(body_tree, scope)
+        finally:
+            self.env = outer
+            self.lets.discard(name)
+        vfn, bfn = value.fn, body.fn
+
+        def run(f: Frame) -> Any:
+            inner = Frame(f.req, f.data, {**f.vars, name: vfn(f)})
+            inner.item, inner.index, inner.acc = f.item, f.index, f.acc
+            return bfn(inner)
+
+        return Node(body.type, run, pos)
+
+    def c_if_(self, tree: Tree, scope: Scope | None) -> Node:
+        cond, a, b = (self.node(c, scope) for c in tree.children)
+        return self._conditional(cond, a, b)
+
     def c_ternary(self, tree: Tree, scope: Scope | None) -> Node:
         cond, a, b = (self.node(c, scope) for c in tree.children)
         return self._conditional(cond, a, b)
@@ -567,8 +684,6 @@ class _Compiler:
         builtin = BUILTINS.get(name)
         if builtin is not None:
             return builtin(self, args, scope, pos)
-        if name in BUILTIN_NAMES:
-            raise self.err(pos, f"builtin {name} is not supported by this build")
         if name in self.env.variables:
             raise self.err(pos, f"{self.env.variables[name]} is not callable")
         raise self.err(pos, f"unknown name {name}")

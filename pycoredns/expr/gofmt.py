@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import decimal
 import math
+from datetime import datetime
 from typing import Any
+
+from pycoredns.expr.golayout import go_time_string
 
 
 def go_float(f: float) -> str:
@@ -41,6 +44,8 @@ def go_sprint(value: Any) -> str:
         return go_float(value)
     if isinstance(value, (list, tuple)):
         return "[" + " ".join(go_sprint(x) for x in value) + "]"
+    if isinstance(value, datetime):
+        return go_time_string(value)
     if isinstance(value, dict):
         return "map[" + " ".join(f"{go_sprint(k)}:{go_sprint(value[k])}" for k in sorted(value, key=str)) + "]"
     return str(value)

@@ -7,12 +7,13 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pycoredns import goregex
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.expr.gofmt import go_sprint
-from pycoredns.expr.types import Type, go_type_name
+from pycoredns.expr.types import Duration, Type, go_type_name
 
 _INT64 = 1 << 63
 
@@ -58,10 +59,11 @@ class Node:
 
 
 class Scope:
-    """A predicate's scope: the type of its element (``#``)."""
+    """A predicate's scope: the type of its element (``#``), and of ``#acc`` in reduce's."""
 
-    def __init__(self, item: Type) -> None:
+    def __init__(self, item: Type, acc: Type | None = None) -> None:
         self.item = item
+        self.acc = acc
 
 
 def wrap(v: int) -> int:
@@ -93,6 +95,8 @@ def bad(op: str, a: Any, b: Any) -> EvalError:
 
 
 def arith(op: str, a: Any, b: Any) -> Any:
+    if isinstance(a, datetime) or isinstance(b, datetime) or _duration(a, b):
+        return _time_arith(op, a, b)
     if not (is_num(a) and is_num(b)):
         if op == "+" and isinstance(a, str) and isinstance(b, str):
             return a + b
@@ -123,8 +127,36 @@ def arith(op: str, a: Any, b: Any) -> Any:
         return math.inf if float(a) > 0 else math.nan
 
 
+def _duration(a: Any, b: Any) -> bool:
+    return isinstance(a, Duration) or isinstance(b, Duration)
+
+
+def _time_arith(op: str, a: Any, b: Any) -> Any:
+    """expr's time operators: time - time is a duration, time +/- duration a time; a duration
+    with a duration or an integer stays a duration (expr keeps the time.Duration type)."""
+    if isinstance(a, datetime) and isinstance(b, datetime) and op == "-":
+        return between(a, b)
+    if isinstance(a, datetime) and isinstance(b, int) and is_num(b) and op in ("+", "-"):
+        return a + timedelta(microseconds=(b if op == "+" else -b) / 1000)
+    if isinstance(b, datetime) and isinstance(a, int) and is_num(a) and op == "+":
+        return b + timedelta(microseconds=a / 1000)
+    if is_num(a) and is_num(b) and op in ("+", "-", "*") and isinstance(a, int) and isinstance(b, int):
+        return Duration(arith(op, int(a), int(b)))
+    if is_num(a) and is_num(b):
+        return arith(op, float(a) if isinstance(a, float) else int(a), float(b) if isinstance(b, float) else int(b))
+    raise bad(op, a, b)
+
+
+def between(t: datetime, u: datetime) -> Duration:
+    """``t.Sub(u)``."""
+    delta = t - u
+    return Duration((delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000)
+
+
 def compare(op: str, a: Any, b: Any) -> bool:
-    if not ((is_num(a) and is_num(b)) or (isinstance(a, str) and isinstance(b, str))):
+    if isinstance(a, datetime) and isinstance(b, datetime):
+        pass
+    elif not ((is_num(a) and is_num(b)) or (isinstance(a, str) and isinstance(b, str))):
         raise bad(op, a, b)
     if op == "<":
         return bool(a < b)

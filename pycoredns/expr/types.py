@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from pycoredns.corefile.values import go_duration
+
+
+class Duration(int):
+    """A Go ``time.Duration`` value: nanoseconds, printed as Go prints it (``1h30m0s``)."""
+
+    def __str__(self) -> str:
+        return go_duration(int(self) / 1e9)
+
+    __repr__ = __str__
 
 
 @dataclass(frozen=True)
@@ -25,10 +37,12 @@ class Type:
 
     @property
     def number(self) -> bool:
-        return self.kind in ("int", "float")
+        # a time.Duration is an int64 to expr: it adds and compares as a number
+        return self.kind in ("int", "float", "duration")
 
 
-_GO_NAMES = {"float": "float64", "any": "interface {}", "map": "map[string]interface {}", "func": "func"}
+_GO_NAMES = {"float": "float64", "any": "interface {}", "map": "map[string]interface {}", "func": "func",
+             "time": "time.Time", "duration": "time.Duration"}
 
 INT = Type("int")
 FLOAT = Type("float")
@@ -37,6 +51,8 @@ BOOL = Type("bool")
 NIL = Type("nil")
 ANY = Type("any")
 MAP = Type("map")
+TIME = Type("time")
+DURATION = Type("duration")
 
 
 def array(elem: Type = ANY) -> Type:
@@ -47,6 +63,10 @@ def type_of(value: Any) -> Type:
     """The static type of a value (a variable's, when only its value is known)."""
     if isinstance(value, bool):
         return BOOL
+    if isinstance(value, Duration):
+        return DURATION
+    if isinstance(value, datetime):
+        return TIME
     if isinstance(value, int):
         return INT
     if isinstance(value, float):

@@ -122,7 +122,12 @@ def test_expr_valid(options: list[str], count: int) -> None:
             ["var a 1", "expr a + 'x'"],
             E(4, compile_error("", "a + 'x'", 3, "invalid operation: + (mismatched types int and string)")),
         ),
-        (["expr now() > 1"], E(3, compile_error("", "now() > 1", 1, "builtin now is not supported by this build"))),
+        (
+            ["expr now() > 1"],
+            E(3, compile_error("", "now() > 1", 7, "invalid operation: > (mismatched types time.Time and int)")),
+        ),
+        (["var a 1", "expr let a = 2; a"], E(4, compile_error("", "let a = 2; a", 1, "cannot redeclare a"))),
+        (["expr let name = 2; 1"], E(3, compile_error("", "let name = 2; 1", 1, "cannot redeclare function name"))),
     ],
 )
 def test_expr_invalid(options: list[str], error: str) -> None:
