@@ -93,6 +93,7 @@ class HTTPServer:
         self.routes: dict[str, Route] = {}
         self.users: set[int] = set()
         self.web: WebConfig | None = None
+        self._web_owners: dict[int, WebConfig | None] = {}  # users that set it, in arrival order
         self._server: asyncio.Server | None = None
 
     @property
@@ -125,20 +126,23 @@ class HTTPServer:
         except OSError as e:
             raise ServerConfigError(f"listen tcp {self.address}: {e.strerror or e}") from None
 
-    async def acquire(self, user: object, routes: dict[str, Route], web: WebConfig | None = None) -> None:
+    async def acquire(
+        self, user: object, routes: dict[str, Route], web: WebConfig | None = None, *, sets_web: bool = False
+    ) -> None:
         """Serve ``routes`` for ``user``, opening the listener if nobody has yet.
 
-        ``web`` (a web configuration file) applies to the whole listener. A user that brings
-        one, or brings none where the listener has one, sets it: a reload that adds, changes or
-        drops ``tls`` reopens the listener (SO_REUSEPORT lets the new socket bind beside the old).
+        A user with ``sets_web`` (*prometheus*) decides the listener's web configuration, ``web``
+        or none: the first such user still there wins, as in CoreDNS the first *prometheus* of an
+        address starts its listener. Users without it (*health*, *ready*) take the listener as it
+        is. When the deciding user changes (a reload that adds, changes or drops ``tls``, once
+        the old configuration is gone) the listener reopens; SO_REUSEPORT lets it bind again.
         """
         self._registry[self.address] = self
         self.routes.update(routes)
         self.users.add(id(user))
-        if _web_key(web) != _web_key(self.web):
-            self.web = web
-            if self._server is not None:
-                await self.close()
+        if sets_web:
+            self._web_owners[id(user)] = web
+        await self._apply_web()
         try:
             await self.start()
         except ServerConfigError:
@@ -150,10 +154,26 @@ class HTTPServer:
     async def release(self, user: object) -> None:
         """``user`` no longer needs the listener; the last one out closes it."""
         self.users.discard(id(user))
+        self._web_owners.pop(id(user), None)
         if not self.users:
             if self._registry.get(self.address) is self:
                 self._registry.pop(self.address, None)
+            self.web = None
             await self.close()
+            return
+        await self._apply_web()
+        if self._server is None:
+            try:
+                await self.start()
+            except ServerConfigError as e:
+                log.error("[ERROR] http %s: %s", self.address, e)
+
+    async def _apply_web(self) -> None:
+        wanted = next(iter(self._web_owners.values()), None)
+        if _web_key(wanted) != _web_key(self.web):
+            self.web = wanted
+            if self._server is not None:
+                await self.close()
 
     async def close(self) -> None:
         server, self._server = self._server, None

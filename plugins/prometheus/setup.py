@@ -54,7 +54,7 @@ def setup(c: Controller) -> None:
     generation = c.generation
 
     async def startup() -> None:
-        await server.acquire(observer, {"/metrics": metrics_route}, web)
+        await server.acquire(observer, {"/metrics": metrics_route}, web, sets_web=True)
         # Every plugin's setup has run by now: the chain and the listen addresses are known.
         order = c.directive_order
         names = {h.name for h in c.handlers}

@@ -174,3 +174,37 @@ def test_require_any_client_cert_says_why(pki: Path) -> None:
     web = _web(pki, TLS + "  client_auth_type: RequireAnyClientCert\n", "any.yml")
     with pytest.raises(PluginSetupError, match="Python's ssl cannot require a client certificate without verifying"):
         load(_corefile(web))
+
+
+def test_changes_to_the_file_apply_without_a_reload(pki: Path, dns_server: ServerFactory) -> None:
+    # The toolkit reads the file again for each connection and request: a new password works at once.
+    web = _web(pki, TLS + f"basic_auth_users:\n  prom: {_hash('old')}\n", "live.yml")
+    port = dns_server(_corefile(web)).http_port(METRICS)
+    assert _get(port, _client(pki), ("prom", "old"))[0] == 200
+    web.write_text(TLS + f"basic_auth_users:\n  prom: {_hash('new')}\nrate_limit:\n  burst: 2\n  interval: 1m\n")
+    assert _get(port, _client(pki), ("prom", "old"))[0] == 401
+    assert _get(port, _client(pki), ("prom", "new"))[0] == 200  # the limit counts every request
+    status, headers, body = _get(port, _client(pki), ("prom", "new"))
+    assert (status, body) == (429, "Too Many Requests\n")
+
+
+def test_reload_adds_and_drops_tls(pki: Path, dns_server: ServerFactory) -> None:
+    plain = f".:0 {{\n    bind 127.0.0.1\n    whoami\n    prometheus {METRICS}\n}}\n"
+    web = _web(pki, TLS, "reload.yml")
+    s = dns_server(plain)
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.http_port(METRICS)}/metrics", timeout=5) as resp:
+        assert resp.status == 200
+    assert s.reload(_corefile(web))
+    assert _get(s.http_port(METRICS), _client(pki))[0] == 200
+    assert s.reload(plain)
+    with urllib.request.urlopen(f"http://127.0.0.1:{s.http_port(METRICS)}/metrics", timeout=5) as resp:
+        assert resp.status == 200
+
+
+def test_health_on_the_same_address_is_served_over_tls(pki: Path, dns_server: ServerFactory) -> None:
+    web = _web(pki, TLS, "shared.yml")
+    corefile = (f".:0 {{\n    bind 127.0.0.1\n    whoami\n    health {METRICS}\n"
+                f"    prometheus {METRICS} {{\n        tls {web}\n    }}\n}}\n")
+    port = dns_server(corefile).http_port(METRICS)
+    with urllib.request.urlopen(f"https://127.0.0.1:{port}/health", timeout=5, context=_client(pki)) as resp:
+        assert (resp.status, resp.read()) == (200, b"OK")
