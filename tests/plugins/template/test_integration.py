@@ -134,3 +134,25 @@ def test_range_variables_and_message_through_a_server(dns_server: ServerFactory,
     assert [(str(rr.rname), rr.ttl, str(rr.rdata)) for rr in got.rr] == [("web-1.example.", 45, "192.0.2.14")]
     (txt,) = [rr for rr in got.ar if rr.rtype == dnslib.QTYPE.TXT]
     assert str(txt.rdata) == f'"id={got.header.id} rd=true udp=1400 Web-1.example."'
+
+
+def test_expr_let_if_and_dates_through_a_server(dns_server: ServerFactory, dns_client: DNSClient) -> None:
+    # A var computed with let and if/else, and a condition on durations and dates: names whose
+    # label is a number of minutes under a day answer with that many seconds in the TXT.
+    corefile = (
+        "example:0 {\n"
+        "  template IN TXT example {\n"
+        "    match ^(?P<m>[0-9]+)m[.]example[.]$\n"
+        "    var secs \"let d = duration(group('m') + 'm'); if d < duration('24h') { int(d.Seconds()) } else { -1 }\"\n"
+        "    expr \"secs >= 0 && now().After(date('2020-01-01'))\"\n"
+        '    answer "{{ .Name }} 60 IN TXT \\"{{ .Var.secs }}\\""\n'
+        "    fallthrough\n"
+        "  }\n"
+        "  whoami\n"
+        "}\n"
+    )
+    dns_server(corefile)
+    got = dns_client.query("90m.example.", "TXT")
+    assert [str(rr.rdata) for rr in got.rr] == ['"5400"']
+    other = dns_client.query("2000m.example.", "TXT")
+    assert other.rr == [] and other.ar  # fell through to whoami
