@@ -190,6 +190,8 @@ class HTTPServer:
             return await self._route(method, path, headers)
         # The toolkit's handler: rate limit, then its headers on every answer, then basic auth.
         web = self.web.current()
+        if web.error:
+            return Response(500, b"Internal Server Error\n", headers=(("X-Content-Type-Options", "nosniff"),))
         if web.rate_limited():
             return Response(429, b"Too Many Requests\n", headers=(("X-Content-Type-Options", "nosniff"),))
         extra = tuple(web.headers.items())

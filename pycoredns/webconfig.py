@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import os
 import ssl
 import tempfile
@@ -73,6 +74,9 @@ _FAKE_HASH = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
 
 class WebConfigError(Exception):
     """The file is unreadable or invalid; the text is the exporter toolkit's."""
+
+
+log = logging.getLogger("pycoredns")
 
 
 # -- strict YAML decoding (go-yaml v2's UnmarshalStrict) ---------------------------------------
@@ -223,7 +227,8 @@ class WebConfig:
     burst: int = 0
     interval: float = 0.0
     context: ssl.SSLContext | None = None
-    _stamp: tuple[float, ...] = ()
+    error: str = ""  # why the file, changed since it loaded, is invalid now
+    _stamp: tuple[tuple[int, int], ...] = ()
     _auth_cache: dict[tuple[str, str, str], bool] = field(default_factory=dict)
     _bucket: tuple[float, float] = (0.0, 0.0)  # (tokens, at) of the rate limiter
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -239,13 +244,16 @@ class WebConfig:
     def _files(self) -> list[str]:
         return [p for p in (self.path, self.tls.cert_file, self.tls.key_file, self.tls.client_ca_file) if p]
 
-    def _mtimes(self) -> tuple[float, ...]:
+    def _mtimes(self) -> tuple[tuple[int, int], ...]:
+        """What tells a file changed: its modification time and size (two writes within the
+        file system's time resolution still differ in size, most of the time)."""
         out = []
         for p in self._files():
             try:
-                out.append(os.stat(p).st_mtime)
+                st = os.stat(p)
+                out.append((st.st_mtime_ns, st.st_size))
             except OSError:
-                out.append(-1.0)
+                out.append((-1, -1))
         return tuple(out)
 
     def _read(self) -> None:
@@ -298,15 +306,19 @@ class WebConfig:
 
     def current(self) -> WebConfig:
         """This configuration, re-read first if a file changed since (the toolkit re-reads on
-        every connection and request). A file that went bad keeps the last good settings."""
+        every connection and request). While the file is invalid, ``error`` says why: the
+        toolkit then fails each request (500) and each handshake, and so do we."""
         stamp = self._mtimes()
         if stamp != self._stamp:
+            self._stamp = stamp
             fresh = WebConfig(self.path)
             try:
                 fresh._read()
-            except WebConfigError:
-                self._stamp = stamp  # logged once by the caller's next failure, not per request
+            except WebConfigError as e:
+                self.error = str(e)
+                log.error("[ERROR] plugin/prometheus: unable to parse configuration %s: %s", self.path, e)
                 return self
+            self.error = ""
             self.tls, self.http2, self.headers, self.users = fresh.tls, fresh.http2, fresh.headers, fresh.users
             self.burst, self.interval, self.context = fresh.burst, fresh.interval, fresh.context
             self._stamp, self._auth_cache = fresh._stamp, {}
@@ -319,10 +331,14 @@ class WebConfig:
         if ctx is None:
             return None
 
-        def on_hello(sock: ssl.SSLObject, server_name: str | None, initial: ssl.SSLContext) -> None:
-            fresh = self.current().context
+        def on_hello(sock: ssl.SSLObject, server_name: str | None, initial: ssl.SSLContext) -> int | None:
+            current = self.current()
+            if current.error:
+                return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+            fresh = current.context
             if fresh is not None and fresh is not sock.context:
                 sock.context = fresh
+            return None
 
         ctx.sni_callback = on_hello
         return ctx

@@ -208,3 +208,18 @@ def test_health_on_the_same_address_is_served_over_tls(pki: Path, dns_server: Se
     port = dns_server(corefile).http_port(METRICS)
     with urllib.request.urlopen(f"https://127.0.0.1:{port}/health", timeout=5, context=_client(pki)) as resp:
         assert (resp.status, resp.read()) == (200, b"OK")
+
+
+def test_a_file_that_goes_bad_fails_requests_until_fixed(pki: Path, dns_server: ServerFactory) -> None:
+    web = _web(pki, "http_server_config:\n  headers:\n    X-Frame-Options: deny\n", "bad-later.yml")
+    port = dns_server(_corefile(web)).http_port(METRICS)
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        assert resp.headers["X-Frame-Options"] == "deny"
+    web.write_text("http_server_config:\n  nope: 1\n")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url, timeout=5)
+    assert e.value.code == 500
+    web.write_text("{}\n")
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        assert resp.status == 200 and resp.headers["X-Frame-Options"] is None
