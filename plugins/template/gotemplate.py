@@ -561,15 +561,13 @@ class Template:
                 elif rest:
                     raise self._err(f"unexpected {rest!r} in else")
             elif keyword in ("if", "with", "range"):
-                entry = _Open(Branch(keyword, Pipeline([])))
-                # the declared variables belong to the structure's scope: open it first
-                open_(entry)
-                assert entry.node is not None
-                entry.node.cond = self._pipeline(rest, decl=True, range_decl=keyword == "range")
-                stack.pop()
+                scope: list[str] = []
+                self._scopes.append(scope)  # what the pipeline declares lives until the {{end}}
+                cond = self._pipeline(rest, decl=True, range_decl=keyword == "range")
                 self._scopes.pop()
-                current().append(entry.node)
-                open_(entry)
+                node = Branch(keyword, cond)
+                current().append(node)
+                open_(_Open(node, scope=scope))
             elif keyword in ("break", "continue"):
                 if rest:
                     raise self._err(f"unexpected {rest!r} in {{{{{keyword}}}}}")
@@ -638,7 +636,9 @@ class Template:
             # "$x :=", "$x =", and for range "$i, $v :="
             i = 0
             candidate = [tokens[0][1]]
-            if range_decl and len(tokens) > 2 and tokens[1][1] == "," and tokens[2][0] == "var":
+            if len(tokens) > 2 and tokens[1][1] == "," and tokens[2][0] == "var":
+                if not range_decl:
+                    raise self._err("too many declarations in command")
                 candidate.append(tokens[2][1])
                 i = 2
             if len(tokens) > i + 1 and tokens[i + 1][1] in (":=", "="):

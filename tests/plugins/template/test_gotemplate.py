@@ -87,6 +87,7 @@ def test_prints_as_go_does(text: str, want: str) -> None:
         ("{{ $x = 1 }}", 'template: answer:1: undefined variable "$x"'),
         ("{{ if true }}{{ $x := 1 }}{{ end }}{{ $x }}", 'template: answer:1: undefined variable "$x"'),
         ("{{ break }}", "template: answer:1: {{break}} outside {{range}}"),
+        ("{{ $a, $b := .Match }}", "template: answer:1: too many declarations in command"),
         ("{{ continue }}", "template: answer:1: {{continue}} outside {{range}}"),
         ("{{ range .A }}x", "template: answer:1: unexpected EOF"),
         ('{{ if true }}{{ define "x" }}{{ end }}{{ end }}', "template: answer:1: unexpected <define> in command"),
