@@ -221,6 +221,11 @@ def _list_str(parts: list[Part]) -> str:
                    for p in parts)
 
 
+def _empty(parts: list[Part]) -> bool:
+    """Go's IsEmptyTree: nothing but white space."""
+    return all(isinstance(p, str) and not p.strip() for p in parts)
+
+
 def _go_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -546,7 +551,13 @@ class Template:
                     close()
                 done = close()
                 if done.node is None:
-                    self.defined[done.define] = bodies.pop(id(done))
+                    body = bodies.pop(id(done))
+                    old = self.defined.get(done.define)
+                    # Go keeps the first non-empty definition and refuses a second one
+                    if old is None or _empty(old):
+                        self.defined[done.define] = body
+                    elif not _empty(body):
+                        raise self._err(f'template: multiple definition of template "{done.define}"')
             elif keyword == "else":
                 top = stack[-1] if stack else None
                 if top is None or top.node is None or top.in_else:
