@@ -81,6 +81,9 @@ class Server:
     async def _open(self, key: ListenerKey, dispatcher: Dispatcher) -> Listener:
         if key.transport != "dns":
             raise ServerConfigError(f"transport {key.transport}:// is not supported by this build")
+        if key.port == 0 and self.steering is not None:
+            # Each worker would get its own port from the kernel: no group to share, no steering.
+            raise ServerConfigError(f"listen {key}: port 0 cannot be shared by workers: give a port")
         # Port 0 (tests, -dns.port 0) lets the kernel pick the UDP port; TCP and the other family
         # must then get the same one, which may be taken: pick again a few times.
         for attempt in range(8):

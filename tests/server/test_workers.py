@@ -313,3 +313,12 @@ def test_workers_flag_values(tmp_path: Path) -> None:
         assert f'invalid value "{bad}" for flag -workers' in r.stderr
     (tmp_path / "Corefile").write_text(".:1053 {\n    whoami\n}\n")
     assert run("-workers", "auto", "-validate", "-conf", str(tmp_path / "Corefile")).returncode == 0
+
+
+def test_port_0_cannot_be_shared_by_workers(tmp_path: Path) -> None:
+    # Each worker would get a port of its own from the kernel: the instance refuses, naming why.
+    (tmp_path / "Corefile").write_text(".:0 {\n    bind 127.0.0.1\n    whoami\n}\n")
+    argv = [sys.executable, "-m", "pycoredns", "-workers", "2", "-conf", str(tmp_path / "Corefile")]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "listen dns://127.0.0.1:0: port 0 cannot be shared by workers: give a port" in r.stdout + r.stderr
