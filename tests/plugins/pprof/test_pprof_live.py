@@ -73,29 +73,40 @@ def _dnsperf(live: Live, tmp_path: Path, seconds: int) -> subprocess.Popen[str]:
 
 @pytest.mark.skipif(shutil.which("dnsperf") is None, reason="needs dnsperf")
 def test_cpu_profile_during_dnsperf_load_has_the_query_path(live: Live, tmp_path: Path) -> None:
-    perf = _dnsperf(live, tmp_path, 4)
+    # A profile samples every 10 ms of CPU: on a busy machine the server may get only a few dozen
+    # samples in 2 s, and a short function like Cache.serve can miss them all. Up to three profiles
+    # are taken during one load; every one must be well formed, and together they show the path.
+    perf = _dnsperf(live, tmp_path, 10)
+    funcs: set[str] = set()
+    on_path = 0
     try:
         time.sleep(0.5)
-        started = time.monotonic()
-        status, body = live.get("/debug/pprof/profile?seconds=2")
-        took = time.monotonic() - started
+        for _attempt in range(3):
+            started = time.monotonic()
+            status, body = live.get("/debug/pprof/profile?seconds=2")
+            took = time.monotonic() - started
+            assert status == 200, body
+            (tmp_path / "cpu.pb.gz").write_bytes(body)
+            assert 1.9 < took < 4.5
+            p = parse(body)
+            strings = list(p.string_table)
+            assert [(strings[t.type], strings[t.unit]) for t in p.sample_type] == [
+                ("samples", "count"),
+                ("cpu", "nanoseconds"),
+            ]
+            assert p.period == 10_000_000 and p.duration_nanos >= 1_900_000_000
+            samples = stacks(p)
+            assert all(v[0] >= 1 and v[1] > 0 for _n, v, _l in samples)
+            funcs |= {name for names, _v, _l in samples for name in names}
+            on_path += sum(v[0] for names, v, _l in samples if "pycoredns.server.dispatch.Dispatcher.handle" in names)
+            if "pycoredns.plugins.cache.handler.Cache.serve" in funcs and on_path >= 5:
+                break
     finally:
+        perf.send_signal(signal.SIGINT)  # dnsperf stops early on SIGINT and still prints its summary
         out, _ = perf.communicate(timeout=30)
-    assert status == 200, body
-    (tmp_path / 'cpu.pb.gz').write_bytes(body)
-    assert 1.9 < took < 4.5
-    p = parse(body)
-    strings = list(p.string_table)
-    assert [(strings[t.type], strings[t.unit]) for t in p.sample_type] == [("samples", "count"),
-                                                                          ("cpu", "nanoseconds")]
-    assert p.period == 10_000_000 and p.duration_nanos >= 1_900_000_000
-    samples = stacks(p)
-    funcs = {name for names, _v, _l in samples for name in names}
     assert "pycoredns.server.dispatch.Dispatcher.handle" in funcs
     assert "pycoredns.plugins.cache.handler.Cache.serve" in funcs
-    on_path = sum(v[0] for names, v, _l in samples if "pycoredns.server.dispatch.Dispatcher.handle" in names)
     assert on_path >= 5  # the hit path is where the server spends its CPU under this load
-    assert all(v[0] >= 1 and v[1] > 0 for _n, v, _l in samples)
     # The loop kept answering while the profile was taken: dnsperf lost (almost) nothing.
     completed = int(out.split("Queries completed:")[1].split()[0])
     lost = int(out.split("Queries lost:")[1].split()[0])
