@@ -24,6 +24,7 @@ __all__ = [
     "PluginSetupError",
     "PyCoreDNSError",
     "ServerConfigError",
+    "ShortQuestion",
     "UpstreamError",
     "WireError",
 ]
@@ -86,6 +87,15 @@ class MalformedQuery(WireError):
         super().__init__(f"malformed query (rcode {rcode})")
         self.rcode = rcode
         self.question_end = question_end
+
+
+class ShortQuestion(MalformedQuery):
+    """The query ends inside its question's type or class: ``wire`` is the query with the missing
+    octets zero, as miekg/dns reads it (the engine serves that instead)."""
+
+    def __init__(self, wire: bytes) -> None:
+        super().__init__(None)
+        self.wire = wire
 
 
 class MalformedMessage(WireError):

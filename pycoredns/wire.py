@@ -12,6 +12,7 @@ import struct
 # The wire errors live in the one hierarchy; they are named here too, where they are raised.
 from pycoredns.errors import MalformedMessage as MalformedMessage
 from pycoredns.errors import MalformedQuery as MalformedQuery
+from pycoredns.errors import ShortQuestion as ShortQuestion
 
 # RCODEs used by the engine.
 NOERROR = 0
@@ -128,6 +129,7 @@ def parse_question(data: bytes) -> Question:
             raise MalformedQuery(FORMERR)
         q.qtype, q.qclass = _TC.unpack_from(data, pos + 1)
     except (IndexError, struct.error):
+        _short_question(data, pos)
         raise MalformedQuery(FORMERR) from None
     end = pos + 5
     q.labels = labels
@@ -151,6 +153,31 @@ def parse_question(data: bytes) -> Question:
             return q
     _read_rest(data, q)
     return q
+
+
+def _accepted(data: bytes) -> bool:
+    """miekg/dns's default accept rule on the counts: one question, at most 1, 1 and 2 records."""
+    _id, _f1, _f2, qd, an, ns, ar = _H.unpack_from(data)
+    return qd == 1 and an <= 1 and ns <= 1 and ar <= 2
+
+
+def _short_question(data: bytes, name_end: int) -> None:
+    """A query that ends before its question does: raise what CoreDNS answers, if not FORMERR.
+
+    miekg/dns reads a message that ends right after the header as one with no question, which
+    CoreDNS answers SERVFAIL (its server has nothing to route). A question cut right after its
+    name, or after its type, unpacks with the missing fields zero; the query then goes on as
+    that question (class 0 is refused unless a block takes every class), and
+    :class:`ShortQuestion` carries it whole. Anything else that ends early is FORMERR (the
+    caller's).
+    """
+    if not _accepted(data):
+        return
+    n = len(data)
+    if n == 12:
+        raise MalformedQuery(SERVFAIL)
+    if name_end < n and data[name_end] == 0 and n - (name_end + 1) in (0, 2):
+        raise ShortQuestion(data + b"\x00" * (name_end + 5 - n))
 
 
 def _read_rest(data: bytes, q: Question) -> None:

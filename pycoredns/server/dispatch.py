@@ -93,6 +93,9 @@ class Dispatcher:
         """Answer one query. ``send(reply, remote)`` writes a reply (UDP: the transport's sendto)."""
         try:
             q = wire.read_question(data)
+        except wire.ShortQuestion as e:
+            self.handle(e.wire, remote, local, proto, send)  # served as miekg/dns reads it
+            return
         except wire.MalformedQuery as e:
             if e.rcode is not None:
                 reply = wire.error_reply(data, e.rcode, e.question_end, False, 512, False)

@@ -73,6 +73,41 @@ def test_malformed_query_gets_formerr_and_server_keeps_answering(packet: bytes) 
         assert query("example.org", "A", port).header.rcode == dnslib.RCODE.NOERROR
 
 
+_HEADER = b"\x12\x34\x01\x10"  # ID, RD, CD
+_NAME = b"\x07example\x03org\x00"
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+@pytest.mark.parametrize("counts", [b"\x00\x01\x00\x00\x00\x00\x00\x00", b"\x00\x01\x00\x01\x00\x01\x00\x02"])
+def test_one_question_promised_and_none_sent_gets_servfail(proto: str, counts: bytes) -> None:
+    # miekg/dns reads a header-only message as a query without a question (the counts pass its
+    # accept rule), and CoreDNS's server answers that SERVFAIL with no question.
+    with running_server(_two_blocks(0)) as rs:
+        reply = raw_query(_HEADER + counts, rs.port, proto=proto)
+        assert reply == b"\x12\x34\x81\x12" + b"\x00" * 8  # QR, RD, CD kept; SERVFAIL; no section
+        assert query("example.org", "A", rs.port).header.rcode == dnslib.RCODE.NOERROR
+
+
+@pytest.mark.parametrize(
+    ("tail", "qtype"), [pytest.param(b"", 0, id="name-only"), pytest.param(b"\x00\x10", 16, id="no-class")]
+)
+def test_question_cut_after_name_or_type_is_read_with_zeros_and_refused(tail: bytes, qtype: int) -> None:
+    # miekg/dns fills the missing type and class with 0; class 0 is not IN, so CoreDNS refuses it
+    # and echoes the question as it read it.
+    with running_server(_two_blocks(0)) as rs:
+        reply = raw_query(_HEADER + b"\x00\x01" + b"\x00" * 6 + _NAME + tail, rs.port)
+        assert reply[:4] == b"\x12\x34\x81\x15"  # REFUSED
+        assert reply[4:12] == b"\x00\x01" + b"\x00" * 6
+        assert reply[12:] == _NAME + struct.pack(">HH", qtype, 0)
+
+
+@pytest.mark.parametrize("tail", [b"\x00", b"\x00\x01\x00"], ids=["half-type", "half-class"])
+def test_question_cut_inside_type_or_class_is_formerr(tail: bytes) -> None:
+    with running_server(_two_blocks(0)) as rs:
+        reply = raw_query(_HEADER + b"\x00\x01" + b"\x00" * 6 + _NAME + tail, rs.port)
+        assert reply[3] & 0xF == dnslib.RCODE.FORMERR
+
+
 def test_garbage_and_responses_are_dropped_silently() -> None:
     with running_server(_two_blocks(0)) as rs:
         port = rs.port
