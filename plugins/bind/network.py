@@ -3,7 +3,8 @@
 Lifecycle, per loaded Corefile (instance):
 
 * startup (before its sockets open): each new or changed setup gets its interface, so the
-  listeners can bind the addresses;
+  listeners can bind the addresses; a reload that fails after this (a listener that cannot
+  open) takes back what it added, the link or the addresses, at its shutdown;
 * listen (its sockets are open; on reload, after the swap): new setups take over from the ones
   they replace (which remove only what the new one no longer wants), install their rules and start
   their sync loop; setups the new Corefile no longer has are torn down. An unchanged setup just
@@ -106,9 +107,12 @@ class NetworkState:
                 self.tasks[id(ns)] = task
 
     def discard(self, inst: int) -> None:
-        """Shutdown of an instance: forget what it prepared but never activated (failed reload)."""
+        """Shutdown of an instance: undo what it prepared but never activated (a failed reload),
+        so the node is left as it was before the reload."""
         with self.lock:
-            self.pending.pop(inst, None)
+            prepared = self.pending.pop(inst, {})
+        for ns in prepared.values():
+            ns.withdraw()
 
     def _cancel(self, ns: NetSetup) -> None:
         ns.stop()
@@ -164,7 +168,7 @@ def register(c: Controller, plans: dict[str, NetSetupConfig], where: str) -> Non
         await s.activate(inst)
 
     async def shutdown() -> None:
-        s.discard(inst)
+        await asyncio.to_thread(s.discard, inst)
         s.plans.pop(inst, None)  # this configuration retires: its plans are done with
 
     c.on_startup(startup)

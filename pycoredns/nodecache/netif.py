@@ -64,13 +64,15 @@ def exists(name: str) -> bool:
 
 
 @off_loop
-def ensure(name: str, addresses: list[str]) -> bool:
+def ensure(name: str, addresses: list[str], added: list[str] | None = None) -> bool:
     """Make ``name`` exist and hold ``addresses``; True if it already existed.
 
     Existing link: every address is added, errors ignored (EEXIST is the usual one), as
     node-cache does. New link: created with the configured kind, then each address; the first
-    failure raises. Raises :class:`InterfaceError`.
+    failure raises. Raises :class:`InterfaceError`. The addresses this call put on the link (not
+    those it found there) are appended to ``added``, so the caller can take them back.
     """
+    put = added if added is not None else []
     with IPRoute() as ipr:
         try:
             index = link_index(ipr, name)
@@ -81,7 +83,8 @@ def ensure(name: str, addresses: list[str]) -> bool:
                 try:
                     _add_address(ipr, index, ip)
                 except (NetlinkError, OSError):
-                    pass
+                    continue
+                put.append(ip)
             return True
         kind = interface_kind()
         try:
@@ -101,6 +104,7 @@ def ensure(name: str, addresses: list[str]) -> bool:
                 _add_address(ipr, index, ip)
             except (NetlinkError, OSError) as e:
                 raise _error(f"adding address {ip} to", name, e) from e
+            put.append(ip)
         return False
 
 

@@ -64,6 +64,10 @@ class NetSetup:
         self._tools: dict[bool, Iptables] = {}
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # What the ensure passes changed on the node: the link if one made it, the addresses they
+        # put on it (what :meth:`withdraw` takes back).
+        self._created = False
+        self._added: list[str] = []
 
     # -- the rule list -------------------------------------------------------------------------
     def rules(self) -> list[tuple[str, Rule]]:
@@ -97,11 +101,14 @@ class NetSetup:
                 return
             name = self.cfg.interface
             error: netif.InterfaceError | None = None
+            added: list[str] = []
             try:
-                existed = netif.ensure(name, self.cfg.addresses)
+                existed = netif.ensure(name, self.cfg.addresses, added)
             except netif.InterfaceError as e:
                 existed, error = False, e  # node-cache: only a link it could not find fails
+            self._added.extend(a for a in added if a not in self._added)
             if not existed:
+                self._created = True  # made here, or half made: either way it was not there
                 if error is not None:
                     log.error("[ERROR] Failed to add non-existent interface %s: %s", name, error)
                     errors_metric.count(errors_metric.INTERFACE_ADD)
@@ -190,6 +197,27 @@ class NetSetup:
                     netif.remove(self.cfg.interface)
                 except netif.InterfaceError as e:
                     log.error("[ERROR] %s", e)
+
+    def withdraw(self) -> None:
+        """Undo this setup's interface changes and stop it: a reload that prepared it failed.
+
+        The node goes back to what it was before: a link this setup created is removed, else the
+        addresses it added (not those it found in place) are taken off. Rules are only installed
+        once a configuration serves, so there are none to undo.
+        """
+        self.stop()
+        with self._node():
+            if self._created:
+                try:
+                    netif.remove(self.cfg.interface)
+                except netif.InterfaceError as e:
+                    log.error("[ERROR] %s", e)
+            elif self._added:
+                try:
+                    netif.remove_addresses(self.cfg.interface, self._added)
+                except netif.InterfaceError as e:
+                    log.error("[ERROR] %s", e)
+            self._created, self._added = False, []
 
     def delete_rules(self, rules: list[tuple[str, Rule]]) -> None:
         """Delete every copy of each rule; errors logged and counted, never raised."""

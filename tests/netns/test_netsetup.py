@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 
 import pytest
 
-from tests.netns.conftest import Netns, ServerProcess, wait_until
+from tests.netns.conftest import PYTHON, Netns, ServerProcess, wait_until
 from tests.netns.saves import expected_tables, rules_by_table, ruleset
 
 pytestmark = pytest.mark.netns
@@ -145,3 +146,41 @@ def test_rules_stay_through_lameduck_then_go_before_exit(make_netns, start_serve
     assert our_rules(ns.iptables_save()) == {} and interface_addresses(ns) is None
     out = server.output
     assert out.index("lameduck") < out.index("Tearing down")
+
+
+# A reload whose setup succeeds and whose listeners then fail to open: a block on a port that
+# another program holds (without SO_REUSEPORT, so the server cannot share it).
+_HOLDER = "import socket, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('127.0.0.1', 5300))\n" \
+          "print('bound', flush=True)\ntime.sleep(120)\n"
+_BLOCKED = "127.0.0.1:5300 {\n    whoami\n}\n"
+
+
+@pytest.mark.parametrize(
+    ("first", "before"),
+    [
+        pytest.param(COREFILE.replace(" 10.96.0.10 {", " {") % "", ["169.254.20.10/32"], id="address-added"),
+        pytest.param(".:53 {\n    bind 127.0.0.1\n    whoami\n}\n", None, id="interface-created"),
+    ],
+)
+def test_reload_failing_after_setup_leaves_the_node_as_before(  # type: ignore[no-untyped-def]
+    make_netns, start_server, first: str, before: list[str] | None
+) -> None:
+    ns = make_netns("node")
+    server: ServerProcess = start_server(ns, first)
+    rules = ns.iptables_save()
+    holder = subprocess.Popen(["ip", "netns", "exec", ns.name, PYTHON, "-c", _HOLDER], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "bound"
+        server.conf.write_text(COREFILE % "" + _BLOCKED)
+        server.proc.send_signal(signal.SIGUSR1)
+        assert wait_until(lambda: "Restart failed" in server.output, 15), server.output
+    finally:
+        holder.kill()
+        holder.wait(10)
+    assert interface_addresses(ns) == before
+    assert ns.iptables_save() == rules
+    if before:
+        assert "status: NOERROR" in ns.dig("169.254.20.10", "whoami.example.")
+    assert server.stop(signal.SIGTERM) == 0
+    assert our_rules(ns.iptables_save()) == {} and interface_addresses(ns) is None
