@@ -69,9 +69,9 @@ class CoreStats:
 
     def __init__(self) -> None:
         self.series: dict[tuple[str, str, str], Series] = {}
-        # coredns_plugin_enabled: label tuples of the configuration that set them last.
-        self.enabled: set[tuple[str, str, str, str]] = set()
-        self.enabled_owner = 0  # the configuration (generation) that set them
+        # coredns_plugin_enabled: label tuples by configuration (generation), in the order they
+        # started; the last one still loaded is shown.
+        self.enabled_by: dict[int, set[tuple[str, str, str, str]]] = {}
 
     def get(self, server: str, zone: str, proto: str) -> Series:
         key = (server, zone, proto)
@@ -82,10 +82,17 @@ class CoreStats:
 
     def set_enabled(self, owner: int, labels: list[tuple[str, str, str, str]]) -> None:
         """Record a block's plugins; the first block of a new configuration resets the gauge."""
-        if self.enabled_owner != owner:
-            self.enabled = set()
-            self.enabled_owner = owner
-        self.enabled.update(labels)
+        self.enabled_by.setdefault(owner, set()).update(labels)
+
+    def retire_enabled(self, owner: int) -> None:
+        """A configuration retires: replaced by a reload, or a reload that failed after its start
+        (then the running configuration's plugins show again, as CoreDNS's OnRestartFailed)."""
+        self.enabled_by.pop(owner, None)
+
+    @property
+    def enabled(self) -> set[tuple[str, str, str, str]]:
+        """The label sets the gauge shows: the latest loaded configuration's."""
+        return self.enabled_by[next(reversed(self.enabled_by))] if self.enabled_by else set()
 
     # -- scrape --------------------------------------------------------------------------------
     def collect(self) -> Iterator[Metric]:

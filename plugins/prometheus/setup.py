@@ -68,6 +68,7 @@ def setup(c: Controller) -> None:
         STATS.set_enabled(generation, labels)
 
     async def shutdown() -> None:
+        STATS.retire_enabled(generation)
         await server.release(observer)
 
     c.on_startup(startup)

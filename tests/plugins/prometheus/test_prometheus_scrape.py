@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from prometheus_client.metrics_core import Metric
 
 from pycoredns import COREDNS_VERSION
@@ -109,6 +111,28 @@ def test_reload_keeps_endpoint_and_counts_and_resets_plugin_enabled(
     assert "cache" not in names and "forward" in names
     assert _value(after, "coredns_dns_requests", "coredns_dns_requests_total", server=f"dns://{host}:0",
                   zone="example.org.") == 2
+
+
+def test_reload_failing_after_startup_restores_plugin_enabled(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    host, other_host = _hosts_of_a_test()
+    blocked = loopback_address()
+    up = fake_upstream()
+    s = dns_server(_corefile(host, other_host, up.address))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind((blocked, 0))  # no SO_REUSEPORT: the reloaded server cannot bind this port
+        metrics = s.http_port(METRICS)
+        before = {tuple(x.labels.items()) for x in scrape(metrics)["coredns_plugin_enabled"].samples}
+        # Every plugin sets up and starts (the gauge is reset and filled), then a listener fails.
+        broken = _corefile(host, other_host, up.address, cache=False) + (
+            f"example.net:{holder.getsockname()[1]} {{\n    bind {blocked}\n    whoami\n"
+            f"    prometheus {METRICS}\n}}\n"
+        )
+        assert not s.reload(broken)
+        after = {tuple(x.labels.items()) for x in scrape(metrics)["coredns_plugin_enabled"].samples}
+    assert ("cache" in {dict(x)["name"] for x in before}) and after == before
+    assert dns_client.query("www.example.org", "A", s.port_of(host), host=host).header.rcode == 0
 
 
 def test_endpoint_answers_404_elsewhere_and_closes_with_the_server(
