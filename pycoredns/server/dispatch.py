@@ -103,13 +103,12 @@ class Dispatcher:
                 self._drop(None, proto, reply)
             return
         req = Request(data, q, proto, remote, local, self.server)
-        if q.edns_version and q.edns:
-            reply = wire.error_reply(data, wire.BADVERS, q.end, True, q.udp_size, q.do)
-            send(reply, remote)
-            self._drop(req, proto, reply)
-            return
         if q.qclass != 1 and not self.any_class:
             self._refuse(req, send)
+            return
+        if q.edns_version and q.edns:
+            # Answered before any zone or plugin, neither counted nor logged (CoreDNS's server).
+            send(wire.error_reply(data, wire.BADVERS, q.end, True, q.udp_size, q.do), remote)
             return
         route = self.root if self.root_only else self.route(req)
         if route is None or route.chain is None:
