@@ -318,6 +318,8 @@ class _HTTPProtocol(asyncio.Protocol):
                 conn = headers.get("connection", "").lower()
                 keep_alive = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
                 resp = await self.server.respond(method, path, headers)
+                if transport.is_closing():
+                    return  # the client gave up waiting (a slow /health, /ready or scrape)
                 transport.write(_render(resp, keep_alive, head_only=method == "HEAD"))
                 if not keep_alive:
                     return
