@@ -218,6 +218,16 @@ class Runtime(Protocol):
         """(text, filename) of the Corefile as a restart would read it now."""
         ...
 
+    async def probe_listeners(self, timeout: float) -> list[str]:
+        """Ask every DNS listener of the running configuration over UDP, as a client would, and
+        return those (``host:port``) that did not answer within ``timeout`` seconds.
+
+        Each probe is a datagram to the listener's own address and port that the server answers
+        (BADVERS) before any plugin runs: it waits in the same receive queue and is read by the
+        same event loop as the clients' queries, and involves no upstream, cache, log or metric.
+        With workers, one round reaches every worker's socket. Empty when nothing listens."""
+        ...
+
     @property
     def worker(self) -> WorkerInfo:
         """Which worker this process is (``-workers``): index, count, and the instance's id.

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from pycoredns.plugin import SLIM_TIME_BUCKETS, Buckets, Controller, add_histogram, go_duration, http, plugin_log
+from pycoredns.plugins.health.liveness import TOPIC, Liveness
 
 log = plugin_log("health")
 CHECK_INTERVAL = 1.0
@@ -47,16 +48,23 @@ def health_route(method: str, headers: dict[str, str]) -> http.Response:
 
 
 class Health:
-    def __init__(self, c: Controller, addr: str, lameduck: float) -> None:
+    def __init__(self, c: Controller, addr: str, lameduck: float, liveness: float = 0.0) -> None:
         self.addr = addr
         self.lameduck = lameduck
         self.runtime = c.runtime
         self.server = c.http_server(addr)
         self.checker: asyncio.Task[None] | None = None
+        self.liveness = Liveness(c.runtime, liveness) if liveness > 0 else None
+        if self.liveness is not None and c.runtime.worker.count > 1:
+            c.answer_workers(TOPIC, self.liveness.reasons)
         c.register_metrics("coredns_health", METRICS.collect)
 
     async def start(self) -> None:
-        await self.server.acquire(self, {"/health": health_route})
+        route: http.Route = health_route
+        if self.liveness is not None:
+            self.liveness.start()
+            route = self.liveness.route
+        await self.server.acquire(self, {"/health": route})
         self.checker = asyncio.ensure_future(self._check_loop())
 
     async def shutdown(self) -> None:
@@ -69,6 +77,8 @@ class Health:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.checker
             self.checker = None
+        if self.liveness is not None:
+            await self.liveness.stop()
         await self.server.release(self)
 
     # -- self-check --------------------------------------------------------------------------
@@ -98,9 +108,9 @@ async def _get(host: str, port: int) -> None:
         writer.write(f"GET /health HTTP/1.1\r\nHost: {_join(host, port)}\r\nConnection: close\r\n\r\n".encode())
         await writer.drain()
         status = await reader.readline()
-        if not status.startswith(b"HTTP/1.1 200"):
-            raise ValueError(f"unexpected status {status.decode(errors='replace').strip()!r}")
-        await reader.read()
+        if not status.startswith(b"HTTP/1."):
+            raise ValueError(f"not an HTTP response: {status.decode(errors='replace').strip()!r}")
+        await reader.read()  # any status: the check times the answer (a 503 of liveness too)
     finally:
         writer.close()
 

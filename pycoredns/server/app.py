@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.registry import Registry
@@ -77,6 +78,18 @@ class App:
         if Path("Corefile").is_file():
             return Path("Corefile").read_text(encoding="utf-8"), "Corefile"
         return "", "Corefile"
+
+    def udp_listeners(self) -> list[tuple[Any, ...]]:
+        """The bound addresses of the running configuration's UDP listeners."""
+        if self.server is None:
+            return []
+        out = []
+        for s in self.server.udp_sockets():
+            try:
+                out.append(s.getsockname())
+            except OSError:  # closed meanwhile
+                continue
+        return out
 
     def load(self) -> config.Instance:
         text, filename = self.read_corefile()

@@ -31,6 +31,8 @@ class AppControl(Protocol):
 
     def read_corefile(self) -> tuple[str, str]: ...
 
+    def udp_listeners(self) -> list[tuple[Any, ...]]: ...
+
 
 class Process:
     def __init__(self, app: AppControl | None = None, worker: WorkerInfo | None = None,
@@ -69,6 +71,14 @@ class Process:
 
     def answer_workers(self, topic: str, answer: Callable[[], Any]) -> None:
         self.peers.answerers[topic] = answer
+
+    async def probe_listeners(self, timeout: float) -> list[str]:
+        if self.app is None:
+            return []
+        from pycoredns.server import probe
+
+        missed = await probe.probe(self.app.udp_listeners(), self.worker.count, timeout)
+        return [f"[{a[0]}]:{a[1]}" if ":" in a[0] else f"{a[0]}:{a[1]}" for a in missed]
 
     # -- exit ----------------------------------------------------------------------------------
     def add_exit_hook(self, hook: Callable[[], None]) -> None:

@@ -125,6 +125,9 @@ class Supervisor:
     def stopping(self) -> bool:
         return self.stopped.is_set()
 
+    def udp_listeners(self) -> list[tuple[Any, ...]]:
+        return []  # the workers listen, not the supervisor
+
     def stop(self, code: int = 0) -> None:
         if not self.stopped.is_set():
             self.exit_code = code

@@ -21,6 +21,17 @@ from pycoredns.testing.fixtures import ControllerFactory
     ],
 )
 def test_valid(setup_controller: ControllerFactory, body: str, expected: tuple[str, float]) -> None:
+    assert parse(setup_controller(f". {{\n{body}\n}}\n", "health")) == (*expected, 0.0)  # liveness off
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param("health {\n liveness\n}", (":8080", 0.0, 5.0), id="default"),
+        pytest.param("health :8091 {\n lameduck 2s\n liveness 1500ms\n}", (":8091", 2.0, 1.5), id="duration"),
+    ],
+)
+def test_liveness(setup_controller: ControllerFactory, body: str, expected: tuple[str, float, float]) -> None:
     assert parse(setup_controller(f". {{\n{body}\n}}\n", "health")) == expected
 
 
@@ -42,6 +53,13 @@ ARG = "Wrong argument count or unexpected line ending after"
         pytest.param("health :8080 {\n lameduck 5\n}",
                      'plugin/health: unable to parse lameduck duration value: "5": '
                      'time: missing unit in duration "5"', id="lameduck-no-unit"),
+        pytest.param("health :8080 {\n liveness 1s 2s\n}",
+                     f"plugin/health: Corefile:3 - Error during parsing: {ARG} '2s'", id="liveness-two-values"),
+        pytest.param("health :8080 {\n liveness 0s\n}",
+                     "plugin/health: Corefile:3 - Error during parsing: liveness duration must be positive: 0s",
+                     id="liveness-zero"),
+        pytest.param("health :8080 {\n liveness a\n}",
+                     'plugin/health: Corefile:3 - Error during parsing: time: invalid duration "a"', id="liveness-bad"),
         pytest.param("health :8080 {\n foo\n}",
                      "plugin/health: Corefile:3 - Error during parsing: unknown property 'foo'", id="unknown"),
     ],
