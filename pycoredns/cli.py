@@ -106,8 +106,10 @@ def run_server(
     instancedir: str = "",
 ) -> int:
     from pycoredns.server.instances import Membership, NodeRegistry
+    from pycoredns.server.sizing import raise_open_files_limit
     from pycoredns.workers import new_instance_id
 
+    raise_open_files_limit()  # the workers inherit it
     instance_id = new_instance_id()
     if workers > 1:
         import asyncio

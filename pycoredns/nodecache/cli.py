@@ -30,6 +30,7 @@ from pycoredns.nodecache.flags import FlagValidationError, NodeCacheParams, buil
 from pycoredns.nodecache.template import TemplateValues, upstream_service_ip
 from pycoredns.nodecache.watch import ConfigSync, CorefileWriter
 from pycoredns.server.instances import Membership, NodeRegistry
+from pycoredns.server.sizing import raise_open_files_limit
 from pycoredns.server.supervisor import Supervisor
 from pycoredns.workers import new_instance_id
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         if fs["validate"]:
             return _validate_only(params)
     params.workers = workers_for(params.workers)  # -workers auto: chosen (and logged) once
+    raise_open_files_limit()  # as Go's runtime does for node-cache (the workers inherit it)
     if params.workers > 1:
         # The supervisor carries no queries: the standard event loop does, and costs less memory.
         return asyncio.run(NodeCache(params).run())

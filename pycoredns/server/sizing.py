@@ -160,3 +160,19 @@ def auto_workers(proc: Path = Path("/proc"), env: dict[str, str] | None = None, 
         return Choice(n, f"{why}, capped by the {mem}: {WORKER_BYTES // MIB} MiB a worker, "
                          f"{RESERVED_BYTES // MIB} MiB for the supervisor and the caches")
     return Choice(n, f"{why}, {mem} fits them")
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit on open files to the hard one, as Go's runtime does at start for
+    CoreDNS: every TCP client, upstream socket and connection is a file, and a low soft limit
+    (often 1024) would let a connection flood starve the upstream sockets. Returns the limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft

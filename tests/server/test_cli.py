@@ -103,6 +103,30 @@ def test_default_corefile_serves_whoami_on_dns_port(tmp_path: Path) -> None:
     assert ".:0\n" in out and "CoreDNS-1.14.7" in out  # the banner shows the Corefile's port
 
 
+def test_the_open_files_limit_is_raised_to_the_hard_one(tmp_path: Path) -> None:
+    # As Go's runtime does for CoreDNS: a low soft limit would let a connection flood take every
+    # file the upstream sockets need.
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip(f"the hard limit on open files is already {hard}")
+
+    def low() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    p = subprocess.Popen([PY, "-m", "pycoredns", "-dns.port", "0"], cwd=tmp_path, preexec_fn=low,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_dns_port(p.pid, host="0.0.0.0")
+        (line,) = [ln for ln in Path(f"/proc/{p.pid}/limits").read_text().splitlines() if "open files" in ln]
+        soft = line.split()[3]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(20)
+    assert soft == ("unlimited" if hard == resource.RLIM_INFINITY else str(hard))
+
+
 def _wait_answer(name: str, qtype: str, port: int, deadline: float = 15.0) -> dnslib.DNSRecord:
     end = time.monotonic() + deadline
     while True:
