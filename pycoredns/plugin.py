@@ -346,6 +346,7 @@ class BlockSetup(Protocol):
     write_timeout: float
     idle_timeout: float
     max_tcp_queries: int | None
+    max_connections: int | None
     directives: list[str]
     factories: list[tuple[str, Factory]]
     observers: list[Observer]
@@ -528,15 +529,19 @@ class Controller(Dispenser):
         write: float | None = None,
         idle: float | None = None,
         max_tcp_queries: int | None = None,
+        max_connections: int | None = None,
     ) -> None:
         """Connection limits for the block's TCP listeners (the timeouts plugin), in seconds.
 
         ``read`` bounds the wait for a connection's first query, ``idle`` the wait for each later
         one (counted from the last reply; either bounds a query that arrives in pieces), ``write``
         the time a reply may take to be handed to the kernel; ``max_tcp_queries`` closes a
-        connection after that many queries (-1: no limit). Unset values keep CoreDNS's defaults
-        (3 s, 5 s, 10 s, unlimited). When several blocks share a listener, each value is taken
-        from the last block, in Corefile order, that sets it, as CoreDNS's server does."""
+        connection after that many queries (-1: no limit); ``max_connections`` caps the
+        connections open at once on each listener (0: no limit): a new one past the cap closes
+        the oldest connection with no query in progress, or itself when every one is busy.
+        Unset values keep CoreDNS's defaults (3 s, 5 s, 10 s, unlimited, unlimited). When several
+        blocks share a listener, each value is taken from the last block, in Corefile order,
+        that sets it, as CoreDNS's server does."""
         block = self._block
         if read is not None:
             block.read_timeout = read
@@ -546,6 +551,8 @@ class Controller(Dispenser):
             block.idle_timeout = idle
         if max_tcp_queries is not None:
             block.max_tcp_queries = max_tcp_queries
+        if max_connections is not None:
+            block.max_connections = max_connections
 
     def set_root(self, path: str) -> None:
         """The folder relative file names of this block resolve against (CoreDNS's config.Root)."""

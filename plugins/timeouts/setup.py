@@ -1,4 +1,7 @@
-"""Parse ``timeouts { read D; write D; idle D; maxtcpqueries N }`` with CoreDNS's limits and errors.
+"""Parse ``timeouts { read D; write D; idle D; maxtcpqueries N; max_connections N }``.
+
+CoreDNS's limits and errors; ``max_connections`` is an extension (the option of CoreDNS's https
+and grpc_server servers, for DNS over TCP, whose CoreDNS server has no cap).
 
 timeouts adds no handler: it sets the block's connection limits, which the TCP listeners apply
 (see :meth:`Controller.set_timeouts`).
@@ -36,6 +39,7 @@ class Timeouts:
     write: float | None = None
     idle: float | None = None
     maxtcpqueries: int | None = None
+    max_connections: int | None = None
 
 
 def parse(c: Controller) -> Timeouts:
@@ -53,6 +57,13 @@ def parse(c: Controller) -> Timeouts:
                 found.maxtcpqueries = n
                 count += 1
                 continue
+            if option == "max_connections":  # the extension, worded as CoreDNS's https plugin
+                n = c.integer(value, message="invalid max_connections value '{value}': {error}")
+                if n < 0:
+                    raise c.errf("max_connections must be a non-negative integer: %d", n)
+                found.max_connections = n
+                count += 1
+                continue
             timeout = duration_from_arg(c, value)
             if timeout < MIN_TIMEOUT or timeout > MAX_TIMEOUT:
                 raise c.errf("timeout provided '%s' needs to be between 1 second and 24 hours", go_duration(timeout))
@@ -67,4 +78,5 @@ def parse(c: Controller) -> Timeouts:
 
 def setup(c: Controller) -> None:
     t = parse(c)
-    c.set_timeouts(read=t.read, write=t.write, idle=t.idle, max_tcp_queries=t.maxtcpqueries)
+    c.set_timeouts(read=t.read, write=t.write, idle=t.idle, max_tcp_queries=t.maxtcpqueries,
+                   max_connections=t.max_connections)

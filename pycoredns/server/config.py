@@ -38,6 +38,7 @@ class BlockConfig:
     write_timeout: float = 0.0
     idle_timeout: float = 0.0
     max_tcp_queries: int | None = None
+    max_connections: int | None = None
     sampler: Sampler | None = None  # a tracing plugin's: one query in every sampler.every
 
     def __post_init__(self) -> None:
@@ -63,6 +64,7 @@ class TCPLimits:
     write: float = 5.0  # handing a reply to the kernel
     idle: float = 10.0  # each later query, from the last reply
     max_queries: int = -1  # queries served per connection; -1: no limit
+    max_connections: int = 0  # connections open at once; 0: no limit (CoreDNS's DNS server)
 
 
 def tcp_limits(sites: dict[str, Site]) -> TCPLimits:
@@ -70,12 +72,14 @@ def tcp_limits(sites: dict[str, Site]) -> TCPLimits:
     order) that sets it wins, as CoreDNS's NewServer does over the configs of a listen address."""
     limits = TCPLimits()
     read, write, idle, most = limits.read, limits.write, limits.idle, limits.max_queries
+    conns = limits.max_connections
     for cfg in sorted({id(s.config): s.config for s in sites.values()}.values(), key=lambda c: c.index):
         read = cfg.read_timeout or read
         write = cfg.write_timeout or write
         idle = cfg.idle_timeout or idle
         most = most if cfg.max_tcp_queries is None else cfg.max_tcp_queries
-    return TCPLimits(read, write, idle, most)
+        conns = conns if cfg.max_connections is None else cfg.max_connections
+    return TCPLimits(read, write, idle, most, conns)
 
 
 @dataclass

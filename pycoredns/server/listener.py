@@ -29,11 +29,12 @@ class DispatcherHolder:
     no lookups through here; setting ``dispatcher`` updates them all at once.
     """
 
-    __slots__ = ("_dispatcher", "udp")
+    __slots__ = ("_dispatcher", "udp", "tcp")
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self._dispatcher = dispatcher
         self.udp: list[UDPProtocol] = []
+        self.tcp: dict[TCPProtocol, None] = {}  # the open connections, oldest first
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -45,12 +46,25 @@ class DispatcherHolder:
         for protocol in self.udp:
             protocol.handle = dispatcher.handle
 
+    def admit(self, conn: TCPProtocol, cap: int) -> None:
+        """Count a new connection; past ``cap`` (0: none), close the oldest one that has no query
+        in progress (a slow or idle client), or the new one when every other is busy."""
+        conns = self.tcp
+        conns[conn] = None
+        if not cap or len(conns) <= cap:
+            return
+        victim = next((c for c in conns if c is not conn and c.pending == 0), conn)
+        del conns[victim]
+        if victim.transport is not None:
+            victim.transport.close()
+
 
 class UDPProtocol(asyncio.DatagramProtocol):
     def __init__(self, holder: DispatcherHolder) -> None:
         self.handle = holder.dispatcher.handle
         holder.udp.append(self)
         self.sendto: Any = None
+        self._sendto: Any = None  # the transport's, while replies are dropped
         self.local: tuple[Any, ...] = ("", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -66,6 +80,19 @@ class UDPProtocol(asyncio.DatagramProtocol):
         # ICMP errors for earlier replies; nothing to do but not to die.
         log.debug("[DEBUG] UDP error: %s", exc)
 
+    # The kernel's send buffer is full and the transport queues what it cannot send (without a
+    # bound). Until it drains, replies are dropped here, as the kernel drops datagrams it has no
+    # room for: a flood cannot grow the process's memory through its replies.
+    def pause_writing(self) -> None:
+        self._sendto, self.sendto = self.sendto, _drop
+
+    def resume_writing(self) -> None:
+        self.sendto = self._sendto
+
+
+def _drop(reply: bytes, addr: Any = None) -> None:
+    pass
+
 
 class TCPProtocol(asyncio.Protocol):
     """Length-prefixed DNS over TCP: pipelined queries, replies in completion order.
@@ -77,7 +104,8 @@ class TCPProtocol(asyncio.Protocol):
     so a stalled partial message closes the connection as an idle one does. While queries are in
     progress no read deadline runs. A reply that is not handed to the kernel within ``write``
     aborts the connection. After ``max_queries`` queries nothing more is read, and the connection
-    closes once their replies are written.
+    closes once their replies are written. Past ``max_connections`` open connections on the
+    listener, a new one closes the oldest idle one (see :meth:`DispatcherHolder.admit`).
     """
 
     def __init__(self, holder: DispatcherHolder) -> None:
@@ -101,6 +129,7 @@ class TCPProtocol(asyncio.Protocol):
         self.remote = transport.get_extra_info("peername") or ("", 0)
         self.local = transport.get_extra_info("sockname") or ("", 0)
         self._expect(self.limits.read)
+        self.holder.admit(self, self.limits.max_connections)
 
     def _expect(self, seconds: float) -> None:
         """Wait at most ``seconds`` for the next whole query (one timer, moved only when earlier)."""
@@ -164,6 +193,16 @@ class TCPProtocol(asyncio.Protocol):
             else:
                 self._expect(self.limits.idle)
 
+    # The client does not read its replies as fast as it sends queries: stop reading its queries
+    # until the replies drain (the write timeout still aborts it if they never do).
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def _arm_write(self) -> None:
         self.write_mark = self.written
         self.write_timer = asyncio.get_running_loop().call_later(self.limits.write, self._write_check)
@@ -189,6 +228,7 @@ class TCPProtocol(asyncio.Protocol):
                 timer.cancel()
         self.timer = self.write_timer = None
         self.transport = None
+        self.holder.tcp.pop(self, None)
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -14,7 +14,7 @@ from pycoredns.errors import PluginSetupError
 from pycoredns.plugin import Directive, Handler, Plugin, Request, Result
 from pycoredns.server import config
 from pycoredns.server.config import ListenerKey, TCPLimits, tcp_limits
-from pycoredns.testing.fixtures import ServerFactory
+from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 
 
 def _limits(corefile: str) -> TCPLimits:
@@ -46,6 +46,8 @@ def _limits(corefile: str) -> TCPLimits:
             id="later-occurrence-wins",
         ),
         pytest.param("whoami", TCPLimits(), id="defaults"),
+        pytest.param("timeouts {\n max_connections 1000\n }", TCPLimits(max_connections=1000), id="max-connections"),
+        pytest.param("timeouts {\n max_connections 0\n }", TCPLimits(), id="max-connections-unbounded"),
     ],
 )
 def test_setup(body: str, limits: TCPLimits) -> None:
@@ -53,7 +55,7 @@ def test_setup(body: str, limits: TCPLimits) -> None:
 
 
 def test_defaults_are_coredns_servers() -> None:
-    assert TCPLimits() == TCPLimits(read=3.0, write=5.0, idle=10.0, max_queries=-1)
+    assert TCPLimits() == TCPLimits(read=3.0, write=5.0, idle=10.0, max_queries=-1, max_connections=0)
 
 
 E = "plugin/timeouts: Corefile:2 - Error during parsing: "
@@ -119,6 +121,17 @@ E = "plugin/timeouts: Corefile:2 - Error during parsing: "
             "plugin/timeouts: Corefile:3 - Error during parsing: invalid value for maxtcpqueries 'snake':"
             ' strconv.Atoi: parsing "snake": invalid syntax',
             id="maxtcpqueries-not-a-number",
+        ),
+        pytest.param(
+            "timeouts {\n max_connections -1\n }",
+            "plugin/timeouts: Corefile:3 - Error during parsing: max_connections must be a non-negative integer: -1",
+            id="max-connections-negative",
+        ),
+        pytest.param(
+            "timeouts {\n max_connections many\n }",
+            "plugin/timeouts: Corefile:3 - Error during parsing: invalid max_connections value 'many':"
+            ' strconv.Atoi: parsing "many": invalid syntax',
+            id="max-connections-not-a-number",
         ),
         pytest.param(
             "timeouts 10s {\n read 1s\n }",
@@ -247,6 +260,30 @@ def test_maxtcpqueries_closes_after_that_many_replies(dns_server: ServerFactory)
         s.sendall(FRAME * 3)  # pipelined: the third is never read
         assert _read_reply(s) and _read_reply(s)
         assert _closed_after(s, time.monotonic(), 5.0) < 1.0
+
+
+def test_past_max_connections_the_oldest_idle_connection_is_closed(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory
+) -> None:
+    # The upstream never answers: a query sent on a connection keeps it busy (forward waits).
+    silent = fake_upstream(lambda q, proto: None)
+    rs = dns_server(f".:0 {{\n    timeouts {{\n        max_connections 2\n    }}\n    forward . {silent.address}\n}}\n")
+    addr = ("127.0.0.1", rs.port)
+    busy = socket.create_connection(addr, timeout=5)
+    busy.sendall(FRAME)
+    time.sleep(0.2)
+    idle = socket.create_connection(addr, timeout=5)
+    time.sleep(0.2)
+    third = socket.create_connection(addr, timeout=5)
+    assert _closed_after(idle, time.monotonic(), 5.0) < 1.0  # the oldest idle one, not the busy one
+    fourth = socket.create_connection(addr, timeout=5)
+    assert _closed_after(third, time.monotonic(), 5.0) < 1.0
+    for s in (busy, fourth):
+        s.settimeout(0.3)
+        with pytest.raises(TimeoutError):  # still open: nothing to read yet
+            s.recv(1)
+    for s in (busy, idle, third, fourth):
+        s.close()
 
 
 class Bulk(Plugin):
