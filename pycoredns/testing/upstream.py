@@ -1,24 +1,54 @@
-"""A real DNS server on loopback for tests: answers with a function you give it, records queries.
+"""A real DNS server on loopback for tests: answers with a function you give it, records queries,
+and misbehaves on demand.
 
 Runs in its own thread with blocking sockets (UDP and TCP on the same port), so it works the same
 from synchronous and asynchronous tests. ``stop()`` closes the sockets (the upstream is "down");
 ``start()`` opens them again on the same port.
+
+Faults, per query: :meth:`FakeUpstream.script` queues faults for the next queries (one each, in
+order), :meth:`FakeUpstream.always` sets one for every query until it is cleared. A fault is one
+of :data:`FAULTS`:
+
+``timeout``
+    no reply at all (the query is read and dropped).
+``servfail``, ``refused``
+    a reply with that rcode and the query's question.
+``late``
+    the usual answer, ``late_by`` seconds later (2.5 s by default: past forward's read_timeout).
+``reset``
+    TCP: the connection is reset (RST) instead of answered; UDP: no reply.
+``truncate``
+    UDP: the header and question with TC set, as a server whose answer does not fit; TCP: the
+    usual answer.
+``wrong_question``
+    the usual answer, with the query's ID, for another name (``wrong.example.``).
+``other_source``
+    UDP: the usual answer, sent from another port of the same address; TCP: the usual answer.
+``garbage``
+    the query's ID followed by random bytes (length-prefixed over TCP).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import itertools
+import os
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dnslib
 
 Answer = Callable[[dnslib.DNSRecord, str], "dnslib.DNSRecord | bytes | None"]
+
+FAULTS = ("timeout", "servfail", "refused", "late", "reset", "truncate", "wrong_question", "other_source",
+          "garbage")
+WRONG_NAME = "wrong.example."
 
 
 def answer_a(ip: str = "192.0.2.1", ttl: int = 300) -> Answer:
@@ -34,11 +64,19 @@ def answer_a(ip: str = "192.0.2.1", ttl: int = 300) -> Answer:
 
 
 class FakeUpstream:
-    def __init__(self, answer: Answer | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, answer: Answer | None = None, host: str = "127.0.0.1", port: int = 0, *,
+                 late_by: float = 2.5) -> None:
         self.answer = answer or answer_a()
         self.host = host
         self.port = port
+        self.late_by = late_by
         self.queries: list[tuple[str, dnslib.DNSRecord]] = []
+        # Where each query came from, and the fault it got (None: answered as usual); in the
+        # order of ``queries``.
+        self.sources: list[tuple[Any, ...]] = []
+        self.faults: list[str | None] = []
+        self._script: collections.deque[str] = collections.deque()
+        self._always: str | None = None
         self._lock = threading.Lock()
         self._udp: socket.socket | None = None
         self._tcp: socket.socket | None = None
@@ -116,18 +154,73 @@ class FakeUpstream:
         with self._lock:
             return sum(1 for p, _ in self.queries if proto is None or p == proto)
 
+    # -- faults ------------------------------------------------------------------------------
+    def script(self, *faults: str) -> FakeUpstream:
+        """The next queries get these faults, one each, in order; later ones are answered as usual
+        (or get the :meth:`always` fault)."""
+        for f in faults:
+            _check_fault(f)
+        with self._lock:
+            self._script.extend(faults)
+        return self
+
+    def always(self, fault: str | None) -> FakeUpstream:
+        """Every query gets ``fault`` (after the scripted ones) until ``always(None)``."""
+        if fault is not None:
+            _check_fault(fault)
+        with self._lock:
+            self._always = fault
+        return self
+
     # -- serving -----------------------------------------------------------------------------
-    def _respond(self, data: bytes, proto: str) -> bytes | None:
+    def _receive(self, data: bytes, proto: str, source: tuple[Any, ...]) -> tuple[dnslib.DNSRecord, str | None] | None:
+        """Record a query and pick its fault (None when ``data`` is not a query)."""
         try:
             q = dnslib.DNSRecord.parse(data)
         except Exception:
             return None
         with self._lock:
+            fault = self._script.popleft() if self._script else self._always
             self.queries.append((proto, q))
+            self.sources.append(source)
+            self.faults.append(fault)
+        return q, fault
+
+    def _reply(self, q: dnslib.DNSRecord, fault: str | None, proto: str) -> bytes | None:
+        """The reply to send for ``fault`` (None: send nothing)."""
+        if fault in ("timeout", "reset"):
+            return None
+        if fault in ("servfail", "refused"):
+            r = q.reply()
+            r.header.rcode = dnslib.RCODE.SERVFAIL if fault == "servfail" else dnslib.RCODE.REFUSED
+            return bytes(r.pack())
+        if fault == "garbage":
+            return bytes(q.pack()[:2]) + os.urandom(10 + os.urandom(1)[0] % 90)
+        if fault == "truncate" and proto == "udp":
+            r = q.reply()
+            r.header.tc = 1
+            return bytes(r.pack())
+        if fault == "wrong_question":
+            other = dnslib.DNSRecord(dnslib.DNSHeader(id=q.header.id, rd=q.header.rd),
+                                     q=dnslib.DNSQuestion(WRONG_NAME, q.q.qtype, q.q.qclass))
+            r = self.answer(other, proto)
+            return None if r is None else r if isinstance(r, bytes) else bytes(r.pack())
         r = self.answer(q, proto)
         if r is None:
             return None
         return r if isinstance(r, bytes) else bytes(r.pack())
+
+    def _respond(self, data: bytes, proto: str) -> bytes | None:
+        """The reply to ``data`` when dnslib cannot read it as a query: none (a subclass may
+        answer such queries)."""
+        return None
+
+    def _handle(self, data: bytes, proto: str, source: tuple[Any, ...]) -> tuple[bytes | None, str | None]:
+        """(reply or None, fault) for one message received."""
+        got = self._receive(data, proto, source)
+        if got is None:
+            return self._respond(data, proto), None
+        return self._reply(got[0], got[1], proto), got[1]
 
     def _serve_udp(self) -> None:
         s = self._udp
@@ -139,10 +232,17 @@ class FakeUpstream:
                 continue
             except OSError:
                 return
-            reply = self._respond(data, "udp")
-            if reply is not None:
-                with contextlib.suppress(OSError):
-                    s.sendto(reply, addr)
+            reply, fault = self._handle(data, "udp", addr)
+            if reply is None:
+                continue
+            if fault == "late":
+                threading.Timer(self.late_by, _send_quietly, (s, reply, addr)).start()
+            elif fault == "other_source":
+                with socket.socket(s.family, socket.SOCK_DGRAM) as other:
+                    other.bind((self.host, 0))
+                    _send_quietly(other, reply, addr)
+            else:
+                _send_quietly(s, reply, addr)
 
     def _serve_tcp(self) -> None:
         s = self._tcp
@@ -158,15 +258,34 @@ class FakeUpstream:
 
     def _serve_conn(self, conn: socket.socket) -> None:
         conn.settimeout(5)
+        try:
+            source = conn.getpeername()
+        except OSError:
+            source = ()
         with conn:
             for data in _frames(conn):
-                reply = self._respond(data, "tcp")
+                reply, fault = self._handle(data, "tcp", source)
+                if fault == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return  # closed with linger 0: the peer gets a RST
                 if reply is None:
                     continue
+                if fault == "late":
+                    time.sleep(self.late_by)
                 try:
                     conn.sendall(struct.pack(">H", len(reply)) + reply)
                 except OSError:
                     return
+
+
+def _check_fault(fault: str) -> None:
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
+
+
+def _send_quietly(s: socket.socket, data: bytes, addr: Any) -> None:
+    with contextlib.suppress(OSError):
+        s.sendto(data, addr)
 
 
 def _frames(conn: socket.socket) -> Iterator[bytes]:

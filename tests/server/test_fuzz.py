@@ -104,9 +104,8 @@ class _TolerantUpstream(FakeUpstream):
     """
 
     def _respond(self, data: bytes, proto: str) -> bytes | None:
-        reply = super()._respond(data, proto)
-        if reply is not None or len(data) < 12:
-            return reply
+        if len(data) < 12:
+            return None
         pos = 12
         while pos < len(data) and 0 < data[pos] < 64:
             pos += data[pos] + 1
