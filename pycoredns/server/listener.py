@@ -20,6 +20,7 @@ from pycoredns.server.dispatch import Dispatcher
 log = logging.getLogger("pycoredns")
 
 _LEN = struct.Struct(">H")
+UDP_RECEIVE_BUFFER = 4 << 20
 
 
 class DispatcherHolder:
@@ -254,6 +255,9 @@ def udp_socket(
 ) -> socket.socket:
     s = socket.socket(family, socket.SOCK_DGRAM)
     _prepare(s, family, host, reuse_port and port != 0)
+    # Room for a burst, or for the moments the process is not scheduled (a shared node), so that
+    # queries wait instead of being dropped: 4 MiB asked, net.core.rmem_max the kernel's cap.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
     s.bind((addr, port))
     s.setblocking(False)
     return s

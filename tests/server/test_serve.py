@@ -108,6 +108,17 @@ def test_question_cut_inside_type_or_class_is_formerr(tail: bytes) -> None:
         assert reply[3] & 0xF == dnslib.RCODE.FORMERR
 
 
+def test_udp_listeners_ask_for_a_large_receive_buffer() -> None:
+    from pycoredns.server.listener import UDP_RECEIVE_BUFFER
+
+    with open("/proc/sys/net/core/rmem_max") as f:
+        cap = int(f.read())
+    with running_server(_two_blocks(0)) as rs:
+        (sock,) = [s for s in rs.server.udp_sockets() if s.family == socket.AF_INET]
+        # The kernel doubles what it grants (bookkeeping), up to rmem_max.
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * min(UDP_RECEIVE_BUFFER, cap)
+
+
 def test_garbage_and_responses_are_dropped_silently() -> None:
     with running_server(_two_blocks(0)) as rs:
         port = rs.port
