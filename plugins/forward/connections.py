@@ -2,9 +2,10 @@
 
 A connection carries one exchange at a time (as CoreDNS's persistConn) and reports its outcome
 through a callback, so the UDP miss path needs no coroutine: the reply is read by a reader
-callback on the socket. A reply is accepted only when it carries the query's ID and question (name
-compared case-insensitively); the UDP socket is connected, so the kernel already drops datagrams
-from any other address or port. Anything else is dropped and counted.
+callback on the socket. As miekg/dns's client, a connection takes the first message that carries
+the query's ID (the handler then checks that it unpacks and answers the question, as CoreDNS's
+forward does); the UDP socket is connected, so the kernel already drops datagrams from any other
+address or port. Messages with another ID are dropped and counted.
 """
 
 from __future__ import annotations
@@ -50,14 +51,22 @@ class Pending:
         self.cached = cached
 
 
-def matches(data: bytes, p: Pending) -> bool:
-    """The reply answers the pending query: same ID, one question, same question (name any case)."""
-    if len(data) < 12 or ((data[0] << 8) | data[1]) != p.qid or data[4:6] != _QD_ONE:
-        return False
-    key = p.key
-    end = 12 + len(key)
-    n = 12 + p.name_len
-    return data[12:n].lower() == key[: p.name_len] and data[n:end] == key[p.name_len :]
+def for_pending(data: bytes, p: Pending) -> bool:
+    """The message is the pending query's reply as miekg/dns's client reads it: a whole header
+    (a shorter message is skipped) carrying the query's ID."""
+    return len(data) >= 12 and ((data[0] << 8) | data[1]) == p.qid
+
+
+def answers(data: bytes, key: bytes, name_len: int) -> bool:
+    """CoreDNS's request.Match on a reply whose counts are true (checked): a response with one
+    question, the query's name (in any case) and type."""
+    n = 12 + name_len
+    return (
+        data[2] & 0x80 != 0
+        and data[4:6] == _QD_ONE
+        and data[12:n].lower() == key[:name_len]
+        and data[n : n + 2] == key[name_len : name_len + 2]
+    )
 
 
 def overflow_reply(data: bytes, question_len: int) -> bytes:
@@ -170,7 +179,7 @@ class UDPConn(Conn):
             self._finish(None, _net_error(e, self))
             return
         p = self.pending
-        if p is None or not matches(data, p):
+        if p is None or not for_pending(data, p):
             self._dropped()
             return
         if len(data) > self.bufsize:
@@ -215,7 +224,7 @@ class StreamConn(Conn, asyncio.Protocol):
                 break
             frame, buf = buf[2 : 2 + n], buf[2 + n :]
             p = self.pending
-            if p is not None and matches(frame, p):
+            if p is not None and for_pending(frame, p):
                 self._finish(frame, None)
             else:
                 self._dropped()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, dns, wire
-from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError
+from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, answers
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
 from pycoredns.plugins.forward.proxy import Proxy
@@ -242,7 +242,9 @@ class Exchange:
             self.force_tcp = True  # truncated over UDP with prefer_udp: fetch it over TCP
             self.attempt()
             return
-        if not reply[2] & 0x80:  # not a response: CoreDNS's request.Match fails, FORMERR is written
+        if not answers(reply, self.req.key, self.req.q.name_end - 12):
+            # Not a response, or for another question: CoreDNS's request.Match fails, and forward
+            # writes FORMERR (the reply itself goes nowhere, the cache included).
             self.finish(self.req.error_reply(wire.FORMERR))
             return
         if rcode in opts.failover_rcodes:

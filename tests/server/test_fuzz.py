@@ -599,13 +599,14 @@ def _hostile_answer(q: dnslib.DNSRecord, proto: str) -> bytes | None:
 
 
 # What the client gets. A reply that does not unpack fails the attempt (SERVFAIL, as CoreDNS's
-# proxy); one for another ID or question is dropped as it waits for the right one (SERVFAIL when
-# none comes); a reply with QR clear is FORMERR (CoreDNS's request.Match).
+# proxy); one for another ID is dropped as it waits for the right one (SERVFAIL when none comes);
+# one with the query's ID that is not a response to its one question (QR clear, no question,
+# another name or type) is FORMERR (CoreDNS's request.Match).
 _EXPECTED_RCODE = {
-    "garbage": 2, "short": 2, "header-only": 2, "truncated-answer": 2, "rdlen-lies": 2,
+    "garbage": 2, "short": 2, "header-only": 1, "truncated-answer": 2, "rdlen-lies": 2,
     "compression-loop": 2, "self-pointer": 2, "forward-pointer": 2, "bad-label-type": 2,
-    "opt-odd-options": 2, "no-reply": 2, "wrong-id": 2, "no-question": 2, "other-name": 2,
-    "other-type": 2, "qr-clear": 1, "cname-loop-target": 0, "huge-ttl": 0, "ttl-0": 0,
+    "opt-odd-options": 2, "no-reply": 2, "wrong-id": 2, "no-question": 1, "other-name": 1,
+    "other-type": 1, "qr-clear": 1, "cname-loop-target": 0, "huge-ttl": 0, "ttl-0": 0,
     "ttl-high-bit": 0, "ttl-high-bit-soa": 3, "many-records": 0,
 }
 

@@ -259,8 +259,10 @@ def test_reply_keeps_client_id_and_case_and_mirrors_edns(
 class SpoofingUpstream:
     """Answers each UDP query first with forgeries, then with the real answer.
 
-    The forgeries: the right reply sent from another port, a reply with another ID, and a reply
-    for another question; then the real one (192.0.2.53) from the right address and port.
+    The forgeries: the right reply sent from another port and a reply with another ID; then the
+    real one (192.0.2.53) from the right address and port. (A reply with the query's ID and
+    another question is answered FORMERR, as CoreDNS does: tests/plugins/forward/
+    test_upstream_faults.py.)
     """
 
     def __init__(self) -> None:
@@ -287,13 +289,8 @@ class SpoofingUpstream:
             forged.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("203.0.113.66"), ttl=60))
             wrong_id = forged.pack()
             wrong_id = struct.pack(">H", (q.header.id + 1) & 0xFFFF) + wrong_id[2:]
-            other_q = dnslib.DNSRecord.question("evil.example.net", "A")
-            other_q.header.id = q.header.id
-            wrong_question = other_q.reply()
-            wrong_question.add_answer(dnslib.RR("evil.example.net", dnslib.QTYPE.A, rdata=dnslib.A("203.0.113.67")))
             self.other.sendto(forged.pack(), addr)
             self.sock.sendto(wrong_id, addr)
-            self.sock.sendto(wrong_question.pack(), addr)
             time.sleep(0.05)
             self.sock.sendto(real.pack(), addr)
 
@@ -314,9 +311,9 @@ def test_forged_replies_are_dropped_and_the_real_answer_used(dns_server: ServerF
             r = dns_client.query(f"victim{i}.example.org", "A")
             assert r.header.rcode == 0
             assert a_of(r) == ["192.0.2.53"]
-            # Wrong ID and wrong question are read and counted; the other port never gets in.
-            wait_for(lambda before=before: COUNTERS.dropped_replies.get((to, "udp"), 0) >= before + 2,
-                     "the forged replies to be counted")
+            # The wrong ID is read and counted; the other port never gets in.
+            wait_for(lambda before=before: COUNTERS.dropped_replies.get((to, "udp"), 0) >= before + 1,
+                     "the forged reply to be counted")
     finally:
         up.stop()
 

@@ -10,7 +10,7 @@ import dnslib
 import pytest
 
 from pycoredns.dns import is_subdomain
-from pycoredns.plugins.forward.connections import Pending, UDPConn, matches, overflow_reply
+from pycoredns.plugins.forward.connections import Pending, UDPConn, answers, for_pending, overflow_reply
 from pycoredns.plugins.forward.handler import client_reply, mirror_opt
 from pycoredns.plugins.forward.policy import RandomPolicy, RoundRobinPolicy, SequentialPolicy
 from pycoredns.plugins.forward.proxy import Proxy
@@ -29,34 +29,45 @@ def _reply(name: str, qtype: str, qid: int, qr: bool = True) -> bytes:
     return bytes(r.pack())
 
 
+def _answers(data: bytes, name: str, qtype: str) -> bool:
+    req = make_request(name, qtype)
+    return answers(data, req.key, req.q.name_end - 12)
+
+
 @pytest.mark.parametrize(
-    ("reply_name", "reply_type", "reply_id", "ok"),
+    ("reply_name", "reply_type", "reply_id", "taken", "ok"),
     [
-        pytest.param("example.org", "A", 7, True, id="same"),
-        pytest.param("EXAMPLE.org", "A", 7, True, id="name-case-differs"),
-        pytest.param("example.org", "A", 8, False, id="other-id"),
-        pytest.param("example.net", "A", 7, False, id="other-name"),
-        pytest.param("example.org", "AAAA", 7, False, id="other-type"),
+        pytest.param("example.org", "A", 7, True, True, id="same"),
+        pytest.param("EXAMPLE.org", "A", 7, True, True, id="name-case-differs"),
+        pytest.param("example.org", "A", 8, False, True, id="other-id"),
+        pytest.param("example.net", "A", 7, True, False, id="other-name"),
+        pytest.param("example.org", "AAAA", 7, True, False, id="other-type"),
     ],
 )
-def test_matches(reply_name: str, reply_type: str, reply_id: int, ok: bool) -> None:
-    assert matches(_reply(reply_name, reply_type, reply_id), _pending("Example.Org", "A", 7)) is ok
+def test_a_reply_is_taken_by_its_id_and_must_answer_the_question(
+    reply_name: str, reply_type: str, reply_id: int, taken: bool, ok: bool
+) -> None:
+    # The connection takes the first message with the query's ID (miekg/dns's client); the
+    # handler then checks the question (CoreDNS's request.Match: FORMERR when it fails).
+    data = _reply(reply_name, reply_type, reply_id)
+    assert for_pending(data, _pending("Example.Org", "A", 7)) is taken
+    assert _answers(data, "Example.Org", "A") is ok
 
 
-def test_matches_compares_type_bytes_exactly() -> None:
+def test_answers_compares_type_bytes_exactly() -> None:
     # HTTPS is type 65 = b"\x00A": lower-casing it would turn it into type 97.
-    p = _pending("example.org", "HTTPS", 1)
-    assert matches(_reply("example.org", "HTTPS", 1), p)
     data = _reply("example.org", "HTTPS", 1)
+    assert _answers(data, "example.org", "HTTPS")
     assert data[-4:-2] == b"\x00A"
-    assert not matches(data[:-4] + b"\x00a" + data[-2:], p)
+    assert not _answers(data[:-4] + b"\x00a" + data[-2:], "example.org", "HTTPS")
 
 
-def test_matches_needs_one_question_and_a_header() -> None:
+def test_a_reply_needs_a_header_one_question_and_the_response_bit() -> None:
     p = _pending("example.org", "A", 7)
     data = _reply("example.org", "A", 7)
-    assert not matches(data[:11], p)
-    assert not matches(data[:4] + b"\x00\x00" + data[6:], p)
+    assert not for_pending(data[:11], p)
+    assert not _answers(data[:4] + b"\x00\x00" + data[6:], "example.org", "A")
+    assert not _answers(_reply("example.org", "A", 7, qr=False), "example.org", "A")
 
 
 def test_overflow_reply_keeps_header_and_question_with_tc() -> None:
