@@ -6,6 +6,13 @@ callback on the socket. As miekg/dns's client, a connection takes the first mess
 the query's ID (the handler then checks that it unpacks and answers the question, as CoreDNS's
 forward does); the UDP socket is connected, so the kernel already drops datagrams from any other
 address or port. Messages with another ID are dropped and counted.
+
+Beyond CoreDNS: more than :data:`NEAR_MISSES` messages with another ID during one UDP exchange
+are taken for what they are, someone guessing the ID to slip a forged answer in (the source
+address and port are right, so it either spoofs them or sits on the path). The exchange then
+ends with :class:`Spoofed`, and the handler asks again over TCP, which an off-path attacker
+cannot answer for: the odds of a guess landing stay at NEAR_MISSES in 65,536, however many
+guesses are sent.
 """
 
 from __future__ import annotations
@@ -30,6 +37,13 @@ class NetError(ConnectionError):
     """An upstream exchange failed on the network."""
 
 
+NEAR_MISSES = 2  # messages with another ID tolerated in one UDP exchange (a duplicate, a late one)
+
+
+class Spoofed(ConnectionError):
+    """Too many replies with another ID arrived during a UDP exchange: it cannot be trusted."""
+
+
 class CachedClosed(ConnectionError):
     """cached connection was closed by peer"""
 
@@ -40,7 +54,7 @@ class CachedClosed(ConnectionError):
 class Pending:
     """The one exchange a connection is waiting on."""
 
-    __slots__ = ("qid", "key", "name_len", "on_done", "timer", "cached")
+    __slots__ = ("qid", "key", "name_len", "on_done", "timer", "cached", "near_misses")
 
     def __init__(self, qid: int, key: bytes, name_len: int, on_done: Done, cached: bool) -> None:
         self.qid = qid
@@ -49,6 +63,7 @@ class Pending:
         self.on_done = on_done
         self.timer: asyncio.TimerHandle | None = None
         self.cached = cached
+        self.near_misses = 0
 
 
 def for_pending(data: bytes, p: Pending) -> bool:
@@ -181,6 +196,11 @@ class UDPConn(Conn):
         p = self.pending
         if p is None or not for_pending(data, p):
             self._dropped()
+            if p is not None:
+                p.near_misses += 1
+                if p.near_misses > NEAR_MISSES:
+                    why = f"read udp {self._endpoints()}: {p.near_misses} replies with another ID"
+                    self._finish(None, Spoofed(why))
             return
         if len(data) > self.bufsize:
             data = overflow_reply(data, self.question_len)

@@ -15,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, dns, wire
-from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, answers
+from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, dns, plugin_log, wire
+from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, Spoofed, answers
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
 from pycoredns.plugins.forward.proxy import Proxy
 
+log = plugin_log("forward")
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: no query waits longer than this
 ATTEMPTS_PER_UPSTREAM = 2  # defaultConnectAttemptsPerUpstream
 NO_HEALTHY = "no healthy proxies"
@@ -219,6 +220,11 @@ class Exchange:
             if isinstance(err, CachedClosed):
                 self.attempt()  # the peer closed a pooled connection: retry at once on another
                 return
+            if isinstance(err, Spoofed) and not self.force_tcp:
+                _warn_spoofed(proxy.to, err)
+                self.force_tcp = True  # guessed IDs race the answer over UDP: ask over TCP
+                self.attempt()
+                return
             self.failed(err)
             return
         try:
@@ -331,3 +337,14 @@ def mirror_opt(data: bytes, udp_size: int, do: bool) -> bytes:
     except (IndexError, struct.error, wire.MalformedMessage):
         return data  # not ours to repair: the client gets what the upstream sent
     return data[:10] + struct.pack(">H", ar + 1) + data[12:] + wire.opt_record(udp_size, do)
+
+
+_warned: dict[str, float] = {}
+WARN_EVERY = 10.0  # seconds: a flood of forged replies logs a line per upstream this often at most
+
+
+def _warn_spoofed(to: str, err: BaseException) -> None:
+    now = time.monotonic()
+    if now - _warned.get(to, -WARN_EVERY) >= WARN_EVERY:
+        _warned[to] = now
+        log.warning("Possible spoofing of replies from %s (%s): asking over TCP", to, err)
