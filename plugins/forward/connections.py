@@ -124,6 +124,10 @@ class Conn:
             p.timer.cancel()
         p.on_done(reply, error)
 
+    def cut(self, error: BaseException) -> None:
+        """End the exchange in flight now with ``error`` (the upstream is back; see Proxy.back)."""
+        self._finish(None, error)
+
     def _fail_soon(self, on_done: Done, error: BaseException) -> None:
         # Never call back from inside send(): the caller may be several retries deep already.
         self.loop.call_soon(on_done, None, error)

@@ -101,7 +101,7 @@ class Exchange:
 
     __slots__ = (
         "fwd", "req", "outer", "loop", "order", "i", "fails", "attempts", "max_attempts",
-        "failovers", "deadline", "force_tcp", "err", "proxy", "conn", "started",
+        "failovers", "deadline", "force_tcp", "err", "proxy", "conn", "started", "sent_at",
     )
 
     def __init__(self, fwd: Forward, req: Request, outer: asyncio.Future[bytes | int]) -> None:
@@ -122,6 +122,7 @@ class Exchange:
         self.proxy: Proxy = self.order[0]
         self.conn: Conn | None = None
         self.started = 0.0
+        self.sent_at = 0.0
 
     def run(self) -> None:
         """Pick the next upstream to try, or give up."""
@@ -203,6 +204,7 @@ class Exchange:
 
     def send(self, conn: Conn, cached: bool) -> None:
         self.conn = conn
+        self.sent_at = self.proxy.sent(conn)
         req = self.req
         qid = secrets.randbits(16)
         data = struct.pack(">H", qid) + req.wire[2:]
@@ -212,6 +214,10 @@ class Exchange:
     def on_reply(self, reply: bytes | None, err: BaseException | None) -> None:
         conn, self.conn = self.conn, None
         proxy = self.proxy
+        if conn is not None:
+            proxy.inflight.pop(conn, None)
+            if reply is not None and proxy.fails:
+                proxy.back(self.sent_at)  # it answers again: what went out before will not be
         if reply is None or err is not None:
             if conn is not None:
                 conn.close()

@@ -14,7 +14,7 @@ import ssl
 import time
 from collections import deque
 
-from pycoredns.plugins.forward.connections import Conn, StreamConn, UDPConn
+from pycoredns.plugins.forward.connections import Conn, NetError, StreamConn, UDPConn
 from pycoredns.plugins.forward.health import HealthChecker, Probe
 from pycoredns.plugins.forward.metrics import COUNTERS
 
@@ -53,6 +53,8 @@ class Proxy:
         self.read_timeout = read_timeout
         self.local = local
         self.fails = 0
+        # Connections with an exchange in flight, and when it was sent (monotonic).
+        self.inflight: dict[Conn, float] = {}
         self.health = health or HealthChecker(self.addr, "tcp-tls" if tls else "udp", ssl_context=tls,
                                               server_name=server_name, local=local)
         self.probe = Probe()
@@ -70,6 +72,7 @@ class Proxy:
         self.probe.do(self._check_once)
 
     async def _check_once(self) -> bool:
+        began = time.monotonic()
         try:
             await self.health.check()
         except (OSError, TimeoutError, ssl.SSLError, EOFError, asyncio.IncompleteReadError):
@@ -77,8 +80,31 @@ class Proxy:
             f[self.to] = f.get(self.to, 0) + 1
             self.fails += 1
             return False
+        if self.fails:
+            self.back(began)
         self.fails = 0
         return True
+
+    def sent(self, conn: Conn) -> float:
+        """An exchange went out on ``conn``; returns when (monotonic)."""
+        at = self.inflight[conn] = time.monotonic()
+        return at
+
+    def back(self, since: float) -> None:
+        """The upstream answers again after failing checks (a check passed, or a query sent at
+        ``since`` got its reply): the exchanges sent to it before ``since`` went out while it did
+        not answer, and their replies will never come. Rather than wait each out to its read
+        timeout, end them now, so their queries are asked again at once (or answered SERVFAIL if
+        they have no attempt left): after an outage the queries in flight, and with them
+        ``max_concurrent``'s slots, clear as soon as the upstream answers."""
+        stale = []
+        for conn, at in self.inflight.items():  # in the order they were sent
+            if at >= since:
+                break
+            stale.append(conn)
+        for conn in stale:
+            self.inflight.pop(conn, None)
+            conn.cut(NetError(f"read {conn.proto} {self.to}: sent while the upstream did not answer"))
 
     # -- connections -----------------------------------------------------------------------------
     def conn_proto(self, proto: str) -> str:

@@ -16,9 +16,11 @@ what the cache kept.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
+import dnslib
 import pytest
 
 from pycoredns.testing import DNSClient
@@ -110,3 +112,27 @@ def test_a_truncated_answer_is_fetched_again_by_the_client_over_tcp(
     assert [p for p, _ in up.queries] == ["udp", "tcp"]
     assert [str(rr.rdata) for rr in dns_client.query("tc.example.org", "A").rr] == [RIGHT]  # now cached
     assert len(up.queries) == 2
+
+
+def test_queries_in_flight_are_asked_again_as_soon_as_the_upstream_answers(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    # The upstream swallows everything (health checks too), then comes back. The query sent
+    # meanwhile is not waited out to its 4 s read timeout: once a health check passes, it is
+    # asked again, and answered.
+    up = fake_upstream()
+    up.always("timeout")
+    dns_server(f".:0 {{\n forward . {up.address} {{\n max_fails 1\n health_check 100ms\n read_timeout 4s\n }}\n}}\n")
+    assert dns_client.query("first.example.org", "A", timeout=10).header.rcode == SERVFAIL  # checks start failing
+    result: dict[str, object] = {}
+    start = time.monotonic()
+    asking = threading.Thread(target=lambda: result.update(r=dns_client.query("back.example.org", "A", timeout=10)))
+    asking.start()
+    time.sleep(0.5)
+    up.always(None)
+    asking.join(10)
+    took = time.monotonic() - start
+    r = result["r"]
+    assert isinstance(r, dnslib.DNSRecord) and [str(rr.rdata) for rr in r.rr] == [RIGHT]
+    assert took < 3.0  # not the 4 s read timeout
+    assert [str(q.q.qname) for _, q in up.queries].count("back.example.org.") == 2
