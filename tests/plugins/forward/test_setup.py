@@ -63,7 +63,8 @@ def test_upstreams(body: str, from_zone: str, upstreams: list[str]) -> None:
 def test_defaults() -> None:
     f = one("forward . 127.0.0.1\n")
     o = f.opts
-    assert (o.force_tcp, o.prefer_udp, o.max_fails, o.max_concurrent, o.failfast) == (False, False, 2, 0, False)
+    assert (o.force_tcp, o.prefer_udp, o.max_fails, o.max_concurrent, o.failfast) == (False, False, 2, 1000, False)
+    assert o.limit_message == "concurrent queries exceeded maximum 1000"
     assert o.max_connect_attempts is None and o.hc_interval == 0.5
     assert isinstance(f.policy, RandomPolicy)
     p = f.proxies[0]
@@ -103,6 +104,10 @@ def test_defaults() -> None:
         pytest.param("max_concurrent 1000",
                      lambda f: (f.opts.max_concurrent, f.opts.limit_message)
                      == (1000, "concurrent queries exceeded maximum 1000"), id="max_concurrent"),
+        pytest.param("max_concurrent 0", lambda f: f.opts.max_concurrent == 0, id="max_concurrent-unlimited"),
+        pytest.param("max_concurrent 20",
+                     lambda f: (f.opts.max_concurrent, f.opts.limit_message)
+                     == (20, "concurrent queries exceeded maximum 20"), id="max_concurrent-20"),
         pytest.param("next NXDOMAIN servfail", lambda f: f.opts.next_rcodes == {3, 2}, id="next"),
         pytest.param("next_on_nodata", lambda f: f.opts.next_on_nodata, id="next_on_nodata"),
         pytest.param("failfast_all_unhealthy_upstreams", lambda f: f.opts.failfast, id="failfast"),
