@@ -46,13 +46,16 @@ class Seen:
 
 class DoHServer:
     """RFC 8484 over hypercorn: A queries get ``address``; ``status`` other than 200 answers that
-    status with a text body; every request is recorded in ``seen``."""
+    status with a text body; ``fault`` answers A queries 200 with a bad DNS body
+    (``wrong_question``: the reply to another name, ``garbage``: bytes that do not unpack);
+    every request is recorded in ``seen``."""
 
     def __init__(self, pki: Path, alpn: list[str], address: str = "192.0.2.53", max_requests: int = 10**9) -> None:
         from hypercorn.config import Config
 
         self.address = address
         self.status = 200
+        self.fault: str | None = None
         self.seen: list[Seen] = []
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -120,10 +123,25 @@ class DoHServer:
         if self.status != 200:
             await _respond(send, self.status, b"not here", "text/plain")
             return
+        if self.fault is not None and q.q.qtype == dnslib.QTYPE.A:
+            await _respond(send, 200, _faulty(q, self.fault, self.address), "application/dns-message")
+            return
         r = q.reply()
         if q.q.qtype == dnslib.QTYPE.A:
             r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(self.address), ttl=60))
         await _respond(send, 200, bytes(r.pack()), "application/dns-message")
+
+
+def _faulty(q: dnslib.DNSRecord, fault: str, address: str) -> bytes:
+    if fault == "garbage":
+        # A header promising an answer that is not there: the body does not unpack.
+        return bytes(2) + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07example"
+    assert fault == "wrong_question", fault
+    other = dnslib.DNSRecord.question("forged.example.net", "A")
+    other.header.id = q.header.id
+    r = other.reply()
+    r.add_answer(dnslib.RR("forged.example.net", dnslib.QTYPE.A, rdata=dnslib.A(address), ttl=60))
+    return bytes(r.pack())
 
 
 async def _respond(send: Any, status: int, body: bytes, ctype: str) -> None:

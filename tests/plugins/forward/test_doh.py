@@ -148,3 +148,23 @@ def test_metrics_are_the_other_transports(pki: Path) -> None:
     assert re.search(rf'coredns_proxy_healthcheck_failures_total\{{proxy_name="forward",to="{re.escape(to)}"\}} '
                      r'[1-9]', body)
     assert f'to="{to}"' not in "".join(line for line in body.splitlines() if "conn_cache" in line)
+
+
+@pytest.mark.parametrize(("fault", "rcode"), [("wrong_question", dnslib.RCODE.FORMERR),
+                                              ("garbage", dnslib.RCODE.SERVFAIL)])
+def test_a_bad_reply_body_gets_the_outcome_of_the_other_transports(pki: Path, fault: str, rcode: int) -> None:
+    # As over UDP and TCP (tests/plugins/forward/test_upstream_faults.py): a reply for another
+    # question is FORMERR, one that does not unpack fails the attempt (both attempts: SERVFAIL),
+    # and neither reaches the cache.
+    with doh_server(pki, ["h2"]) as up:
+        up.fault = fault
+        text = (f".:0 {{\n cache\n forward . https://127.0.0.1:{up.port} {{\n  tls {pki / 'ca.pem'}\n"
+                f"  max_fails 0\n }}\n}}\n")
+        with running_server(text) as s:
+            r = query("bad.example.org", "A", s.port, timeout=10)
+            assert r.header.rcode == rcode and not r.rr
+            asked = [x for x in up.seen if x.query.q.qtype == dnslib.QTYPE.A]
+            assert len(asked) == (1 if fault == "wrong_question" else 2)
+            up.fault = None
+            assert _a(s.port, "bad.example.org") == ["192.0.2.53"]  # asked again: nothing was cached
+            assert len([x for x in up.seen if x.query.q.qtype == dnslib.QTYPE.A]) == len(asked) + 1
