@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import struct
 from typing import Any
@@ -57,7 +58,23 @@ class DispatcherHolder:
         victim = next((c for c in conns if c is not conn and c.pending == 0), conn)
         del conns[victim]
         if victim.transport is not None:
+            _shut_down(victim.transport)
             victim.transport.close()
+
+
+def _shut_down(transport: asyncio.BaseTransport) -> None:
+    """End the connection now: ``close`` lets the socket go only on the loop's next turn, and a
+    flood accepts a batch of connections a turn, each evicting one, so the evicted ones would
+    still count against the cap meanwhile. The transport's socket refuses ``shutdown`` (uvloop's
+    stands in for the real one); a duplicate of its descriptor reaches the same socket."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+            dup.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already gone: the close that follows is enough
 
 
 class UDPProtocol(asyncio.DatagramProtocol):
