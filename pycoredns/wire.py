@@ -381,6 +381,11 @@ def _name_after(data: bytes, pos: int) -> int:
             if end < 0:
                 end = pos + 2
             pos = ((c & 0x3F) << 8) | data[pos + 1]
+            if pos < 12:
+                # Into the header, which holds no name: miekg/dns follows it, but such a name
+                # changes whenever the counts or flags do (in every reply we derive: truncated,
+                # an OPT added, found by fuzzing), and no real server writes one.
+                raise MalformedMessage("dns: compression pointer into the header")
         else:
             raise MalformedMessage("dns: bad rdata")
 
@@ -497,9 +502,7 @@ def truncate_reply(data: bytes, size: int) -> bytes:
                 opt_index = len(spans)
             spans.append((start, pos))
     except (MalformedMessage, struct.error):
-        end = question_end if 12 < question_end <= n else 12
-        kept_qd = qd if end > 12 else 0
-        return data[:2] + bytes((data[2] | 0x02, data[3])) + _COUNTS.pack(kept_qd, 0, 0, 0) + data[12:end]
+        return _header_and_question(data, qd, question_end if 12 < question_end <= n else 12)
     opt = data[spans[opt_index][0] : spans[opt_index][1]] if opt_index >= 0 else b""
     keep = len(spans)
     while keep > 0:
@@ -522,4 +525,24 @@ def truncate_reply(data: bytes, size: int) -> bytes:
     f1 = data[2]
     if kept_an < an or kept_ns < ns:
         f1 |= 0x02
-    return data[:2] + bytes((f1, data[3])) + _COUNTS.pack(qd, kept_an, kept_ns, kept_ar) + body
+    out = data[:2] + bytes((f1, data[3])) + _COUNTS.pack(qd, kept_an, kept_ns, kept_ar) + body
+    try:
+        check_reply(out)
+    except MalformedMessage:
+        # A kept name points past the cut: a forward pointer, which miekg/dns follows (and
+        # packs anew) but no real server writes. Found by fuzzing; as for a reply that cannot
+        # be walked, only the header and question are sent.
+        return _header_and_question(data, qd, question_end)
+    return out
+
+
+def _header_and_question(data: bytes, qd: int, end: int) -> bytes:
+    """The reply's header with TC set and its question up to ``end`` (none when 12, or when
+    the question does not read on its own)."""
+    out = data[:2] + bytes((data[2] | 0x02, data[3])) + _COUNTS.pack(qd if end > 12 else 0, 0, 0, 0) + data[12:end]
+    if end > 12:
+        try:
+            check_reply(out)
+        except MalformedMessage:
+            return out[:4] + _COUNTS.pack(0, 0, 0, 0)
+    return out

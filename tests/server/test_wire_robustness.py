@@ -168,3 +168,35 @@ def test_malformed_queries_over_the_wire_get_formerr() -> None:
     with running_server(".:0 {\n    whoami\n}\n") as rs:
         reply = raw_query(_pointer_chain(NAME, 1500), rs.port)
         assert reply[:2] == b"\x12\x34" and reply[2] & 0x80 and reply[3] & 0xF == wire.FORMERR
+
+
+def test_truncate_of_a_record_whose_name_points_past_the_cut() -> None:
+    # Found by benchmarks/reliability/fuzz.py: a forward pointer (miekg/dns follows them) into
+    # bytes after the last record. Cutting there left the name pointing at nothing; now the
+    # reply goes as its header and question with TC, as one that cannot be walked.
+    tail = b"\x03www\x00"  # what the pointer reaches, past the records
+    head = struct.pack(">HHHHHH", 1, 0x8180, 1, 0, 0, 1) + NAME + b"\x00\x01\x00\x01"
+    rr = _rr(struct.pack(">H", 0xC000 | (len(head) + 2 + 10 + 4)), 1, b"\x01\x02\x03\x04")
+    data = head + rr + tail
+    assert wire.check_reply(data) == data
+    for size in (512, len(data) - 1):
+        out = wire.truncate_reply(data, size)
+        assert wire.check_reply(out) == out
+        assert out == data[:2] + b"\x83\x80\x00\x01\x00\x00\x00\x00\x00\x00" + head[12:]
+
+
+def test_truncate_of_a_question_that_points_past_it() -> None:
+    # The question's own name points forward: not even the question is kept.
+    head = struct.pack(">HHHHHH", 1, 0x8180, 1, 0, 0, 0) + b"\xc0\x12\x00\x01\x00\x01" + b"\x03www\x00"
+    assert wire.check_reply(head) == head
+    out = wire.truncate_reply(head, len(head) - 1)
+    assert out == head[:2] + b"\x83\x80" + bytes(8)
+
+
+def test_a_name_pointing_into_the_header_does_not_unpack() -> None:
+    # Found by benchmarks/reliability/fuzz.py: such a name reads the counts and flags as labels,
+    # so it changed when an OPT was added to the reply (or it was truncated).
+    head = struct.pack(">HHHHHH", 1, 0x8180, 1, 1, 0, 0) + NAME + b"\x00\x01\x00\x01"
+    data = head + _rr(b"\xc0\x09", 1, b"\x01\x02\x03\x04")
+    with pytest.raises(wire.MalformedMessage, match="into the header"):
+        wire.check_reply(data)
