@@ -342,6 +342,12 @@ def mirror_opt(data: bytes, udp_size: int, do: bool) -> bytes:
             pos = name_end + 10 + rdlen
     except (IndexError, struct.error, wire.MalformedMessage):
         return data  # not ours to repair: the client gets what the upstream sent
+    if pos < len(data):
+        # Bytes past the last record (which unpacking ignores): an OPT added after them would be
+        # read from them, and one added before them moves what a forward pointer may reach there
+        # (both found by fuzzing). As for any reply we cannot rewrite, the client gets what the
+        # upstream sent; miekg/dns would drop them, packing the reply again.
+        return data
     return data[:10] + struct.pack(">H", ar + 1) + data[12:] + wire.opt_record(udp_size, do)
 
 

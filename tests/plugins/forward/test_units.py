@@ -9,6 +9,7 @@ import time
 import dnslib
 import pytest
 
+from pycoredns import wire
 from pycoredns.dns import is_subdomain
 from pycoredns.plugins.forward.connections import Pending, UDPConn, answers, for_pending, overflow_reply
 from pycoredns.plugins.forward.handler import client_reply, mirror_opt
@@ -181,3 +182,14 @@ def test_udp_conn_reports_connection_refused() -> None:
         free.close()
 
     asyncio.run(main())
+
+
+def test_mirror_opt_leaves_a_reply_with_trailing_bytes_alone() -> None:
+    # Found by benchmarks/reliability/fuzz.py: an OPT added after bytes past the last record
+    # (which unpacking ignores) was read from those bytes; one added before them would move what
+    # a forward pointer reaches there (the second case).
+    reply = bytes(dnslib.DNSRecord.question("example.org").reply().pack()) + b"\x00\x00\x00\x07example\x03"
+    assert mirror_opt(reply, 1232, True) == reply
+    assert wire.check_reply(reply) == reply
+    data = b"\x00\x01\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00" + b"\xc0\x12\x00\x01\x00\x01" + b"\x03www\x00"
+    assert mirror_opt(data, 1232, True) == data
