@@ -271,7 +271,9 @@ def _cname_target(data: bytes, answer: list[Record], owner: bytes, qclass: int) 
     for r in answer:
         if r.rtype != TYPE_CNAME or not _class_ok(r.rclass, qclass) or read_name(data, r.owner) != owner:
             continue
-        t = read_name(data, r.rdata)
+        # miekg/dns unpacks a CNAME without rdata as one with no target (found by fuzzing): the
+        # bytes at its rdata offset are the next record's, or none at the end of the message.
+        t = read_name(data, r.rdata) if r.rdlen else b""
         if target is not None and t != target:
             return None, False
         target = t

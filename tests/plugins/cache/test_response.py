@@ -110,3 +110,16 @@ def test_ttl_offsets_skip_the_opt() -> None:
     rep = response.parse(data)
     assert [struct.unpack_from(">I", data, rec.ttl_at)[0] for rec in rep.records] == [77]
     assert rep.opt_end == len(data) and rep.opt_do
+
+
+@pytest.mark.parametrize("after", [b"", b"\x00\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x01"],
+                         ids=["last-record", "before-another"])
+def test_a_cname_without_rdata_has_no_target(after: bytes) -> None:
+    # Found by benchmarks/reliability/fuzz.py: the target was read from the bytes at the rdata
+    # offset (past the end, or the next record's). miekg/dns unpacks it as a CNAME to nothing.
+    head = struct.pack(">HHHHHH", 1, 0x8180, 1, 2 if after else 1, 0, 0)
+    question = b"\x07example\x03org\x00\x00\x01\x00\x01"
+    data = head + question + b"\xc0\x0c" + struct.pack(">HHIH", 5, 1, 60, 0) + after
+    rep = response.parse(data)
+    assert not response.answers_question(rep)
+    assert response.is_nodata(rep)
