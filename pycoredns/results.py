@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from pycoredns.errors import HandlerError
+
 __all__ = ["Reply", "Result", "then"]
 
 Reply = bytes | int
@@ -61,7 +63,7 @@ def then(
                 out.set_exception(error)
                 return
         except Exception as e:  # the continuation failed: that is the query's outcome
-            out.set_exception(e)
+            out.set_exception(_unlinked(e))
             return
         if type(value) is not bytes and type(value) is not int and isinstance(value, Awaitable):
             asyncio.ensure_future(value).add_done_callback(lambda d: _pass_on(d, out))
@@ -70,6 +72,18 @@ def then(
 
     pending.add_done_callback(settle)
     return out
+
+
+def _unlinked(e: Exception) -> Exception:
+    """``e`` without its traceback when it is a handler's expected failure (a HandlerError: an
+    rcode and a message, never printed with a traceback). The traceback's frames hold, through
+    their locals and the frames that called them, the futures that hold ``e``: a reference cycle
+    per failed query (a SERVFAIL in an upstream outage, for one), garbage that only a full
+    collection frees, and under a flood of failures those collections took the event loop away
+    for hundreds of milliseconds. Other exceptions are bugs: their tracebacks are logged."""
+    if isinstance(e, HandlerError):
+        e.__traceback__ = None
+    return e
 
 
 def _pass_on(done: asyncio.Future[Any], out: asyncio.Future[Any]) -> None:

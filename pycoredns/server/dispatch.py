@@ -160,17 +160,19 @@ class Dispatcher:
 
     def _done(self, fut: asyncio.Future[Any], req: Request, observers: Any, debug: bool, send: Send) -> None:
         Dispatcher.inflight -= 1
-        try:
-            result = fut.result()
-        except HandlerError as e:
-            self._finish(req, observers, e.rcode, send, e)
+        if fut.cancelled():
             return
-        except asyncio.CancelledError:
+        # Read, not raised: raising would add this frame, which holds the future, to the error's
+        # traceback, and the future holds the error (a cycle per failed query; see results.then).
+        e = fut.exception()
+        if e is not None:
+            if isinstance(e, HandlerError):
+                self._finish(req, observers, e.rcode, send, e)
+            elif isinstance(e, Exception):
+                self._panic(req, debug, e)
+                self._finish(req, observers, wire.SERVFAIL, send, e)
             return
-        except Exception as e:
-            self._panic(req, debug, e)
-            self._finish(req, observers, wire.SERVFAIL, send, e)
-            return
+        result = fut.result()
         if isinstance(result, (bytes, bytearray)):
             self._reply(req, observers, bytes(result), send)
         else:

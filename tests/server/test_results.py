@@ -172,3 +172,41 @@ def test_a_continuation_that_waits_settles_with_what_it_waited_for() -> None:
             await out2  # type: ignore[misc]
 
     asyncio.run(go())
+
+
+def test_queries_failing_through_a_continuation_leave_no_cyclic_garbage() -> None:
+    # An upstream that never answers, behind cache (whose continuation passes forward's
+    # SERVFAIL on): each failed query used to leave ~30 objects in reference cycles (the error's
+    # traceback holding the frames holding the futures holding the error), freed only by full
+    # collections that stalled the server for hundreds of milliseconds in an upstream outage.
+    import gc
+    import socket
+
+    import dnslib
+
+    from pycoredns.testing import FakeUpstream, answer_a, running_server
+
+    up = FakeUpstream(answer_a("192.0.2.7")).start()
+    try:
+        up.always("timeout")
+        text = (f".:0 {{\n errors\n cache 30 {{\n  serve_stale\n }}\n forward . {up.address} {{\n"
+                "  read_timeout 100ms\n  max_fails 0\n }\n}\n")
+        with running_server(text) as s, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            gc.collect()
+            gc.disable()
+            try:
+                for i in range(20):
+                    sock.sendto(bytes(dnslib.DNSRecord.question(f"m{i}.example.org").pack()), ("127.0.0.1", s.port))
+                for _ in range(20):
+                    assert dnslib.DNSRecord.parse(sock.recv(512)).header.rcode == dnslib.RCODE.SERVFAIL
+                gc.set_debug(gc.DEBUG_SAVEALL)
+                gc.collect()
+                left = [o for o in gc.garbage if isinstance(o, (HandlerError, asyncio.Future))]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+                gc.enable()
+    finally:
+        up.stop()
+    assert left == []
