@@ -214,7 +214,7 @@ def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps:
         return {
             "blackout_s": blackout,
             "miss_qps": miss_qps,
-            "max_concurrent": "default (1000)" if max_concurrent is None else max_concurrent,
+            "max_concurrent": "default (0: none)" if max_concurrent is None else max_concurrent,
             "misses": {"sent": miss_res.sent, "completed": miss_res.completed, "lost": miss_res.lost,
                        "rcodes": miss_res.rcodes},
             "hits": {"sent": hit_res.sent, "completed": hit_res.completed, "lost": hit_res.lost,
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--miss-qps", type=int, default=3000)
     p.add_argument("--hit-qps", type=int, default=500)
     p.add_argument("--max-concurrent", type=int, default=None,
-                   help="forward's max_concurrent (default: forward's own, 1000; 0: none, as CoreDNS)")
+                   help="forward's max_concurrent (default: forward's own, none, as CoreDNS)")
     a = p.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root: network namespaces and iptables", file=sys.stderr)

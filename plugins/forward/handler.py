@@ -37,8 +37,8 @@ class Options:
     prefer_udp: bool = False
     max_fails: int = 2
     max_connect_attempts: int | None = None  # None: 2 per upstream
-    max_concurrent: int = 1000  # CoreDNS's is none (0): see README, "max_concurrent"
-    limit_message: str = "concurrent queries exceeded maximum 1000"
+    max_concurrent: int = 0  # CoreDNS's: no limit
+    limit_message: str = ""
     next_rcodes: frozenset[int] = frozenset()
     next_on_nodata: bool = False
     failfast: bool = False

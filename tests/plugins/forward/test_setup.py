@@ -63,8 +63,7 @@ def test_upstreams(body: str, from_zone: str, upstreams: list[str]) -> None:
 def test_defaults() -> None:
     f = one("forward . 127.0.0.1\n")
     o = f.opts
-    assert (o.force_tcp, o.prefer_udp, o.max_fails, o.max_concurrent, o.failfast) == (False, False, 2, 1000, False)
-    assert o.limit_message == "concurrent queries exceeded maximum 1000"
+    assert (o.force_tcp, o.prefer_udp, o.max_fails, o.max_concurrent, o.failfast) == (False, False, 2, 0, False)
     assert o.max_connect_attempts is None and o.hc_interval == 0.5
     assert isinstance(f.policy, RandomPolicy)
     p = f.proxies[0]
