@@ -1,5 +1,6 @@
 """Coverage-guided fuzzing of the query and reply parsers, with atheris (libFuzzer's engine).
 
+    .venv/bin/pip install -e '.[fuzz]'      # atheris, once
     .venv/bin/python -m benchmarks.reliability.fuzz [-runs=1000000] [CORPUS_DIR] [libFuzzer flags...]
 
 Every input is read both ways:
