@@ -1,7 +1,7 @@
 """An upstream outage: the only upstream blackholed for a minute while misses pour in.
 
     .venv/bin/python -m benchmarks.reliability.outage [--blackout 60] [--miss-qps 3000] [--hit-qps 500]
-                                                       [--max-concurrent N]
+                                                       [--max-concurrent N] [--workers N]
 
 Needs root: everything runs in a network namespace made here (its name holds this process's
 id) and deleted at the end. In it: dnsmasq as the upstream on 192.0.2.53 (an address that exists
@@ -18,7 +18,8 @@ answers them). When the rule goes, a new name is asked every 20 ms until one is 
 recovery time, against forward's health-check interval (0.5 s).
 
 Printed: the misses' outcomes, the server's RSS and open files before and at most during the
-outage, the hits' latency (p50, p99, max), the stale answers, the recovery time.
+outage, the hits' latency (p50, p99, max), the stale answers, the recovery time. With
+``--workers N`` the server's RSS, open files and CPU are the supervisor's and its workers' summed.
 """
 
 from __future__ import annotations
@@ -121,11 +122,30 @@ def corefile(max_concurrent: int | None) -> str:
     )
 
 
-def open_files(pid: int) -> int:
+def tree(pid: int) -> list[int]:
+    """``pid`` and its children (a supervisor's workers)."""
     try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
+        return [pid, *(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
     except OSError:
-        return 0
+        return [pid]
+
+
+def open_files(pid: int) -> int:
+    total = 0
+    for p in tree(pid):
+        try:
+            total += len(os.listdir(f"/proc/{p}/fd"))
+        except OSError:
+            pass
+    return total
+
+
+def rss_bytes(pid: int) -> int:
+    return sum(load.rss_bytes(p) for p in tree(pid))
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_of(p) for p in tree(pid))
 
 
 def percentile_ms(values: list[float], p: float) -> float:
@@ -133,7 +153,7 @@ def percentile_ms(values: list[float], p: float) -> float:
 
 
 def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps: int = 500,
-           max_concurrent: int | None = None, settle: float = 3.0) -> dict[str, Any]:
+           max_concurrent: int | None = None, settle: float = 3.0, workers: int = 1) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     with Namespace(workdir) as ns:
         dnsmasq = [
@@ -145,8 +165,8 @@ def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps:
         ]
         ns.popen(dnsmasq, "upstream.log")
         (workdir / "Corefile").write_text(corefile(max_concurrent))
-        server = ns.popen([sys.executable, "-m", "pycoredns", "-conf", str(workdir / "Corefile")], "server.log",
-                          cwd=str(load.ROOT))
+        server = ns.popen([sys.executable, "-m", "pycoredns", "-conf", str(workdir / "Corefile"),
+                           "-workers", str(workers)], "server.log", cwd=str(load.ROOT))
         hits = configs.hit_names(100)
 
         def warm() -> int:
@@ -161,7 +181,7 @@ def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps:
 
         ns.call(warm)
         pid = server.pid
-        base_rss, base_files = load.rss_bytes(pid), open_files(pid)
+        base_rss, base_files = rss_bytes(pid), open_files(pid)
         misses = configs.write_query_file(workdir / "misses.queries",
                                           configs.unique_names(int(miss_qps * (blackout + settle + 5)), seed=7))
         hit_file = configs.write_query_file(workdir / "hits.queries", hits)
@@ -170,10 +190,10 @@ def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps:
                                          outstanding=min(65000, miss_qps * 8), cpu=None) + ["-t", "8"]
         hit_argv = dnsperf.dnsperf_argv(53, hit_file, blackout, rate=hit_qps, cpu=None) + ["-v"]
         ns.blackhole(True)
-        started, cpu0 = time.monotonic(), cpu_of(pid)
+        started, cpu0 = time.monotonic(), cpu_seconds(pid)
         miss_run = ns.popen(miss_argv, "dnsperf-misses.log")
         hit_run = ns.popen(hit_argv, "dnsperf-hits.log")
-        with load.Sampler(lambda: load.rss_bytes(pid) / 1e6, every=0.5) as rss, \
+        with load.Sampler(lambda: rss_bytes(pid) / 1e6, every=0.5) as rss, \
                 load.Sampler(lambda: open_files(pid), every=0.5) as files:
             time.sleep(STALE_TTL + 1.0)  # the stale.test entries have expired
 
@@ -188,7 +208,7 @@ def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps:
 
             stale_out = ns.call(stale)
             time.sleep(max(0.0, blackout - (time.monotonic() - started)))
-            cpu = (cpu_of(pid) - cpu0) / (time.monotonic() - started)
+            cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - started)
             ns.blackhole(False)
             healed = time.monotonic()
 
@@ -214,6 +234,7 @@ def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps:
         return {
             "blackout_s": blackout,
             "miss_qps": miss_qps,
+            "workers": workers,
             "max_concurrent": "default (0: none)" if max_concurrent is None else max_concurrent,
             "misses": {"sent": miss_res.sent, "completed": miss_res.completed, "lost": miss_res.lost,
                        "rcodes": miss_res.rcodes},
@@ -223,7 +244,7 @@ def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps:
                      "measured": len(latencies)},
             "stale": stale_out,
             "rss_mb": {"before": round(base_rss / 1e6, 1), "max": round(max(rss.values()), 1),
-                       "end": round(load.rss_bytes(pid) / 1e6, 1)},
+                       "end": round(rss_bytes(pid) / 1e6, 1)},
             "open_files": {"before": base_files, "max": max(files.values())},
             "server_cpu_percent": round(cpu * 100, 1),
             "recovery_s": round(recovered, 3),
@@ -239,12 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hit-qps", type=int, default=500)
     p.add_argument("--max-concurrent", type=int, default=None,
                    help="forward's max_concurrent (default: forward's own, none, as CoreDNS)")
+    p.add_argument("--workers", type=int, default=1, help="pycoredns's -workers (default 1)")
     a = p.parse_args(argv)
     if os.geteuid() != 0:
         print("needs root: network namespaces and iptables", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="pcd-outage-") as tmp:
-        out = outage(Path(tmp), a.blackout, a.miss_qps, a.hit_qps, a.max_concurrent)
+        out = outage(Path(tmp), a.blackout, a.miss_qps, a.hit_qps, a.max_concurrent, workers=a.workers)
     print(json.dumps(out), flush=True)
     return 0 if out["alive"] else 1
 
