@@ -334,6 +334,7 @@ _RDATA_NAMES = {2: (0, 1, 0), 5: (0, 1, 0), 6: (0, 2, 20), 12: (0, 1, 0), 15: (2
                 39: (0, 1, 0)}
 _RDATA_LENGTH = {1: 4, 28: 16}
 _COUNTS = struct.Struct(">HHHH")
+_THREE_COUNTS = struct.Struct(">HHH").unpack_from
 _RR_HEAD = struct.Struct(">HHIH")
 
 
@@ -390,7 +391,7 @@ def _name_after(data: bytes, pos: int) -> int:
             raise MalformedMessage("dns: bad rdata")
 
 
-def check_reply(data: bytes) -> bytes:
+def check_reply(data: bytes, question_end: int = 0) -> bytes:
     """Check that ``data`` unpacks as a DNS message; return it with its counts made true.
 
     The walk is structural (names, pointers, record lengths, the rdata of the types that carry
@@ -399,7 +400,67 @@ def check_reply(data: bytes) -> bytes:
     the end of the message ends the message even if its count promised more ("the count is a
     lie"), and the counts are set to what is there; anything else that runs past the end raises
     :class:`MalformedMessage`.
+
+    ``question_end``, when given, says the caller already knows the message holds one question
+    ending there whose name has no pointer (forward compared it with its own query's).
     """
+    try:
+        if _plain_reply(data, question_end):
+            return data
+    except (IndexError, MalformedMessage, struct.error):
+        pass
+    return _check_reply_walk(data)
+
+
+def _plain_reply(data: bytes, pos: int) -> bool:
+    """True for the usual reply, read in one pass: one question whose name has no pointer,
+    records whose owners are the root, a pointer to the question (known good once it is) or
+    any name that checks out, the counts true and nothing after the last record. False (or an
+    exception) for anything else, which the general walk then reads and judges. ``pos``: where
+    the question is known to end, or 0."""
+    if data[4:6] != b"\x00\x01":
+        return False
+    n = len(data)
+    if not pos:
+        p = 12
+        octets = 1
+        c = data[12]
+        while c:
+            if c & 0xC0:
+                return False
+            octets += c + 1
+            if octets > _MAX_NAME_OCTETS:
+                return False
+            p += c + 1
+            c = data[p]
+        pos = p + 5
+    an, ns, ar = _THREE_COUNTS(data, 6)
+    for _ in range(an + ns + ar):
+        if pos >= n:
+            return False
+        c = data[pos]
+        if c == 0xC0 and data[pos + 1] == 12:
+            pos += 2
+        elif c == 0:
+            pos += 1
+        else:
+            pos = _name_after(data, pos)
+        rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
+        rdata = pos + 10
+        pos = rdata + rdlen
+        if pos > n:
+            return False
+        if rdlen:
+            if rtype == 1:
+                if rdlen != 4:
+                    return False
+            else:
+                _check_rdata(data, rtype, rdata, pos)
+    return pos == n
+
+
+def _check_reply_walk(data: bytes) -> bytes:
+    """:func:`check_reply`'s general walk: every section, every count, every error."""
     n = len(data)
     if n < 12:
         raise MalformedMessage("dns: overflow unpacking uint16")
