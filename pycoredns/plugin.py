@@ -11,7 +11,9 @@ The handler contract (CoreDNS's ``ServeDNS``, made cheap): ``serve(req)`` return
 * ``bytes``: the reply, already written by this handler or one after it;
 * an ``int`` rcode from :data:`wire.SERVER_WRITES` (SERVFAIL, REFUSED, FORMERR, NOTIMP): nothing
   was written, the server writes a reply with that rcode;
-* an awaitable resolving to one of those, for handlers that wait for I/O.
+* an awaitable resolving to one of those, for handlers that wait for I/O: best a
+  :class:`Deferred`, which the server and :func:`then` continue from without a Future, a Task or
+  a loop iteration (forward returns one); a coroutine or a Future works too.
 
 A handler answers synchronously whenever it can (a cache hit must), so the common path creates
 no coroutine. One that works on what the rest of the chain answered continues with
@@ -65,7 +67,7 @@ from pycoredns.metrics import (
     register_once,
 )
 from pycoredns.request import Request
-from pycoredns.results import Reply, Result, then
+from pycoredns.results import Deferred, Reply, Result, then
 from pycoredns.spans import Sampler, Span, serve_traced
 from pycoredns.state import Key, Store
 from pycoredns.threads import off_loop
@@ -88,6 +90,7 @@ __all__ = [
     "ConfigError",
     "Controller",
     "CorefileError",
+    "Deferred",
     "Directive",
     "DroppedObserver",
     "Fall",
@@ -293,7 +296,7 @@ class Plugin:
 
     def next_then(
         self, req: Request, on_reply: Callable[..., R], *args: Any, on_error: Callable[..., R] | None = None
-    ) -> R | asyncio.Future[R]:
+    ) -> R | Deferred[R] | asyncio.Future[R]:
         """Hand the query on and continue with the answer: :func:`then` on :meth:`next_or_failure`.
 
         ``on_error(exception, *args)``, when given, also takes an error the next handler raises at

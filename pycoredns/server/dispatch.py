@@ -22,6 +22,7 @@ from pycoredns.dns import zone_to_wire
 from pycoredns.errors import HandlerError
 from pycoredns.plugin import DroppedObserver, Handler, Result, Sampler
 from pycoredns.request import Request, truncate
+from pycoredns.results import Deferred, then
 from pycoredns.server.config import ListenerKey, Site, tcp_limits
 
 log = logging.getLogger("pycoredns")
@@ -136,6 +137,11 @@ class Dispatcher:
         if type(result) is int:
             self._finish(req, route.observers, result, send, req.error)
             return
+        if isinstance(result, Deferred):
+            # Settled in the call that reads the upstream's reply: answered there, no loop hop.
+            Dispatcher.inflight += 1
+            then(result, self._answer, req, route, send, on_error=self._fail)
+            return
         if isinstance(result, (bytes, bytearray)):
             self._reply(req, route.observers, bytes(result), send)
             return
@@ -157,6 +163,36 @@ class Dispatcher:
                     return route
                 found = route
         return found or self.root
+
+    def _answer(self, result: Any, req: Request, route: Route, send: Send) -> None:
+        """Send and observe what a Deferred result settled with."""
+        Dispatcher.inflight -= 1
+        if type(result) is bytes:
+            if req.proto == "udp" and len(result) > req.q.udp_size:
+                result = truncate(result, req.q.udp_size)
+            send(result, req.remote)
+            err = req.error
+            for o in route.reply_observers if err is None else route.observers:
+                o.observe(req, result, result[3] & 0xF, err)
+        elif type(result) is int:
+            self._finish(req, route.observers, result, send, req.error)
+        elif isinstance(result, (bytes, bytearray)):
+            self._reply(req, route.observers, bytes(result), send)
+        elif isinstance(result, Deferred):  # a continuation that answers later still
+            Dispatcher.inflight += 1
+            then(result, self._answer, req, route, send, on_error=self._fail)
+        else:
+            Dispatcher.inflight += 1
+            fut = asyncio.ensure_future(result)
+            fut.add_done_callback(lambda f: self._done(f, req, route.observers, route.debug, send))
+
+    def _fail(self, error: Exception, req: Request, route: Route, send: Send) -> None:
+        Dispatcher.inflight -= 1
+        if isinstance(error, HandlerError):
+            self._finish(req, route.observers, error.rcode, send, error)
+        else:
+            self._panic(req, route.debug, error)
+            self._finish(req, route.observers, wire.SERVFAIL, send, error)
 
     def _done(self, fut: asyncio.Future[Any], req: Request, observers: Any, debug: bool, send: Send) -> None:
         Dispatcher.inflight -= 1

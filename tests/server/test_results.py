@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from pycoredns import wire
-from pycoredns.plugin import HandlerError, Plugin, Reply, Request, Result, then
+from pycoredns.plugin import Deferred, HandlerError, Plugin, Reply, Request, Result, then
 from pycoredns.testing import make_request
 
 
@@ -84,6 +84,59 @@ def test_cancellation_is_passed_on() -> None:
         fut.cancel()
         await asyncio.sleep(0)
         assert isinstance(out, asyncio.Future) and out.cancelled()
+
+    asyncio.run(go())
+
+
+def test_a_deferred_continues_in_the_call_that_settles_it() -> None:
+    d: Deferred[Reply] = Deferred()
+    out = then(d, _tag, "later")
+    assert out is d and not d.done()  # chained onto: the same Deferred
+    seen: list[object] = []
+    d.when_done(lambda done, extra: seen.append((done.result(), extra)), "x")
+    d.set_result(b"answer")
+    assert seen == [(("later", b"answer"), "x")]  # at once: no loop, no Future
+    assert then(d, _tag, "again") == ("again", ("later", b"answer"))  # settled: continues now
+
+
+def test_a_deferred_error_goes_to_on_error_and_a_failing_step_fails_it() -> None:
+    d: Deferred[Reply] = Deferred()
+    then(d, _tag, "x", on_error=_caught)
+    d.set_exception(HandlerError(wire.SERVFAIL, "down"))
+    assert d.result() == ("x", wire.SERVFAIL)
+
+    def broken(reply: Reply) -> Reply:
+        raise ValueError("broken continuation")
+
+    d2: Deferred[Reply] = Deferred()
+    then(then(d2, broken), _tag, "never")
+    d2.set_result(b"answer")
+    with pytest.raises(ValueError, match="broken continuation"):
+        d2.result()
+    with pytest.raises(asyncio.InvalidStateError):
+        d2.set_result(b"twice")
+
+
+def test_a_failing_callback_does_not_reach_the_code_that_settles(caplog: pytest.LogCaptureFixture) -> None:
+    d: Deferred[Reply] = Deferred()
+    d.when_done(lambda done: 1 / 0)
+    later: list[object] = []
+    d.when_done(lambda done: later.append(done.result()))
+    d.set_result(wire.NXDOMAIN)  # no exception here
+    assert later == [wire.NXDOMAIN]
+    assert "continuation failed" in caplog.text
+
+
+def test_a_deferred_can_be_awaited() -> None:
+    async def go() -> None:
+        d: Deferred[Reply] = Deferred()
+        asyncio.get_running_loop().call_later(0.01, d.set_result, b"late")
+        assert await d == b"late"
+        assert await d == b"late"  # settled: no waiting
+        failed: Deferred[Reply] = Deferred()
+        failed.set_exception(HandlerError(wire.REFUSED, "no"))
+        with pytest.raises(HandlerError, match="no"):
+            await failed
 
     asyncio.run(go())
 
@@ -174,6 +227,34 @@ def test_a_continuation_that_waits_settles_with_what_it_waited_for() -> None:
     asyncio.run(go())
 
 
+def test_a_deferred_step_that_waits_holds_the_rest_of_the_chain() -> None:
+    # The same for a Deferred (forward's result): the step after the waiting one, and the
+    # server's, see what the second stage ended with.
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        first: Deferred[Reply] = Deferred()
+        second: asyncio.Future[Reply] = loop.create_future()
+        then(then(first, lambda reply: second), _tag, "after")
+        seen: list[object] = []
+        first.when_done(lambda d: seen.append(d.result()))
+        first.set_result(b"aaaa")
+        assert not first.done() and seen == []
+        with pytest.raises(asyncio.InvalidStateError):
+            first.set_result(b"twice")  # settled by its producer already
+        second.set_result(b"synthesised")
+        assert await first == ("after", b"synthesised")
+        assert seen == [("after", b"synthesised")]
+
+        failing: Deferred[Reply] = Deferred()
+        inner: Deferred[Reply] = Deferred()
+        then(then(failing, lambda reply: inner), _tag, "never", on_error=_caught)
+        failing.set_result(b"aaaa")
+        inner.set_exception(HandlerError(wire.SERVFAIL, "lookup failed"))
+        assert failing.result() == ("never", wire.SERVFAIL)
+
+    asyncio.run(go())
+
+
 def test_queries_failing_through_a_continuation_leave_no_cyclic_garbage() -> None:
     # An upstream that never answers, behind cache (whose continuation passes forward's
     # SERVFAIL on): each failed query used to leave ~30 objects in reference cycles (the error's
@@ -210,3 +291,16 @@ def test_queries_failing_through_a_continuation_leave_no_cyclic_garbage() -> Non
     finally:
         up.stop()
     assert left == []
+
+
+def test_a_deferred_step_that_fails_with_a_handler_error_drops_its_traceback() -> None:
+    # As then() does for a future: the traceback's frames would hold the Deferred that holds
+    # the error, a reference cycle per failed query.
+    def fail(reply: Reply) -> Reply:
+        raise HandlerError(wire.SERVFAIL, "no")
+
+    d: Deferred[Reply] = Deferred()
+    then(d, fail)
+    d.set_result(b"aaaa")
+    error = d.exception()
+    assert isinstance(error, HandlerError) and error.__traceback__ is None
