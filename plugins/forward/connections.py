@@ -1,11 +1,14 @@
-"""Upstream connections: connected UDP sockets and TCP/TLS streams, each with one query in flight.
+"""Upstream connections: connected UDP sockets, one query at a time, and TCP/TLS streams that
+carry several queries at once, matched by ID.
 
-A connection carries one exchange at a time (as CoreDNS's persistConn) and reports its outcome
-through a callback, so the UDP miss path needs no coroutine: the reply is read by a reader
-callback on the socket. As miekg/dns's client, a connection takes the first message that carries
-the query's ID (the handler then checks that it unpacks and answers the question, as CoreDNS's
-forward does); the UDP socket is connected, so the kernel already drops datagrams from any other
-address or port. Messages with another ID are dropped and counted.
+Each exchange reports its outcome through a callback, so the miss path needs no coroutine: a UDP
+reply is read by a reader callback on the socket, a stream's by its protocol. As miekg/dns's
+client, a connection takes the first message that carries the query's ID (on a stream, the ID of
+one of its queries in flight, unique on that connection); the handler then checks that it unpacks
+and answers the question (:func:`answers`), as CoreDNS's forward does. The UDP socket is
+connected, so the kernel already drops datagrams from any other address or port. Messages with
+another ID are dropped and counted. Query IDs come from the kernel's random source, drawn a few
+thousand at a time.
 
 Beyond CoreDNS: more than :data:`NEAR_MISSES` messages with another ID during one UDP exchange
 are taken for what they are, someone guessing the ID to slip a forged answer in (the source
@@ -13,11 +16,15 @@ address and port are right, so it either spoofs them or sits on the path). The e
 ends with :class:`Spoofed`, and the handler asks again over TCP, which an off-path attacker
 cannot answer for: the odds of a guess landing stay at NEAR_MISSES in 65,536, however many
 guesses are sent.
+
+Read timeouts are not one timer per query: a :class:`Timeouts` ticker per upstream looks at the
+connections with exchanges in flight every :data:`TICK` seconds, while there are any.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import struct
 import time
@@ -31,6 +38,24 @@ Done = Callable[[bytes | None, BaseException | None], None]
 
 _LEN = struct.Struct(">H")
 _QD_ONE = b"\x00\x01"
+TICK = 0.01  # how late a read timeout may fire, at most
+PIPELINE = 16  # queries in flight on one stream connection, at most
+
+# Query IDs: 2-byte strings from os.urandom, drawn 2048 at a time (one system call, not one per
+# query). A forked child starts with a fresh draw, never its parent's.
+_ID_DRAW = 2048
+_ids: list[bytes] = []
+
+
+def new_id() -> bytes:
+    """A random query ID (2 bytes, network order)."""
+    if not _ids:
+        raw = os.urandom(2 * _ID_DRAW)
+        _ids.extend([raw[i : i + 2] for i in range(0, 2 * _ID_DRAW, 2)])
+    return _ids.pop()
+
+
+os.register_at_fork(after_in_child=_ids.clear)
 
 
 class NetError(ConnectionError):
@@ -52,29 +77,28 @@ class CachedClosed(ConnectionError):
 
 
 class Pending:
-    """The one exchange a connection is waiting on."""
+    """One exchange a stream connection is waiting on."""
 
-    __slots__ = ("qid", "key", "name_len", "on_done", "timer", "cached", "near_misses")
+    __slots__ = ("qid", "on_done", "sent", "due", "cached")
 
-    def __init__(self, qid: int, key: bytes, name_len: int, on_done: Done, cached: bool) -> None:
+    def __init__(self, qid: bytes, on_done: Done, sent: float, due: float, cached: bool) -> None:
         self.qid = qid
-        self.key = key
-        self.name_len = name_len
         self.on_done = on_done
-        self.timer: asyncio.TimerHandle | None = None
+        self.sent = sent
+        self.due = due
         self.cached = cached
-        self.near_misses = 0
 
 
-def for_pending(data: bytes, p: Pending) -> bool:
-    """The message is the pending query's reply as miekg/dns's client reads it: a whole header
-    (a shorter message is skipped) carrying the query's ID."""
-    return len(data) >= 12 and ((data[0] << 8) | data[1]) == p.qid
+def for_pending(data: bytes, qid: bytes) -> bool:
+    """The message is the reply to the query sent under ``qid`` as miekg/dns's client reads it: a
+    whole header (a shorter message is skipped) carrying the query's ID."""
+    return len(data) >= 12 and data[:2] == qid
 
 
 def answers(data: bytes, key: bytes, name_len: int) -> bool:
     """CoreDNS's request.Match on a reply whose counts are true (checked): a response with one
-    question, the query's name (in any case) and type."""
+    question, the query's name (in any case) and type. ``key`` is the question as a lookup key
+    (lower-cased name, type, class), ``name_len`` the name's length in it."""
     n = 12 + name_len
     return (
         data[2] & 0x80 != 0
@@ -91,42 +115,53 @@ def overflow_reply(data: bytes, question_len: int) -> bytes:
     ]
 
 
+class Timeouts:
+    """The read timeouts of one upstream's exchanges in flight.
+
+    A connection with an exchange in flight is watched; every :data:`TICK` seconds (only while one
+    is) each watched connection times out what is due. A timeout fires at most TICK late.
+    """
+
+    __slots__ = ("loop", "conns", "timer")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.conns: set[Conn] = set()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def watch(self, conn: Conn) -> None:
+        self.conns.add(conn)
+        if self.timer is None:
+            self.timer = self.loop.call_later(TICK, self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        now = time.monotonic()
+        for conn in list(self.conns):
+            conn.time_out(now)
+        # A query asked again from a timeout above (the next attempt) armed the timer already:
+        # arming it again would start a second ticker, and every such tick one more.
+        if self.conns and self.timer is None:
+            self.timer = self.loop.call_later(TICK, self._tick)
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
 class Conn:
-    """What both connection kinds share: timestamps, the pending exchange, its timeout."""
+    """What both connection kinds share: timestamps, reuse state, the timeout watch."""
 
     proto = "udp"
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, to: str) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, to: str, timeouts: Timeouts | None = None) -> None:
         self.loop = loop
         self.to = to
+        self.timeouts = timeouts or Timeouts(loop)
         self.created = time.monotonic()
         self.used = self.created
         self.closed = False
-        self.pending: Pending | None = None
-
-    def _arm(self, p: Pending, timeout: float) -> None:
-        self.pending = p
-        p.timer = self.loop.call_later(timeout, self._timed_out)
-
-    def _timed_out(self) -> None:
-        p = self.pending
-        if p is None:
-            return
-        self.pending = None
-        p.on_done(None, NetError(f"read {self.proto} {self._endpoints()}: i/o timeout"))
-
-    def _finish(self, reply: bytes | None, error: BaseException | None) -> None:
-        p = self.pending
-        if p is None:
-            return
-        self.pending = None
-        if p.timer is not None:
-            p.timer.cancel()
-        p.on_done(reply, error)
-
-    def cut(self, error: BaseException) -> None:
-        """End the exchange in flight now with ``error`` (the upstream is back; see Proxy.back)."""
-        self._finish(None, error)
 
     def _fail_soon(self, on_done: Done, error: BaseException) -> None:
         # Never call back from inside send(): the caller may be several retries deep already.
@@ -140,9 +175,29 @@ class Conn:
     def _endpoints(self) -> str:
         return self.to
 
-    def send(self, wire: bytes, qid: int, key: bytes, name_len: int, timeout: float, bufsize: int,
+    def _timeout_error(self) -> NetError:
+        return NetError(f"read {self.proto} {self._endpoints()}: i/o timeout")
+
+    @property
+    def busy(self) -> bool:
+        """An exchange is in flight."""
+        raise NotImplementedError
+
+    def send(self, query: bytes, question_len: int, now: float, due: float, bufsize: int,
              on_done: Done, cached: bool) -> None:
-        """Send one query; ``on_done`` is called once with the matching reply or the error."""
+        """Send ``query`` under a new random ID at ``now``; ``on_done`` is called once with the
+        reply that carries that ID (the upstream's ID in it) or the error, a timeout once
+        ``time.monotonic()`` passes ``due``. ``question_len``: the question's length on the wire
+        (a reply too big for ``bufsize`` keeps its header and question)."""
+        raise NotImplementedError
+
+    def time_out(self, now: float) -> None:
+        """Fail the exchanges whose read timeout passed."""
+        raise NotImplementedError
+
+    def cut(self, since: float, error: BaseException) -> None:
+        """End the exchanges sent before ``since`` now with ``error`` (the upstream is back; see
+        Proxy.back)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -150,20 +205,29 @@ class Conn:
 
 
 class UDPConn(Conn):
-    """A connected UDP socket read by a loop reader callback."""
+    """A connected UDP socket read by a loop reader callback, one exchange at a time."""
 
     proto = "udp"
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, to: str, sock: socket.socket) -> None:
-        super().__init__(loop, to)
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, to: str, sock: socket.socket, timeouts: Timeouts | None = None
+    ) -> None:
+        super().__init__(loop, to, timeouts)
         self.sock = sock
         self.bufsize = 512
+        # The exchange in flight (on_done is None when there is none).
+        self.qid = b""
         self.question_len = 0
+        self.sent = 0.0
+        self.due = 0.0
+        self.near_misses = 0
+        self.on_done: Done | None = None
         loop.add_reader(sock.fileno(), self._readable)
 
     @classmethod
     def dial(
-        cls, loop: asyncio.AbstractEventLoop, to: str, addr: tuple[str, int], local: str | None
+        cls, loop: asyncio.AbstractEventLoop, to: str, addr: tuple[str, int], local: str | None,
+        timeouts: Timeouts | None = None,
     ) -> UDPConn:
         family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -176,39 +240,68 @@ class UDPConn(Conn):
         except OSError:
             sock.close()
             raise
-        return cls(loop, to, sock)
+        return cls(loop, to, sock, timeouts)
 
-    def send(self, wire: bytes, qid: int, key: bytes, name_len: int, timeout: float, bufsize: int,
+    @property
+    def busy(self) -> bool:
+        return self.on_done is not None
+
+    def send(self, query: bytes, question_len: int, now: float, due: float, bufsize: int,
              on_done: Done, cached: bool) -> None:
-        self.bufsize = bufsize
-        self.question_len = len(key)
+        qid = new_id()
         try:
-            self.sock.send(wire)
+            self.sock.send(qid + query[2:])
         except OSError as e:
             self._fail_soon(on_done, _net_error(e, self))
             return
-        self._arm(Pending(qid, key, name_len, on_done, cached), timeout)
+        self.bufsize = bufsize
+        self.qid = qid
+        self.question_len = question_len
+        self.sent = now
+        self.due = due
+        self.near_misses = 0
+        self.on_done = on_done
+        self.timeouts.watch(self)
 
     def _readable(self) -> None:
         try:
-            data = self.sock.recv(65535)
+            # One octet more than the client takes is enough to know a reply is too big for it.
+            data = self.sock.recv(self.bufsize + 1)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as e:  # ICMP unreachable on a connected socket surfaces here
             self._finish(None, _net_error(e, self))
             return
-        p = self.pending
-        if p is None or not for_pending(data, p):
+        # for_pending(), inlined: one reply per miss comes through here.
+        if data[:2] != self.qid or len(data) < 12 or self.on_done is None:
             self._dropped()
-            if p is not None:
-                p.near_misses += 1
-                if p.near_misses > NEAR_MISSES:
-                    why = f"read udp {self._endpoints()}: {p.near_misses} replies with another ID"
+            if self.on_done is not None:
+                self.near_misses += 1
+                if self.near_misses > NEAR_MISSES:
+                    why = f"read udp {self._endpoints()}: {self.near_misses} replies with another ID"
                     self._finish(None, Spoofed(why))
             return
         if len(data) > self.bufsize:
             data = overflow_reply(data, self.question_len)
         self._finish(data, None)
+
+    def _finish(self, reply: bytes | None, error: BaseException | None) -> None:
+        on_done = self.on_done
+        if on_done is None:
+            return
+        self.on_done = None
+        self.timeouts.conns.discard(self)
+        on_done(reply, error)
+
+    def time_out(self, now: float) -> None:
+        if self.on_done is None:
+            self.timeouts.conns.discard(self)
+        elif self.due <= now:
+            self._finish(None, self._timeout_error())
+
+    def cut(self, since: float, error: BaseException) -> None:
+        if self.on_done is not None and self.sent < since:
+            self._finish(None, error)
 
     def _endpoints(self) -> str:
         try:
@@ -228,54 +321,116 @@ class UDPConn(Conn):
 
 
 class StreamConn(Conn, asyncio.Protocol):
-    """A TCP (or TLS) connection with two-byte length framing."""
+    """A TCP (or TLS) connection with two-byte length framing, up to :data:`PIPELINE` exchanges
+    in flight, each reply matched to its query by ID and question.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, to: str, proto: str) -> None:
-        Conn.__init__(self, loop, to)
+    After a failed exchange the connection is *retired*: it takes no new query and closes once
+    the ones in flight are done (CoreDNS closes a connection after an error; with several queries
+    on it, closing at once would fail the others too).
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, to: str, proto: str, timeouts: Timeouts | None = None
+    ) -> None:
+        Conn.__init__(self, loop, to, timeouts)
         self.proto = proto
         self.transport: asyncio.Transport | None = None
         self.buf = b""
+        self.pending: dict[bytes, Pending] = {}
+        self.retired = False
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    @property
+    def usable(self) -> bool:
+        """Open, not retired, and room for another query."""
+        return not self.closed and not self.retired and len(self.pending) < PIPELINE
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio subclasses
 
     def data_received(self, data: bytes) -> None:
-        buf = self.buf + data
+        buf = self.buf + data if self.buf else data
+        pending = self.pending
         while len(buf) >= 2:
-            n = _LEN.unpack_from(buf)[0]
+            n = (buf[0] << 8) | buf[1]
             if len(buf) < 2 + n:
                 break
-            frame, buf = buf[2 : 2 + n], buf[2 + n :]
-            p = self.pending
-            if p is not None and for_pending(frame, p):
-                self._finish(frame, None)
-            else:
+            frame = buf[2 : 2 + n]
+            buf = buf[2 + n :]
+            p = pending.get(frame[:2]) if n >= 12 else None
+            if p is None:
                 self._dropped()
+                continue
+            del pending[p.qid]
+            if not pending:
+                self.timeouts.conns.discard(self)
+            p.on_done(frame, None)
         self.buf = buf
+        if self.retired and not pending:
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        p = self.pending
-        if p is not None:
-            self._finish(None, CachedClosed() if p.cached else NetError(f"read {self.proto} {self.to}: EOF"))
+        self._fail_all(lambda p: CachedClosed() if p.cached else NetError(f"read {self.proto} {self.to}: EOF"))
 
-    # -- exchange --------------------------------------------------------------------------------
-    def send(self, wire: bytes, qid: int, key: bytes, name_len: int, timeout: float, bufsize: int,
+    def _fail_all(self, error: Callable[[Pending], BaseException]) -> None:
+        pending = list(self.pending.values())
+        self.pending.clear()
+        self.timeouts.conns.discard(self)
+        for p in pending:
+            p.on_done(None, error(p))
+
+    # -- exchanges -------------------------------------------------------------------------------
+    def send(self, query: bytes, question_len: int, now: float, due: float, bufsize: int,
              on_done: Done, cached: bool) -> None:
         t = self.transport
         if self.closed or t is None or t.is_closing():
             closed = NetError(f"write {self.proto} {self.to}: connection closed")
             self._fail_soon(on_done, CachedClosed() if cached else closed)
             return
-        self._arm(Pending(qid, key, name_len, on_done, cached), timeout)
-        t.write(_LEN.pack(len(wire)) + wire)
+        pending = self.pending
+        qid = new_id()
+        while qid in pending:  # unique among this connection's queries in flight
+            qid = new_id()
+        pending[qid] = Pending(qid, on_done, now, due, cached)
+        self.timeouts.watch(self)
+        t.write(_LEN.pack(len(query)) + qid + query[2:])
+
+    def time_out(self, now: float) -> None:
+        pending = self.pending
+        due = [p for p in pending.values() if p.due <= now]
+        for p in due:
+            del pending[p.qid]
+        if not pending:
+            self.timeouts.conns.discard(self)
+        for p in due:
+            p.on_done(None, self._timeout_error())
+
+    def cut(self, since: float, error: BaseException) -> None:
+        pending = self.pending
+        stale = [p for p in pending.values() if p.sent < since]
+        for p in stale:
+            del pending[p.qid]
+        if not pending:
+            self.timeouts.conns.discard(self)
+        for p in stale:
+            p.on_done(None, error)
+
+    def retire(self) -> None:
+        """Take no new query; close once the ones in flight are done."""
+        self.retired = True
+        if not self.pending:
+            self.close()
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
             self.transport.close()
         self.closed = True
-        self._finish(None, NetError("use of closed network connection"))
+        self._fail_all(lambda p: NetError("use of closed network connection"))
 
 
 def _net_error(e: OSError, conn: Conn) -> NetError:

@@ -59,16 +59,18 @@ class Call:
         self.cached = cached
         self.stream = 0
         self.on_done: Done | None = None
-        self.qid = 0
+        self.qid = b"\x00\x00"
         self.status = 0
         self.body = bytearray()
         self.timer: asyncio.TimerHandle | None = None
 
-    def send(self, wire: bytes, qid: int, key: bytes, name_len: int, timeout: float, bufsize: int,
+    def send(self, wire: bytes, question_len: int, now: float, due: float, bufsize: int,
              on_done: Done, cached: bool) -> None:
-        self.qid = qid
+        """As a DNS connection's send (connections.Conn): the reply comes back with the query's ID."""
+        self.qid = wire[:2]
         self.on_done = on_done
         body = b"\x00\x00" + wire[2:]  # RFC 8484: ID 0 (restored on the reply)
+        timeout = max(due - now, 0.001)
         self.timer = self.conn.loop.call_later(min(timeout, TIMEOUT), self._timed_out)
         self.conn.request(self, body)
 
@@ -93,7 +95,7 @@ class Call:
         if error is not None:
             on_done(None, error)
             return
-        on_done(self.qid.to_bytes(2, "big") + bytes(self.body[2:]), None)
+        on_done(self.qid + bytes(self.body[2:]), None)
 
     def _timed_out(self) -> None:
         self.timer = None
@@ -334,9 +336,9 @@ class DoHProxy(Proxy):
         self._conns: deque[HTTPConn] = deque()
         self._dialing: asyncio.Task[HTTPConn] | None = None
 
-    def take_idle(self, proto: str) -> Call | None:  # type: ignore[override]
+    def take_idle(self, proto: str, now: float = 0.0) -> Call | None:  # type: ignore[override]
         """A request on a kept connection that can take it (HTTP/2: any open one)."""
-        now = time.monotonic()
+        now = now or time.monotonic()
         for conn in self._conns:
             if conn.can_take() and now - conn.used <= self.expire:
                 return Call(conn, True)
@@ -386,7 +388,7 @@ class DoHProxy(Proxy):
                 old.close()
                 self._conns.remove(old)
 
-    def give_back(self, conn: Any) -> None:
+    def give_back(self, conn: Any, now: float = 0.0) -> None:
         """A clean exchange: the connection stays (it is kept in ``_conns`` already)."""
         if self._stopped:
             conn.conn.close()
@@ -420,7 +422,7 @@ class DoHHealthChecker(HealthChecker):
                          ssl_context=ssl_context, server_name=server_name, local=local)
 
     async def check(self) -> None:
-        qid, wire = self._ping()
+        _qid, wire = self._ping()
         loop = asyncio.get_running_loop()
         host, port = self.addr
         to = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -439,7 +441,8 @@ class DoHHealthChecker(HealthChecker):
                     else:
                         done.set_result(reply or b"")
 
-                Call(conn, False).send(wire, qid, b"", 0, CHECK_TIMEOUT, 65535, finish, False)
+                now = time.monotonic()
+                Call(conn, False).send(wire, 0, now, now + CHECK_TIMEOUT, 65535, finish, False)
                 await done  # any DNS reply is healthy (the body was checked to hold a header)
             finally:
                 conn.close()

@@ -1,21 +1,21 @@
 """The forward handler: match the query, pick upstreams by policy, run CoreDNS's exchange loop.
 
-A forwarded query costs one Future and, over UDP, no coroutine or Task: :class:`Exchange` is a
-small state machine driven by connection callbacks (reply, error, timeout). Only dialing a TCP or
-TLS connection runs as a Task.
+A forwarded query is one :class:`Exchange`: a small state machine driven by connection callbacks
+(reply, error, timeout) that is itself the handler's result, a :class:`Deferred` settled in the
+callback that reads the upstream's reply. No Future, coroutine or Task, over UDP or over a pooled
+TCP connection; only dialing a TCP or TLS connection runs as a Task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pycoredns.plugin import Handler, HandlerError, Plugin, Reply, Request, Result, dns, plugin_log, wire
+from pycoredns.plugin import Deferred, Handler, HandlerError, Plugin, Reply, Request, Result, dns, plugin_log, wire
 from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, Spoofed, answers
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
@@ -56,6 +56,10 @@ class Forward(Plugin):
         self.policy: Policy = policy or RandomPolicy()
         self.concurrent = 0
         self._match_all = opts.from_zone == "." and not opts.ignored
+        # No option that looks at a reply beyond "does it answer the question": the reply path
+        # checks less.
+        self.plain = not (opts.prefer_udp or opts.failover_rcodes or opts.next_rcodes or opts.next_on_nodata)
+        self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, kept at start
 
     def match(self, req: Request) -> bool:
         if self._match_all:
@@ -69,7 +73,7 @@ class Forward(Plugin):
         return not any(dns.is_subdomain(ignored, name) for ignored in opts.ignored)
 
     def serve(self, req: Request) -> Result:
-        if not self.match(req):
+        if not self._match_all and not self.match(req):
             return self.next_or_failure(req)
         limit = self.opts.max_concurrent
         if limit:
@@ -77,17 +81,15 @@ class Forward(Plugin):
                 COUNTERS.max_concurrent_rejects += 1
                 raise HandlerError(wire.REFUSED, self.opts.limit_message)
             self.concurrent += 1
-        outer: asyncio.Future[bytes | int] = asyncio.get_running_loop().create_future()
-        if limit:
-            outer.add_done_callback(self._release)
-        Exchange(self, req, outer).run()
-        return outer
-
-    def _release(self, _fut: asyncio.Future[Any]) -> None:
-        self.concurrent -= 1
+        if self.loop is None:  # served before start (a direct call): look the loop up once
+            self.loop = asyncio.get_running_loop()
+        ex = Exchange(self, req, bool(limit))
+        ex.run(ex.started)
+        return ex
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         for p in self.proxies:
             p.start(self.opts.hc_interval)
 
@@ -96,43 +98,54 @@ class Forward(Plugin):
             p.stop()
 
 
-class Exchange:
-    """One query's walk over the upstreams (CoreDNS's ServeDNS loop), driven by callbacks."""
+class Exchange(Deferred[Reply]):
+    """One query's walk over the upstreams (CoreDNS's ServeDNS loop), driven by callbacks; settled
+    with the client's reply or the error. Times are ``time.monotonic`` seconds."""
 
     __slots__ = (
-        "fwd", "req", "outer", "loop", "order", "i", "fails", "attempts", "max_attempts",
-        "failovers", "deadline", "force_tcp", "err", "proxy", "conn", "started", "sent_at",
+        "fwd", "req", "order", "i", "fails", "attempts", "failovers", "deadline", "force_tcp",
+        "err", "proxy", "conn", "started", "counted",
     )
 
-    def __init__(self, fwd: Forward, req: Request, outer: asyncio.Future[bytes | int]) -> None:
+    def __init__(self, fwd: Forward, req: Request, counted: bool) -> None:
+        Deferred.__init__(self)
         self.fwd = fwd
         self.req = req
-        self.outer = outer
-        self.loop = outer.get_loop()
-        self.order = fwd.policy.order(fwd.proxies)
+        proxies = fwd.proxies
+        self.order = proxies if len(proxies) == 1 else fwd.policy.order(proxies)
         self.i = 0
         self.fails = 0
         self.attempts = 0
-        cap = fwd.opts.max_connect_attempts
-        self.max_attempts = ATTEMPTS_PER_UPSTREAM * len(self.order) if cap is None else cap
         self.failovers = 0
-        self.deadline = self.loop.time() + DEADLINE
+        self.started = time.monotonic()
+        self.deadline = self.started + DEADLINE
         self.force_tcp = fwd.opts.force_tcp
         self.err: BaseException | None = None
         self.proxy: Proxy = self.order[0]
         self.conn: Conn | None = None
-        self.started = 0.0
-        self.sent_at = 0.0
+        self.counted = counted  # holds one of max_concurrent's places until settled
 
-    def run(self) -> None:
-        """Pick the next upstream to try, or give up."""
+    @property
+    def max_attempts(self) -> int:
+        """Connection attempts allowed in all (0: no cap)."""
+        cap = self.fwd.opts.max_connect_attempts
+        return ATTEMPTS_PER_UPSTREAM * len(self.order) if cap is None else cap
+
+    def _out_of_attempts(self) -> bool:
+        cap = self.max_attempts
+        return cap != 0 and self.attempts >= cap
+
+    def run(self, now: float = 0.0) -> None:
+        """Pick the next upstream to try, or give up (``now``: the time, when the caller has it)."""
         fwd = self.fwd
         opts = fwd.opts
         total = len(fwd.proxies)
         while True:
-            if self.outer.done():
+            if self._state:
                 return
-            if self.loop.time() >= self.deadline or (self.max_attempts and self.attempts >= self.max_attempts):
+            if not now:
+                now = time.monotonic()
+            if now >= self.deadline or (self.attempts and self._out_of_attempts()):
                 self.give_up()
                 return
             if self.i >= len(self.order):
@@ -140,7 +153,7 @@ class Exchange:
                 self.fails = 0
             proxy = self.order[self.i]
             self.i += 1
-            if proxy.down(opts.max_fails):
+            if opts.max_fails and proxy.fails > opts.max_fails:  # down
                 self.fails += 1
                 if self.fails < total:
                     continue
@@ -155,36 +168,37 @@ class Exchange:
             meta = self.req.meta
             if meta is not None:
                 meta["forward/upstream"] = proxy.to
-            self.attempt()
+            self.attempt(now)
             return
 
-    def attempt(self) -> None:
+    def attempt(self, now: float = 0.0) -> None:
         """Send the query to ``self.proxy`` on a pooled or new connection."""
         proxy = self.proxy
-        if self.force_tcp:
+        if self.force_tcp or proxy.tls is not None:
             proto = "tcp"
         elif self.fwd.opts.prefer_udp:
             proto = "udp"
         else:
             proto = self.req.proto
-        if proxy.tls is not None:
-            proto = "tcp"
-        self.started = time.perf_counter()
-        conn = proxy.take_idle(proto)
+        if not now:
+            now = time.monotonic()
+        self.started = now
+        conn = proxy.take_idle(proto, now)
         if conn is not None:
-            self.send(conn, True)
+            self.send(conn, True, now)
             return
+        loop = self.fwd.loop or asyncio.get_running_loop()
         if proto == "udp":
             try:
-                conn = proxy.dial_udp(self.loop)
+                conn = proxy.dial_udp(loop)
             except OSError as e:
-                self.loop.call_soon(self.on_reply, None, NetError(f"dial udp {proxy.to}: {e.strerror or e}"))
+                loop.call_soon(self.on_reply, None, NetError(f"dial udp {proxy.to}: {e.strerror or e}"))
                 return
-            self.send(conn, False)
+            self.send(conn, False, now)
             return
         # The dial, too, must end by the query's deadline.
-        limit = max(self.deadline - self.loop.time(), 0.001)
-        task = self.loop.create_task(proxy.dial_stream(proto, limit))
+        limit = max(self.deadline - now, 0.001)
+        task = loop.create_task(proxy.dial_stream(proto, limit))
         task.add_done_callback(self._dialed)
 
     def _dialed(self, task: asyncio.Task[Any]) -> None:
@@ -197,31 +211,28 @@ class Exchange:
             self.on_reply(None, NetError(f"dial tcp {self.proxy.to}: {str(why).lower()}"))
             return
         conn = task.result()
-        if self.outer.done():
-            conn.close()
-            return
-        self.send(conn, False)
+        if self._state:
+            return  # settled meanwhile; the new connection stays open for the next queries
+        self.send(conn, False, time.monotonic())
 
-    def send(self, conn: Conn, cached: bool) -> None:
+    def send(self, conn: Conn, cached: bool, now: float) -> None:
         self.conn = conn
-        self.sent_at = self.proxy.sent(conn)
         req = self.req
-        qid = secrets.randbits(16)
-        data = struct.pack(">H", qid) + req.wire[2:]
-        timeout = min(self.proxy.read_timeout, max(self.deadline - self.loop.time(), 0.001))
-        conn.send(data, qid, req.key, req.q.name_end - 12, timeout, max(req.size, 512), self.on_reply, cached)
+        due = now + self.proxy.read_timeout
+        if due > self.deadline:
+            due = self.deadline if self.deadline > now else now + 0.001
+        size = 65535 if req.proto == "tcp" else req.q.udp_size
+        conn.send(req.wire, len(req.key), now, due, size, self.on_reply, cached)
 
     def on_reply(self, reply: bytes | None, err: BaseException | None) -> None:
         conn, self.conn = self.conn, None
         proxy = self.proxy
-        if conn is not None:
-            proxy.inflight.pop(conn, None)
-            if reply is not None and proxy.fails:
-                proxy.back(self.sent_at)  # it answers again: what went out before will not be
+        if reply is not None and proxy.fails and conn is not None:
+            proxy.back(self.started)  # it answers again: what went out before will not be answered
         if reply is None or err is not None:
             if conn is not None:
-                conn.close()
-            if self.outer.done():
+                proxy.give_up(conn)
+            if self._state:
                 return
             if isinstance(err, CachedClosed):
                 self.attempt()  # the peer closed a pooled connection: retry at once on another
@@ -233,43 +244,68 @@ class Exchange:
                 return
             self.failed(err)
             return
+        req = self.req
+        # CoreDNS's request.Match, read before the walk so that the walk can start after a
+        # question known to be ours; a reply that fails it is still walked in full first: one
+        # that does not unpack fails the attempt, whatever its question.
+        ours = answers(reply, req.key, req.q.name_end - 12)
         try:
-            reply = wire.check_reply(reply)
+            reply = wire.check_reply(reply, 12 + len(req.key)) if ours else wire.check_reply(reply)
         except wire.MalformedMessage as e:
             # As CoreDNS's proxy: a reply that does not unpack closes the connection and fails
             # this attempt; it never reaches the cache or the client.
             if conn is not None:
-                conn.close()
-            if not self.outer.done():
+                proxy.give_up(conn)
+            if not self._state:
                 self.failed(e)
             return
+        now = time.monotonic()
         if conn is not None:
-            proxy.give_back(conn)
-        if self.outer.done():
+            proxy.give_back(conn, now)
+        if self._state:
             return
-        opts = self.fwd.opts
         rcode = reply[3] & 0xF
-        COUNTERS.observe_duration(proxy.to, rcode, time.perf_counter() - self.started)
-        if reply[2] & 0x02 and opts.prefer_udp and not self.force_tcp:
+        proxy.observe_duration(rcode, now - self.started)
+        if self.fwd.plain:
+            if not ours:
+                self._formerr()
+                return
+        elif self._judge(reply, rcode, ours):
+            return
+        # The upstream reply as the client gets it: its own ID (and EDNS size and DO bit).
+        req.answered_by = "forward"
+        if self.counted:
+            self._release()
+        self.set_result(req.wire[:2] + reply[2:] if not req.q.edns else client_reply(req, reply))
+
+    def _formerr(self) -> None:
+        # Not a response, or for another question: CoreDNS's request.Match fails, and forward
+        # writes FORMERR (the reply itself goes nowhere, the cache included).
+        self.finish(self.req.error_reply(wire.FORMERR))
+
+    def _judge(self, reply: bytes, rcode: int, ours: bool) -> bool:
+        """What the options say about a reply: fetch it again over TCP, FORMERR, fail over, or
+        hand the query on. True when that was done (the reply is not the answer)."""
+        opts = self.fwd.opts
+        f1 = reply[2]
+        if f1 & 0x02 and opts.prefer_udp and not self.force_tcp:
             self.force_tcp = True  # truncated over UDP with prefer_udp: fetch it over TCP
             self.attempt()
-            return
-        if not answers(reply, self.req.key, self.req.q.name_end - 12):
-            # Not a response, or for another question: CoreDNS's request.Match fails, and forward
-            # writes FORMERR (the reply itself goes nowhere, the cache included).
-            self.finish(self.req.error_reply(wire.FORMERR))
-            return
-        if rcode in opts.failover_rcodes:
+            return True
+        if not ours:
+            self._formerr()
+            return True
+        if opts.failover_rcodes and rcode in opts.failover_rcodes:
             self.failovers += 1
             if self.failovers < len(self.fwd.proxies):
                 self.run()
-                return
-        if isinstance(self.fwd.next, Forward) and (
+                return True
+        if (opts.next_rcodes or opts.next_on_nodata) and isinstance(self.fwd.next, Forward) and (
             rcode in opts.next_rcodes or (opts.next_on_nodata and rcode == 0 and reply[6:8] == b"\x00\x00")
         ):
             self.hand_on()
-            return
-        self.finish(client_reply(self.req, reply))
+            return True
+        return False
 
     def failed(self, err: BaseException | None) -> None:
         self.err = err
@@ -278,7 +314,7 @@ class Exchange:
             self.proxy.healthcheck()  # is *our* upstream broken?
         if self.max_attempts:
             self.attempts += 1
-            if self.attempts >= self.max_attempts:
+            if self._out_of_attempts():
                 self.give_up()
                 return
         if self.fails < len(fwd.proxies):
@@ -286,15 +322,22 @@ class Exchange:
             return
         self.give_up()
 
+    def _release(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.fwd.concurrent -= 1
+
     def give_up(self) -> None:
-        if self.outer.done():
+        if self._state:
             return
+        self._release()
         message = str(self.err) if self.err is not None else NO_HEALTHY
-        self.outer.set_exception(HandlerError(wire.SERVFAIL, message))
+        self.set_exception(HandlerError(wire.SERVFAIL, message))
 
     def finish(self, data: bytes) -> None:
         self.req.answered_by = "forward"
-        self.outer.set_result(data)
+        self._release()
+        self.set_result(data)
 
     def hand_on(self) -> None:
         """Pass the query to the next forward (``next`` / ``next_on_nodata``): whatever it answers
@@ -302,12 +345,13 @@ class Exchange:
         self.fwd.next_then(self.req, self._handed_on, on_error=self._handed_on)
 
     def _handed_on(self, outcome: Reply | Exception) -> None:
-        if self.outer.done():
+        if self._state:
             return
+        self._release()
         if isinstance(outcome, Exception):
-            self.outer.set_exception(outcome)
+            self.set_exception(outcome)
         else:
-            self.outer.set_result(outcome)
+            self.set_result(outcome)
 
 
 def client_reply(req: Request, reply: bytes) -> bytes:

@@ -1,9 +1,12 @@
-"""One upstream: its address, its pools of idle connections, its fail count and its health probe.
+"""One upstream: its address, its connections, its fail count and its health probe.
 
-Connection reuse follows CoreDNS's pkg/proxy Transport: one FIFO of idle connections per class
-(UDP; TCP and TLS share the TCP class), the oldest taken first for source-port diversity, ones
-idle longer than ``expire`` (or older than ``max_age``) closed instead of used, a connection given
-back only after a clean exchange, and a sweep every 10 s closing the idle-expired ones.
+Connection reuse follows CoreDNS's pkg/proxy Transport: UDP sockets wait in a FIFO of idle
+connections, the oldest taken first for source-port diversity; ones idle longer than ``expire``
+(or older than ``max_age``) are closed instead of used, a connection is given back only after a
+clean exchange, and a sweep every 10 s closes the idle-expired ones. TCP and TLS connections
+(one class) are shared rather than taken: each carries up to ``PIPELINE`` queries at once, a new
+one is dialed only when every open one is full, and a failed exchange retires its connection.
+The same ``expire``, ``max_age`` and ``max_idle_conns`` apply to them while they are idle.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import asyncio
 import contextlib
 import ssl
 import time
+from bisect import bisect_left
 from collections import deque
 
-from pycoredns.plugins.forward.connections import Conn, NetError, StreamConn, UDPConn
+from pycoredns.plugin import Buckets
+from pycoredns.plugins.forward.connections import PIPELINE, Conn, NetError, StreamConn, Timeouts, UDPConn
 from pycoredns.plugins.forward.health import HealthChecker, Probe
 from pycoredns.plugins.forward.metrics import COUNTERS
 
@@ -53,12 +58,14 @@ class Proxy:
         self.read_timeout = read_timeout
         self.local = local
         self.fails = 0
-        # Connections with an exchange in flight, and when it was sent (monotonic).
-        self.inflight: dict[Conn, float] = {}
         self.health = health or HealthChecker(self.addr, "tcp-tls" if tls else "udp", ssl_context=tls,
                                               server_name=server_name, local=local)
         self.probe = Probe()
-        self._idle: dict[str, deque[Conn]] = {"udp": deque(), "tcp": deque()}
+        self._idle: deque[UDPConn] = deque()
+        self._streams: list[StreamConn] = []  # open TCP/TLS connections, busy or idle
+        self._timeouts: Timeouts | None = None
+        self._keys: dict[str, tuple[str, str]] = {}  # metric label tuples, made once
+        self._durations: dict[int, Buckets] = {}  # by rcode: the shared histogram of (to, rcode)
         self._avg_dial = MAX_DIAL_TIMEOUT / 2
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = False
@@ -85,11 +92,6 @@ class Proxy:
         self.fails = 0
         return True
 
-    def sent(self, conn: Conn) -> float:
-        """An exchange went out on ``conn``; returns when (monotonic)."""
-        at = self.inflight[conn] = time.monotonic()
-        return at
-
     def back(self, since: float) -> None:
         """The upstream answers again after failing checks (a check passed, or a query sent at
         ``since`` got its reply): the exchanges sent to it before ``since`` went out while it did
@@ -97,53 +99,109 @@ class Proxy:
         timeout, end them now, so their queries are asked again at once (or answered SERVFAIL if
         they have no attempt left): after an outage the queries in flight, and with them
         ``max_concurrent``'s slots, clear as soon as the upstream answers."""
-        stale = []
-        for conn, at in self.inflight.items():  # in the order they were sent
-            if at >= since:
-                break
-            stale.append(conn)
-        for conn in stale:
-            self.inflight.pop(conn, None)
-            conn.cut(NetError(f"read {conn.proto} {self.to}: sent while the upstream did not answer"))
+        # The connections with an exchange in flight are the ones the timeout ticker watches:
+        # nothing is kept per query for this.
+        t = self._timeouts
+        if t is None:
+            return
+        for conn in list(t.conns):
+            conn.cut(since, NetError(f"read {conn.proto} {self.to}: sent while the upstream did not answer"))
 
     # -- connections -----------------------------------------------------------------------------
     def conn_proto(self, proto: str) -> str:
         """The metrics' ``proto`` for a dial: a TLS upstream always uses ``tcp-tls``."""
         return "tcp-tls" if self.tls is not None else proto
 
-    def take_idle(self, proto: str) -> Conn | None:
-        """The oldest usable idle connection of ``proto``'s class, counting the cache hit or miss."""
-        label = self.conn_proto(proto)
-        pool = self._idle["udp" if label == "udp" else "tcp"]
-        if pool:
-            now = time.monotonic()
-            oldest = now - self.max_age if self.max_age > 0 else None
-            while pool:
-                conn = pool.popleft()
-                if conn.closed or now - conn.used > self.expire or (oldest is not None and conn.created < oldest):
-                    conn.close()
-                    continue
-                key = (self.to, label)
-                hits = COUNTERS.conn_cache_hits
-                hits[key] = hits.get(key, 0) + 1
-                return conn
-        key = (self.to, label)
-        misses = COUNTERS.conn_cache_misses
-        misses[key] = misses.get(key, 0) + 1
-        return None
+    def take_idle(self, proto: str, now: float = 0.0) -> Conn | None:
+        """A pooled connection for ``proto``'s class (the oldest idle UDP socket, or an open stream
+        with room for another query), counting the connection cache hit or miss. ``now`` is
+        ``time.monotonic()``, when the caller has it."""
+        label = "tcp-tls" if self.tls is not None else proto
+        key = self._keys.get(label) or self._key(label)
+        conn: Conn | None = None
+        if label == "udp":
+            pool = self._idle
+            if pool:
+                if not now:
+                    now = time.monotonic()
+                expire = self.expire
+                oldest = now - self.max_age if self.max_age > 0 else None
+                while pool:
+                    udp = pool.popleft()
+                    if udp.closed or now - udp.used > expire or (oldest is not None and udp.created < oldest):
+                        udp.close()
+                        continue
+                    hits = COUNTERS.conn_cache_hits
+                    hits[key] = hits.get(key, 0) + 1
+                    return udp
+        elif self._streams:
+            conn = self._take_stream(now or time.monotonic())
+        counts = COUNTERS.conn_cache_misses if conn is None else COUNTERS.conn_cache_hits
+        counts[key] = counts.get(key, 0) + 1
+        return conn
+
+    def _key(self, label: str) -> tuple[str, str]:
+        key = self._keys[label] = (self.to, label)
+        return key
+
+    def observe_duration(self, rcode: int, seconds: float) -> None:
+        """One exchange's duration, by rcode (coredns_proxy_request_duration_seconds)."""
+        b = self._durations.get(rcode)
+        if b is None:
+            b = self._durations[rcode] = COUNTERS.duration_buckets(self.to, rcode)
+        b.counts[bisect_left(b.bounds, seconds)] += 1
+        b.total += seconds
+
+    def _take_stream(self, now: float) -> StreamConn | None:
+        # The usual case: the first stream is open, has room and is not too old to use.
+        first = self._streams[0]
+        if (
+            not first.closed
+            and not first.retired
+            and len(first.pending) < PIPELINE
+            and (first.pending or now - first.used <= self.expire)
+            and (self.max_age <= 0 or first.created >= now - self.max_age)
+        ):
+            return first
+        oldest = now - self.max_age if self.max_age > 0 else None
+        found = None
+        for conn in list(self._streams):
+            if conn.closed:
+                self._streams.remove(conn)
+                continue
+            stale = oldest is not None and conn.created < oldest
+            if not conn.busy and (stale or now - conn.used > self.expire):
+                self._streams.remove(conn)
+                conn.close()
+                continue
+            if stale:
+                conn.retire()
+                self._streams.remove(conn)
+                continue
+            if found is None and conn.usable:
+                found = conn
+        return found
+
+    def timeouts(self, loop: asyncio.AbstractEventLoop) -> Timeouts:
+        """The read-timeout watch of this upstream's connections."""
+        t = self._timeouts
+        if t is None or t.loop is not loop:
+            t = self._timeouts = Timeouts(loop)
+        return t
 
     def dial_udp(self, loop: asyncio.AbstractEventLoop) -> UDPConn:
-        return UDPConn.dial(loop, self.to, self.addr, self.local)
+        return UDPConn.dial(loop, self.to, self.addr, self.local, self.timeouts(loop))
 
     async def dial_stream(self, proto: str, limit: float = MAX_DIAL_TIMEOUT) -> StreamConn:
         """Open a TCP or TLS connection within the adaptive dial timeout (at most ``limit``)."""
         loop = asyncio.get_running_loop()
         label = self.conn_proto(proto)
+        timeouts = self.timeouts(loop)
         started = time.monotonic()
         try:
             async with asyncio.timeout(min(self._dial_timeout(), limit)):
                 _t, conn = await loop.create_connection(
-                    lambda: StreamConn(loop, self.to, label),
+                    lambda: StreamConn(loop, self.to, label, timeouts),
                     self.host,
                     self.port,
                     ssl=self.tls,
@@ -152,6 +210,10 @@ class Proxy:
                 )
         finally:
             self._avg_dial += (time.monotonic() - started - self._avg_dial) / DIAL_AVG_WEIGHT
+        if self._stopped:
+            conn.close()
+        else:
+            self._streams.append(conn)  # open to the next queries at once
         return conn
 
     def _dial_timeout(self) -> float:
@@ -162,20 +224,43 @@ class Proxy:
             return 2 * avg
         return MAX_DIAL_TIMEOUT
 
-    def give_back(self, conn: Conn) -> None:
-        """Return a connection after a clean exchange (closed instead if stopped or the pool is full)."""
+    def give_back(self, conn: Conn, now: float = 0.0) -> None:
+        """After a clean exchange: a UDP socket back to the pool (closed instead if stopped or the
+        pool is full); a stream stays open, unless it is now idle and more than
+        ``max_idle_conns`` streams are."""
         if self._stopped or conn.closed:
             conn.close()
             return
-        conn.used = time.monotonic()
-        pool = self._idle["udp" if conn.proto == "udp" else "tcp"]
+        conn.used = now or time.monotonic()
+        if isinstance(conn, StreamConn):
+            if self.max_idle_conns > 0 and not conn.busy and self.idle_count("tcp") > self.max_idle_conns:
+                self._drop_stream(conn)
+            return
+        pool = self._idle
         if self.max_idle_conns > 0 and len(pool) >= self.max_idle_conns:
             conn.close()
             return
-        pool.append(conn)
+        pool.append(conn)  # type: ignore[arg-type]
+
+    def give_up(self, conn: Conn) -> None:
+        """After a failed exchange: a UDP socket is closed, a stream retired (closed once the other
+        queries on it are done)."""
+        if isinstance(conn, StreamConn):
+            if conn in self._streams:
+                self._streams.remove(conn)
+            conn.retire()
+        else:
+            conn.close()
+
+    def _drop_stream(self, conn: StreamConn) -> None:
+        if conn in self._streams:
+            self._streams.remove(conn)
+        conn.close()
 
     def idle_count(self, cls: str) -> int:
-        return len(self._idle[cls])
+        if cls == "udp":
+            return len(self._idle)
+        return sum(1 for c in self._streams if not c.busy and not c.closed)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, hc_interval: float) -> None:
@@ -191,18 +276,21 @@ class Proxy:
     def sweep(self) -> None:
         """Close idle connections unused for longer than ``expire`` or older than ``max_age``."""
         now = time.monotonic()
-        for pool in self._idle.values():
-            keep = [
-                c
-                for c in pool
-                if not c.closed and now - c.used <= self.expire
-                and not (self.max_age > 0 and c.created < now - self.max_age)
-            ]
-            for c in pool:
-                if c not in keep:
-                    c.close()
-            pool.clear()
-            pool.extend(keep)
+
+        def expired(c: Conn) -> bool:
+            return now - c.used > self.expire or (self.max_age > 0 and c.created < now - self.max_age)
+
+        keep = [c for c in self._idle if not c.closed and not expired(c)]
+        for c in self._idle:
+            if c not in keep:
+                c.close()
+        self._idle.clear()
+        self._idle.extend(keep)
+        for s in list(self._streams):
+            if s.closed:
+                self._streams.remove(s)
+            elif not s.busy and expired(s):
+                self._drop_stream(s)
 
     def stop(self) -> None:
         self._stopped = True
@@ -210,7 +298,12 @@ class Proxy:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        for pool in self._idle.values():
-            while pool:
-                with contextlib.suppress(Exception):
-                    pool.popleft().close()
+        while self._idle:
+            with contextlib.suppress(Exception):
+                self._idle.popleft().close()
+        streams, self._streams = self._streams, []
+        for s in streams:
+            with contextlib.suppress(Exception):
+                s.retire()  # the queries in flight may finish; no new one is sent
+        if self._timeouts is not None and not self._timeouts.conns:
+            self._timeouts.stop()

@@ -353,6 +353,79 @@ def test_forged_frames_on_tcp_are_skipped(dns_server: ServerFactory, dns_client:
         t.join(5)
 
 
+def test_tcp_queries_share_one_connection_and_replies_match_by_id(dns_server: ServerFactory) -> None:
+    """Queries in flight together go on one upstream TCP connection; the upstream answers them in
+    the reverse order, with a forged frame first, and each client still gets its own answer."""
+    n = 6
+    accepted: list[socket.socket] = []
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(WAIT)
+            queries = []
+            buf = b""
+            while len(queries) < n:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                buf += chunk
+                while len(buf) >= 2 and len(buf) >= 2 + struct.unpack(">H", buf[:2])[0]:
+                    size = struct.unpack(">H", buf[:2])[0]
+                    queries.append(dnslib.DNSRecord.parse(buf[2 : 2 + size]))
+                    buf = buf[2 + size :]
+            frames = []
+            first = queries[0].reply()
+            first.add_answer(dnslib.RR(queries[0].q.qname, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.66"), ttl=60))
+            forged = struct.pack(">H", (queries[0].header.id + 1) & 0xFFFF) + first.pack()[2:]
+            frames.append(forged)  # right question, wrong ID: dropped
+            for q in reversed(queries):
+                r = q.reply()
+                last = str(q.q.qname).split(".")[0].removeprefix("p")
+                r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(f"192.0.2.{last}"), ttl=60))
+                frames.append(r.pack())
+            conn.sendall(b"".join(struct.pack(">H", len(f)) + f for f in frames))
+            time.sleep(0.5)
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    lsock.settimeout(WAIT)
+    port = lsock.getsockname()[1]
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = lsock.accept()
+                accepted.append(conn)
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        s = dns_server(f".:0 {{\n forward . 127.0.0.1:{port} {{\n force_tcp\n }}\n}}\n")
+        dropped = COUNTERS.dropped_replies.get((f"127.0.0.1:{port}", "tcp"), 0)
+        # The first query opens the connection; the next ones ride on it while it waits.
+        clients = []
+        for i in range(n):
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            c.settimeout(WAIT)
+            c.sendto(dnslib.DNSRecord.question(f"p{10 + i}.example.org").pack(), ("127.0.0.1", s.port))
+            clients.append(c)
+            if i == 0:
+                wait_for(lambda: len(accepted) == 1, "the upstream connection")
+                time.sleep(0.2)
+        for i, c in enumerate(clients):
+            r = dnslib.DNSRecord.parse(c.recv(4096))
+            assert str(r.q.qname) == f"p{10 + i}.example.org."
+            assert a_of(r) == [f"192.0.2.{10 + i}"]
+            c.close()
+        assert len(accepted) == 1
+        assert COUNTERS.dropped_replies.get((f"127.0.0.1:{port}", "tcp"), 0) == dropped + 1
+    finally:
+        lsock.close()
+        t.join(5)
+
+
 # -- limits and chaining --------------------------------------------------------------------------
 def test_max_concurrent_refuses_beyond_the_limit(
     fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient

@@ -5,22 +5,33 @@ from __future__ import annotations
 import asyncio
 import struct
 import time
+from typing import cast
 
 import dnslib
 import pytest
 
 from pycoredns import wire
 from pycoredns.dns import is_subdomain
-from pycoredns.plugins.forward.connections import Pending, UDPConn, answers, for_pending, overflow_reply
+from pycoredns.plugins.forward.connections import (
+    TICK,
+    Conn,
+    Timeouts,
+    UDPConn,
+    answers,
+    for_pending,
+    new_id,
+    overflow_reply,
+)
 from pycoredns.plugins.forward.handler import client_reply, mirror_opt
 from pycoredns.plugins.forward.policy import RandomPolicy, RoundRobinPolicy, SequentialPolicy
 from pycoredns.plugins.forward.proxy import Proxy
 from pycoredns.testing import make_request
 
 
-def _pending(name: str, qtype: str, qid: int) -> Pending:
+def _pending(name: str, qtype: str, qid: int) -> tuple[bytes, bytes, int]:
+    """What a connection matches a reply against: (ID, question key, name length)."""
     req = make_request(name, qtype)
-    return Pending(qid, req.key, req.q.name_end - 12, lambda r, e: None, False)
+    return struct.pack(">H", qid), req.key, req.q.name_end - 12
 
 
 def _reply(name: str, qtype: str, qid: int, qr: bool = True) -> bytes:
@@ -51,7 +62,7 @@ def test_a_reply_is_taken_by_its_id_and_must_answer_the_question(
     # The connection takes the first message with the query's ID (miekg/dns's client); the
     # handler then checks the question (CoreDNS's request.Match: FORMERR when it fails).
     data = _reply(reply_name, reply_type, reply_id)
-    assert for_pending(data, _pending("Example.Org", "A", 7)) is taken
+    assert for_pending(data, _pending("Example.Org", "A", 7)[0]) is taken
     assert _answers(data, "Example.Org", "A") is ok
 
 
@@ -63,10 +74,16 @@ def test_answers_compares_type_bytes_exactly() -> None:
     assert not _answers(data[:-4] + b"\x00a" + data[-2:], "example.org", "HTTPS")
 
 
+def test_query_ids_are_random_two_octet_strings() -> None:
+    ids = [new_id() for _ in range(5000)]  # more than one draw from the kernel
+    assert all(type(i) is bytes and len(i) == 2 for i in ids)
+    assert len(set(ids)) > 3000  # 5000 draws from 65536 values: a few hundred repeats at most
+
+
 def test_a_reply_needs_a_header_one_question_and_the_response_bit() -> None:
     p = _pending("example.org", "A", 7)
     data = _reply("example.org", "A", 7)
-    assert not for_pending(data[:11], p)
+    assert not for_pending(data[:11], p[0])
     assert not _answers(data[:4] + b"\x00\x00" + data[6:], "example.org", "A")
     assert not _answers(_reply("example.org", "A", 7, qr=False), "example.org", "A")
 
@@ -175,8 +192,8 @@ def test_udp_conn_reports_connection_refused() -> None:
         free = UDPConn.dial(loop, "127.0.0.1:1", ("127.0.0.1", 1), None)  # nothing listens on port 1
         done: asyncio.Future[tuple[bytes | None, BaseException | None]] = loop.create_future()
         req = make_request("example.org")
-        free.send(req.wire, req.id, req.key, req.q.name_end - 12, 2.0, 512,
-                  lambda r, e: done.set_result((r, e)), False)
+        now = time.monotonic()
+        free.send(req.wire, len(req.key), now, now + 2.0, 512, lambda r, e: done.set_result((r, e)), False)
         reply, err = await asyncio.wait_for(done, 10)
         assert reply is None and "connection refused" in str(err)
         free.close()
@@ -193,3 +210,26 @@ def test_mirror_opt_leaves_a_reply_with_trailing_bytes_alone() -> None:
     assert wire.check_reply(reply) == reply
     data = b"\x00\x01\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00" + b"\xc0\x12\x00\x01\x00\x01" + b"\x03www\x00"
     assert mirror_opt(data, 1232, True) == data
+
+
+def test_timeouts_keep_one_ticker_when_a_timeout_asks_again() -> None:
+    # A timed-out exchange's next attempt is sent from inside the tick, which arms the timer:
+    # the tick must not arm a second one (each tick then doubled the tickers: in an upstream
+    # outage the loop did nothing else and cached answers waited seconds).
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        timeouts = Timeouts(loop)
+        ticks = 0
+
+        class Retrying:
+            def time_out(self, now: float) -> None:
+                nonlocal ticks
+                ticks += 1
+                timeouts.watch(cast(Conn, self))  # the next attempt
+
+        timeouts.watch(cast(Conn, Retrying()))
+        await asyncio.sleep(0.1)
+        timeouts.stop()
+        return ticks
+
+    assert asyncio.run(main()) <= 0.1 / TICK + 5
