@@ -178,6 +178,30 @@ class Request:
         r.span = self.span
         return r
 
+    def with_flags(self, flags: int) -> Request:
+        """A copy of this request whose header flags (the 16 bits after the ID) are ``flags``.
+
+        The question is the same, so it is not read again. :meth:`take_outcome` brings back
+        what the chain recorded on the copy."""
+        w = self.wire
+        r = Request.__new__(Request)
+        r.wire = w[:2] + flags.to_bytes(2, "big") + w[4:]
+        r.q = self.q
+        r.lname = self.lname
+        r.proto = self.proto
+        r.remote = self.remote
+        r.local = self.local
+        r.server = self.server
+        r.zone = self.zone
+        r.start = self.start
+        r.answered_by = ""
+        r.error = None
+        r.meta = self.meta
+        r._msg = None
+        r._qname = self._qname
+        r.span = self.span
+        return r
+
     def take_outcome(self, copy: Request) -> None:
         """Take what the chain recorded on ``copy`` (a :meth:`with_wire` copy sent on in this
         request's place): the plugin that answered, and an error for the errors plugin to log."""

@@ -16,7 +16,6 @@ from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.refresh import Refresher
 from pycoredns.plugins.cache.settings import CacheSettings
 from pycoredns.plugins.cache.store import ShardedCache
-from pycoredns.plugins.cache.upstream import with_ad
 from pycoredns.plugins.cache.writer import Context, write
 
 if TYPE_CHECKING:
@@ -63,14 +62,16 @@ class Cache(Plugin):
         shard = hash(key) & 0xFF
         if self._plain_lookup and self._nmaps[shard].get(key) is None:
             entry = self._pmaps[shard].get(key)
-            if entry is not None:
-                ttl = entry.orig_ttl - int(now - entry.stored)
-                if ttl > 0:
-                    stats.hits_success += 1
-                    if self._prefetch and self._should_prefetch(entry, now, ttl):
-                        self.refresher.prefetch(req, key, entry, stats, now, stale=False)
-                    req.answered_by = "cache"
-                    return entry.render(req, entry.orig_ttl if self._keepttl else ttl)
+            if entry is None:  # in neither cache: nothing stale to serve either
+                stats.misses += 1
+                return self._miss(req, key, stats)
+            ttl = entry.orig_ttl - int(now - entry.stored)
+            if ttl > 0:
+                stats.hits_success += 1
+                if self._prefetch and self._should_prefetch(entry, now, ttl):
+                    self.refresher.prefetch(req, key, entry, stats, now, stale=False)
+                req.answered_by = "cache"
+                return entry.render(req, entry.orig_ttl if self._keepttl else ttl)
         entry = self._get(key, now, stats)
         if entry is None:
             stats.misses += 1
@@ -121,12 +122,16 @@ class Cache(Plugin):
 
     # -- misses -----------------------------------------------------------------------------------
     def _miss(self, req: Request, key: bytes, stats: metrics.Stats) -> Result:
-        up = with_ad(req)
-        ctx = Context(key, req.name, req.q.do, bool(req.wire[3] & 0x20), stats)
+        w = req.wire
+        ad = w[3] & 0x20
+        # The query goes on with AD set, as CoreDNS's does: a copy, unless the client set AD.
+        up = req if ad else req.with_flags((w[2] << 8) | w[3] | 0x20)
+        ctx = Context(key, req, req.q.do, bool(ad), stats)
         return self.next_then(up, self._answered, req, up, ctx, on_error=_failed)
 
     def _answered(self, result: Reply, req: Request, up: Request, ctx: Context) -> Reply:
-        req.take_outcome(up)
+        if up is not req:
+            req.take_outcome(up)
         if type(result) is bytes:
             return write(self, ctx, result)[0]
         return result

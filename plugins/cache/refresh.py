@@ -49,7 +49,7 @@ class Refresher:
         if len(self.tasks) >= MAX_IN_FLIGHT or not entry.begin_refresh(cache.clock(), recheck):
             return
         up = with_ad(req, proto="tcp")
-        ctx = Context(key, req.name, req.q.do, True, stats, prefetch=True)
+        ctx = Context(key, req, req.q.do, True, stats, prefetch=True)
         if self._spawn(self._prefetch(up, ctx, entry, now, stale, recheck)) is None:
             entry.end_refresh(cache.clock(), recheck, False)
 
@@ -81,7 +81,7 @@ class Refresher:
         up = with_ad(req)
         recheck = s.stale_recheck
         if s.verify_timeout <= 0:
-            ctx = Context(key, req.name, req.q.do, bool(req.wire[3] & 0x20), stats)
+            ctx = Context(key, req, req.q.do, bool(req.wire[3] & 0x20), stats)
             refreshed, out = False, None
             try:
                 result = await self._ask(up)
@@ -95,7 +95,7 @@ class Refresher:
                 return out
             return cache.stale_reply(req, entry, stats)
         # With a timeout the refresh goes on in the background; it only stores what it gets.
-        ctx = Context(key, req.name, req.q.do, True, stats, prefetch=True)
+        ctx = Context(key, req, req.q.do, True, stats, prefetch=True)
         task = self._spawn(self._verify_background(up, ctx, entry, recheck))
         if task is not None:
             done, _ = await asyncio.wait({task}, timeout=s.verify_timeout)

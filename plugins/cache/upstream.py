@@ -17,7 +17,7 @@ def with_ad(req: Request, proto: str | None = None) -> Request:
     w = req.wire
     if w[3] & 0x20 and proto is None:
         return req
-    up = req.with_wire(w[:3] + bytes((w[3] | 0x20,)) + w[4:])
+    up = req.with_flags((w[2] << 8) | w[3] | 0x20)
     if proto is not None:
         up.proto = proto
     return up

@@ -9,17 +9,20 @@ handler depends on the writer and never the other way round.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pycoredns.plugin import dns, wire
 from pycoredns.plugins.cache import response
-from pycoredns.plugins.cache.entry import Entry, intern_offsets
+from pycoredns.plugins.cache.entry import Entry, Shape, shape_for
 from pycoredns.plugins.cache.metrics import Stats
 from pycoredns.plugins.cache.response import Kind, Reply
 from pycoredns.plugins.cache.settings import CacheSettings
 from pycoredns.plugins.cache.store import ShardedCache
+
+if TYPE_CHECKING:
+    from pycoredns.plugin import Request
 
 
 class Stores(Protocol):
@@ -35,25 +38,142 @@ _SUCCESS = (Kind.NOERROR, Kind.DELEGATION)
 _DENIAL = (Kind.NXDOMAIN, Kind.NODATA, Kind.SERVERERROR)
 
 
-@dataclass(slots=True)
 class Context:
     """The query a reply answers, as the writer needs it."""
 
-    key: bytes  # lower-cased question wire + DO/CD byte
-    name: str  # lower-cased qname, for `disable ... ZONES`
-    do: bool
-    ad: bool  # the client's AD bit: AD stays in the reply only if DO or AD
-    stats: Stats
-    prefetch: bool = False  # a background refresh: store, write nothing
+    __slots__ = ("key", "req", "do", "ad", "stats", "prefetch")
+
+    def __init__(self, key: bytes, req: Request, do: bool, ad: bool, stats: Stats, prefetch: bool = False) -> None:
+        self.key = key  # lower-cased question wire + DO/CD byte
+        self.req = req
+        self.do = do
+        self.ad = ad  # the client's AD bit: AD stays in the reply only if DO or AD
+        self.stats = stats
+        self.prefetch = prefetch  # a background refresh: store, write nothing
+
+    @property
+    def name(self) -> str:
+        """The lower-cased qname, for `disable ... ZONES` (made only when asked)."""
+        return self.req.name
 
 
 def write(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
     """Process ``reply``: (the bytes for the client, the entry stored or None)."""
+    done = _write_common(cache, ctx, reply)
+    if done is not None:
+        return done
     try:
         rep = response.parse(reply)
     except response.BadReply:
         return reply, None
     return write_parsed(cache, ctx, rep)
+
+
+# Question types the common-shape path leaves to the general one: their classification or their
+# answer check is not the plain "records of the asked type under the asked name" (CNAME chains,
+# ANY, signatures, zone transfers).
+_NOT_COMMON = frozenset(
+    (response.TYPE_CNAME, response.TYPE_RRSIG, response.TYPE_AXFR, response.TYPE_IXFR, response.TYPE_ANY)
+)
+_OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
+# The flags (2 octets) and the four counts; the question's type and class.
+_HEAD = struct.Struct(">BBHHHH").unpack_from
+_TYPE_CLASS = struct.Struct(">HH").unpack_from
+# A record whose owner is a 2-octet pointer: pointer, type, class, TTL, rdata length.
+_RECORD = struct.Struct(">HHHIH").unpack_from
+# What follows a record's owner name: type, class, TTL, rdata length.
+_RECORD_AFTER_NAME = struct.Struct(">HHIH").unpack_from
+# The shapes of common replies, by (counts, TTL offsets, RA/AD/rcode): one lookup per store.
+_shapes: dict[tuple[int, int, int, tuple[int, ...], int], Shape] = {}
+
+
+def _write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entry | None] | None:
+    """The two reply shapes nearly every miss gets, written in one walk: a NOERROR whose answers
+    are all of the asked type and class under the question's name (compressed to it), or an
+    NXDOMAIN/NODATA with one SOA in authority; either with nothing or one final OPT in
+    additional. Same outcome as :func:`write_parsed`; None for any other reply."""
+    key = ctx.key
+    qend = 11 + len(key)  # after the question: key is name + type + class + the flag byte
+    name_end = qend - 4
+    try:
+        f1, f2, qd, an, ns, ar = _HEAD(data, 2)
+        qtype, qclass = _TYPE_CLASS(data, name_end)
+    except struct.error:
+        return None
+    if (
+        f1 & 0xFA != 0x80  # a response, opcode QUERY, not truncated
+        or qd != 1
+        or qtype in _NOT_COMMON
+        or data[name_end:qend] != key[name_end - 12 : qend - 12]
+        or data[12:name_end].lower() != key[: name_end - 12]
+    ):
+        return None
+    rcode = f2 & 0xF
+    s = cache.settings
+    offsets = []  # of the TTL fields, from the end of the question name
+    uniform = -1  # the TTL every record has, when they all have the same (-2: they differ)
+    pos = qend
+    try:
+        if rcode == 0 and an and not ns:
+            success = True
+            ttl = s.success_ttl
+            for _ in range(an):
+                owner, rtype, rclass, got, rdlen = _RECORD(data, pos)
+                if owner != 0xC00C or rtype != qtype or rclass != qclass:
+                    return None
+                if got != uniform:
+                    uniform = got if uniform == -1 else -2
+                if got < ttl:
+                    ttl = got
+                offsets.append(pos + 6 - name_end)
+                pos += 12 + rdlen
+            if ttl < s.success_min_ttl:
+                ttl = s.success_min_ttl
+            if ttl > s.success_ttl:
+                ttl = s.success_ttl
+        elif ns == 1 and not an and (rcode == 0 or rcode == 3):
+            success = False
+            pos = wire.skip_name(data, pos)
+            rtype, _rclass, ttl, rdlen = _RECORD_AFTER_NAME(data, pos)
+            if rtype != response.TYPE_SOA:
+                return None
+            uniform = ttl
+            offsets.append(pos + 4 - name_end)
+            pos += 10 + rdlen
+            ttl = _clamp(ttl if ttl < s.denial_ttl else s.denial_ttl, s.denial_min_ttl, s.denial_ttl)
+        else:
+            return None
+        opt_start = pos
+        if ar:
+            if ar != 1 or data[pos : pos + 3] != _OPT_HEAD:
+                return None
+            pos += 11 + _RECORD_AFTER_NAME(data, pos + 1)[3]
+        if pos != len(data):
+            return None
+    except (struct.error, wire.MalformedMessage, IndexError):
+        return None
+    if ttl != uniform:  # one TTL for every record
+        buf = bytearray(data)
+        packed = ttl.to_bytes(4, "big")
+        for off in offsets:
+            buf[name_end + off : name_end + off + 4] = packed
+        data = bytes(buf)
+    entry = None
+    if ttl > 0:
+        disabled = s.success_disabled if success else s.denial_disabled
+        if not disabled or not dns.zone_match(disabled, ctx.name):
+            shape_key = (an, ns, ar, tuple(offsets), f2 & 0xAF)  # RA, AD and rcode
+            shape = _shapes.get(shape_key)
+            if shape is None:
+                shape = shape_for(shape_key[3], (1, an, ns, ar - 1 if ar else 0), rcode, bool(f2 & 0x80),
+                                  bool(f2 & 0x20), success)
+                if len(_shapes) < 4096:
+                    _shapes[shape_key] = shape
+            entry = Entry(data[name_end:opt_start], shape, ttl, cache.clock())
+            _keep(cache, ctx, entry, success)
+    if f2 & 0x20 and not ctx.do and not ctx.ad:
+        return data[:3] + bytes((f2 & ~0x20 & 0xFF,)) + data[4:], entry
+    return data, entry
 
 
 def write_parsed(cache: Stores, ctx: Context, rep: Reply) -> tuple[bytes, Entry | None]:
@@ -150,8 +270,15 @@ def _store(cache: Stores, ctx: Context, rep: Reply, kind: Kind, ttl: int) -> Ent
     entry = _entry(cache, rep, ttl)
     if entry is None:
         return None
+    _keep(cache, ctx, entry, kind in _SUCCESS)
+    return entry
+
+
+def _keep(cache: Stores, ctx: Context, entry: Entry, success: bool) -> None:
+    """Put ``entry`` in the success or the denial cache, counting evictions and entries."""
+    s = cache.settings
     stats = ctx.stats
-    if kind in _SUCCESS:
+    if success:
         if s.prefer_positive and not entry.answering:
             previous = cache.pcache.get(ctx.key)
             if previous is not None:
@@ -164,10 +291,9 @@ def _store(cache: Stores, ctx: Context, rep: Reply, kind: Kind, ttl: int) -> Ent
     else:
         if cache.ncache.add(ctx.key, entry):
             stats.evictions_denial += 1
-    stats.entries_success = len(cache.pcache)
-    stats.entries_denial = len(cache.ncache)
+    stats.entries_success = cache.pcache.count
+    stats.entries_denial = cache.ncache.count
     stats.entries_set = True
-    return entry
 
 
 def _entry(cache: Stores, rep: Reply, ttl: int) -> Entry | None:
@@ -179,9 +305,9 @@ def _entry(cache: Stores, rep: Reply, ttl: int) -> Entry | None:
         data = data[: rep.opt_start]
         arcount -= 1
     start = rep.qname_end
-    offsets = intern_offsets(tuple(r.ttl_at - start for r in rep.records))
+    offsets = tuple(r.ttl_at - start for r in rep.records)
     counts = (rep.qdcount, int.from_bytes(data[6:8], "big"), int.from_bytes(data[8:10], "big"), arcount)
-    return Entry(
+    return Entry.of(
         data[start:],
         offsets,
         ttl,

@@ -218,7 +218,7 @@ def test_servfail_does_not_shadow_a_positive_entry() -> None:
     key = req.key + b"\x00"
     servfail = req.pack(rcode_answer(wire.SERVFAIL, with_soa=False)(req.msg))
     stats = cache.stats_for(req.server)
-    write(cache, Context(key, req.name, False, False, stats, prefetch=True), servfail)
+    write(cache, Context(key, req, False, False, stats, prefetch=True), servfail)
     assert len(cache.ncache) == 1
     success, denial = stats.hits_success, stats.hits_denial  # counters are process-wide
     hit = ask(cache, "example.org")
@@ -316,3 +316,103 @@ def test_capacity_is_split_over_256_shards() -> None:
     assert len(cache.pcache) <= 1024
     assert stats.evictions_success - before == 1500 - len(cache.pcache)
     assert all(len(s) <= 4 for s in cache.pcache.shards)
+
+
+def _reply(q: dnslib.DNSRecord, build: Callable[[dnslib.DNSRecord], None], edns: bool) -> bytes:
+    r = q.reply()
+    build(r)
+    if edns:
+        r.add_ar(dnslib.EDNS0(udp_len=1232))
+    return bytes(r.pack())
+
+
+def _a(*ttls: int) -> Callable[[dnslib.DNSRecord], None]:
+    def build(r: dnslib.DNSRecord) -> None:
+        for i, ttl in enumerate(ttls):
+            r.add_answer(dnslib.RR(r.q.qname, dnslib.QTYPE.A, rdata=dnslib.A(f"192.0.2.{i + 1}"), ttl=ttl))
+
+    return build
+
+
+def _denial(rcode: int, ttl: int) -> Callable[[dnslib.DNSRecord], None]:
+    def build(r: dnslib.DNSRecord) -> None:
+        r.header.rcode = rcode
+        r.add_auth(soa("example.org.", ttl))
+
+    return build
+
+
+def _flags(**bits: int) -> Callable[[dnslib.DNSRecord], None]:
+    def build(r: dnslib.DNSRecord) -> None:
+        _a(60)(r)
+        for name, value in bits.items():
+            setattr(r.header, name, value)
+
+    return build
+
+
+@pytest.mark.parametrize("edns", [False, True], ids=["plain", "edns"])
+@pytest.mark.parametrize(
+    ("settings", "build"),
+    [
+        pytest.param({}, _a(300), id="one-a"),
+        pytest.param({}, _a(300, 300, 300), id="three-a-same-ttl"),
+        pytest.param({}, _a(300, 20, 7200), id="ttls-differ"),
+        pytest.param({"success_ttl": 30}, _a(300), id="capped"),
+        pytest.param({"success_min_ttl": 120}, _a(10), id="raised"),
+        pytest.param({}, _a(0), id="ttl-zero"),
+        pytest.param({}, _denial(3, 60), id="nxdomain"),
+        pytest.param({}, _denial(0, 60), id="nodata"),
+        pytest.param({"denial_ttl": 5}, _denial(3, 60), id="nxdomain-capped"),
+        pytest.param({}, _flags(ad=1), id="upstream-ad"),
+        pytest.param({}, _flags(ra=0, aa=1), id="no-ra"),
+        pytest.param({"success_disabled": ["example.org."]}, _a(300), id="success-disabled"),
+    ],
+)
+def test_the_common_reply_shapes_are_written_as_the_general_path_writes_them(
+    settings: dict[str, object], build: Callable[[dnslib.DNSRecord], None], edns: bool
+) -> None:
+    from pycoredns.plugins.cache import response, writer
+
+    req = make_request("Www.Example.org", "A")
+    key = req.key + b"\x00"
+    data = _reply(dnslib.DNSRecord.parse(req.wire), build, edns)
+    outcomes = []
+    for path in ("common", "general"):
+        cache = Cache(None, CacheSettings(**settings))  # type: ignore[arg-type]
+        cache.clock = lambda: 1000.0
+        ctx = Context(key, req, False, False, cache.stats_for("dns://:53"))
+        if path == "common":
+            got = writer._write_common(cache, ctx, data)
+            assert got is not None, "the common path should take this reply"
+        else:
+            got = writer.write_parsed(cache, ctx, response.parse(data))
+        out, entry = got
+        stored = cache.pcache.get(key) or cache.ncache.get(key)
+        assert stored is entry
+        fields = None
+        if entry is not None:
+            sh = entry.shape
+            fields = (entry.tail, entry.orig_ttl, sh.offsets, sh.counts, sh.counts_edns, sh.flags, sh.ad,
+                      sh.answering, entry in cache.pcache.maps[hash(key) & 0xFF].values())
+        outcomes.append((out, fields))
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        pytest.param(lambda r: r.add_answer(dnslib.RR("other.example.org", rdata=dnslib.A("192.0.2.1"))), id="owner"),
+        pytest.param(lambda r: r.add_answer(dnslib.RR(r.q.qname, dnslib.QTYPE.CNAME, rdata=dnslib.CNAME("a.org"))),
+                     id="cname"),
+        pytest.param(lambda r: (_a(60)(r), r.add_auth(soa("example.org.", 60))), id="answer-and-authority"),
+        pytest.param(lambda r: setattr(r.header, "tc", 1), id="truncated"),
+    ],
+)
+def test_other_reply_shapes_take_the_general_path(build: Callable[[dnslib.DNSRecord], object]) -> None:
+    from pycoredns.plugins.cache import writer
+
+    req = make_request("www.example.org", "A")
+    cache = Cache(None, CacheSettings())
+    ctx = Context(req.key + b"\x00", req, False, False, cache.stats_for("dns://:53"))
+    assert writer._write_common(cache, ctx, _reply(dnslib.DNSRecord.parse(req.wire), build, False)) is None
