@@ -47,6 +47,7 @@ class Cache(Plugin):
         self._pmaps = self.pcache.maps
         self._nmaps = self.ncache.maps
         self.refresher = Refresher(self)
+        self._on_answer = self._answered  # bound once: a miss passes it on without making one
 
     # -- the query path -------------------------------------------------------------------------
     def serve(self, req: Request) -> Result:
@@ -127,7 +128,7 @@ class Cache(Plugin):
         # The query goes on with AD set, as CoreDNS's does: a copy, unless the client set AD.
         up = req if ad else req.with_flags((w[2] << 8) | w[3] | 0x20)
         ctx = Context(key, req, req.q.do, bool(ad), stats)
-        return self.next_then(up, self._answered, req, up, ctx, on_error=_failed)
+        return self.next_then(up, self._on_answer, req, up, ctx, on_error=_failed)
 
     def _answered(self, result: Reply, req: Request, up: Request, ctx: Context) -> Reply:
         if up is not req:

@@ -248,7 +248,7 @@ class UDPConn(Conn):
 
     def send(self, query: bytes, question_len: int, now: float, due: float, bufsize: int,
              on_done: Done, cached: bool) -> None:
-        qid = new_id()
+        qid = _ids.pop() if _ids else new_id()
         try:
             self.sock.send(qid + query[2:])
         except OSError as e:
@@ -261,7 +261,10 @@ class UDPConn(Conn):
         self.due = due
         self.near_misses = 0
         self.on_done = on_done
-        self.timeouts.watch(self)
+        t = self.timeouts  # Timeouts.watch, inlined: once per query
+        t.conns.add(self)
+        if t.timer is None:
+            t.timer = t.loop.call_later(TICK, t._tick)
 
     def _readable(self) -> None:
         try:

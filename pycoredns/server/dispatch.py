@@ -88,6 +88,9 @@ class Dispatcher:
         self.dropped: list[DroppedObserver] = dropped or []
         # What the TCP listener applies to each new connection (the timeouts plugin).
         self.tcp = tcp_limits(sites)
+        # Bound once: every Deferred result continues with them.
+        self._on_answer = self._answer
+        self._on_fail = self._fail
 
     # ------------------------------------------------------------------------------------------
     def handle(self, data: bytes, remote: Any, local: Any, proto: str, send: Send) -> None:
@@ -140,7 +143,7 @@ class Dispatcher:
         if isinstance(result, Deferred):
             # Settled in the call that reads the upstream's reply: answered there, no loop hop.
             Dispatcher.inflight += 1
-            then(result, self._answer, req, route, send, on_error=self._fail)
+            then(result, self._on_answer, req, route, send, on_error=self._on_fail)
             return
         if isinstance(result, (bytes, bytearray)):
             self._reply(req, route.observers, bytes(result), send)
