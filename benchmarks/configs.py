@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 BENCH_DOMAIN = "bench.test"
-BENCH_ADDRESS = "192.0.2.1"
-# dnsmasq answers ``address=`` names with --local-ttl, 0 by default; a zero TTL is never cached.
+BENCH_ADDRESS = "192.0.2.1"  # what the upstreams answer for every name under BENCH_DOMAIN
 UPSTREAM_TTL = 3600
 LOOPBACK = "127.0.0.1"
 
@@ -58,10 +57,19 @@ def read_query_file(path: Path) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------
+def upstream_argv(python: str, script: str, port: int) -> list[str]:
+    """The shared upstream (benchmarks/upstream.py): every name under the bench domain gets
+    ``BENCH_ADDRESS`` with ``UPSTREAM_TTL``, over UDP and over TCP (several queries in flight on
+    one connection answered as they come, as CoreDNS and unbound do). Loopback only."""
+    return [python, script, str(port), str(UPSTREAM_TTL)]
+
+
 def upstream_dnsmasq_args(port: int) -> list[str]:
-    """The shared upstream: dnsmasq answering every name under the bench domain, nothing else.
+    """dnsmasq as an upstream answering every name under the bench domain, nothing else (the
+    reliability commands' upstream, which adds its own ``--address`` lines).
 
     No cache of its own (cache-size=0) and no resolv.conf, so it never sends anything off the host.
+    dnsmasq answers ``address=`` names with --local-ttl, 0 by default; a zero TTL is never cached.
     """
     return [
         *_dnsmasq_common(port),
@@ -99,13 +107,17 @@ def dnsmasq_cache_args(port: int, upstream_port: int, cache_size: int = 10000) -
     ]
 
 
-def unbound_conf(port: int, upstream_port: int, workdir: Path) -> str:
+def unbound_conf(port: int, upstream_port: int, workdir: Path, *, tcp_upstream: bool = False) -> str:
     """unbound under test: one thread, a caching forwarder for everything to the upstream.
 
     ``test.`` is one of unbound's built-in local zones (RFC 6761), so it is switched off; the
     validator is left out of the modules (no trust anchor, nothing to validate on a test domain).
+    ``tcp_upstream`` asks the upstream over TCP only (``tcp-upstream: yes``), as node-local-dns's
+    ``force_tcp`` does.
     """
+    tcp = "    tcp-upstream: yes\n" if tcp_upstream else ""
     return f"""server:
+{tcp}
     interface: {LOOPBACK}
     port: {port}
     do-ip6: no
@@ -146,7 +158,7 @@ def corefile(
     bind: bool = True,
     prometheus_port: int | None = None,
     errors: bool = False,
-    whoami: bool = False,
+    force_tcp: bool = False,
 ) -> str:
     """A one-block Corefile for pycoredns on loopback.
 
@@ -171,12 +183,12 @@ def corefile(
                 "    }",
             ]
     if upstream_port is not None:
-        lines.append(f"    forward . {LOOPBACK}:{upstream_port}")
-    if whoami:
-        lines.append("    whoami")
+        if force_tcp:
+            lines += [f"    forward . {LOOPBACK}:{upstream_port} {{", "        force_tcp", "    }"]
+        else:
+            lines.append(f"    forward . {LOOPBACK}:{upstream_port}")
     lines.append("}")
     return "\n".join(lines) + "\n"
-
 
 
 NODE_LOCAL_DNS = Path(__file__).resolve().parent.parent / "corefiles" / "node-local-dns.Corefile"
@@ -196,3 +208,21 @@ def nodelocal_corefile(port: int, upstream_port: int, prometheus_port: int, heal
         .replace(":53 {", f":{port} {{")
         .replace("prometheus :9253", f"prometheus {LOOPBACK}:{prometheus_port}")
     )
+
+
+def nodelocal_block(port: int, upstream_port: int, metrics_port: int, *, tcp: bool, bind: bool = True) -> str:
+    """One block of the node-local-dns Corefile: errors, cache, forward, prometheus (what every
+    answer of node-cache pays), without reload, loop and health (idle on the query path).
+    ``tcp``: the cluster block (``cache { success 9984 30; denial 9984 5 }``, forward
+    with ``force_tcp``); else the ``.:53`` block (``cache 30``, forward over UDP)."""
+    lines = [f".:{port} {{"]
+    if bind:
+        lines.append(f"    bind {LOOPBACK}")
+    lines.append("    errors")
+    if tcp:
+        lines += ["    cache {", "        success 9984 30", "        denial 9984 5", "    }"]
+        lines += [f"    forward . {LOOPBACK}:{upstream_port} {{", "        force_tcp", "    }"]
+    else:
+        lines += ["    cache 30", f"    forward . {LOOPBACK}:{upstream_port}"]
+    lines += [f"    prometheus {LOOPBACK}:{metrics_port}", "}"]
+    return "\n".join(lines) + "\n"

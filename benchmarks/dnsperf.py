@@ -1,7 +1,8 @@
-"""Running dnsperf (pinned to its own core, always bounded) and reading its summary."""
+"""Running dnsperf (pinned to its own core, always bounded) and reading its summary and latencies."""
 
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -15,6 +16,15 @@ class PerfResult:
     lost: int = 0
     qps: float = 0.0
     rcodes: dict[str, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)  # seconds, one per answer (verbose runs only)
+
+    def percentile(self, p: float) -> float | None:
+        """The ``p``-th percentile of the answers' latencies in seconds (nearest rank), or None."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
+        return ordered[rank - 1]
 
 
 _NUMBER = {
@@ -25,10 +35,13 @@ _NUMBER = {
 _QPS = re.compile(r"Queries per second:\s+([\d.]+)")
 _RCODES = re.compile(r"Response codes:\s+(.*)")
 _RCODE = re.compile(r"([A-Z]+) (\d+)")
+# Verbose mode: one line per answer, "> NOERROR name A 0.000123".
+_ANSWER = re.compile(r"^> \S+ .* (\d+\.\d+)$", re.MULTILINE)
 
 
 def parse_summary(text: str) -> PerfResult:
-    """dnsperf's end-of-run statistics; raises ValueError when the text has none."""
+    """dnsperf's end-of-run statistics (and per-answer latencies when verbose); raises ValueError
+    when the text has no summary."""
     numbers: dict[str, int] = {}
     for key, rx in _NUMBER.items():
         m = rx.search(text)
@@ -42,6 +55,7 @@ def parse_summary(text: str) -> PerfResult:
     codes = _RCODES.search(text)
     if codes:
         r.rcodes = {name: int(n) for name, n in _RCODE.findall(codes.group(1))}
+    r.latencies = [float(x) for x in _ANSWER.findall(text)]
     return r
 
 
@@ -56,8 +70,10 @@ def dnsperf_argv(
     threads: int = 1,
     outstanding: int = 100,
     cpu: int | None = 0,
+    latencies: bool = False,
 ) -> list[str]:
-    """dnsperf's command line: always time-bounded (-l), rate-bounded (-Q) when ``rate`` is set."""
+    """dnsperf's command line: always time-bounded (-l), rate-bounded (-Q) when ``rate`` is set;
+    ``latencies`` makes it print every answer with its latency (-v)."""
     argv = ["taskset", "-c", str(cpu)] if cpu is not None else []
     argv += ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(query_file), "-l", f"{seconds:g}"]
     argv += ["-c", str(clients), "-T", str(threads), "-q", str(outstanding), "-t", "2"]
@@ -65,14 +81,18 @@ def dnsperf_argv(
         argv += ["-Q", str(rate)]
     if passes is not None:
         argv += ["-n", str(passes)]
+    if latencies:
+        argv.append("-v")
     return argv
 
 
 def run(argv: list[str], log_path: Path, seconds: float) -> PerfResult:
-    """Run dnsperf, append its output to ``log_path``, return its summary."""
+    """Run dnsperf, append its output (without the per-answer lines) to ``log_path``, return its
+    summary."""
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    kept = "".join(line + "\n" for line in done.stdout.splitlines() if not line.startswith("> "))
     with log_path.open("a") as log:
-        log.write("$ " + " ".join(argv) + "\n" + done.stdout + done.stderr + "\n")
+        log.write("$ " + " ".join(argv) + "\n" + kept + done.stderr + "\n")
     if done.returncode != 0:
         raise RuntimeError(f"dnsperf failed ({done.returncode}): see {log_path}")
     return parse_summary(done.stdout)

@@ -1,10 +1,13 @@
-"""Run the pycoredns benchmarks against unbound and dnsmasq and write results/latest.md.
+"""Run the pycoredns benchmarks against unbound, dnsmasq and the Python floors; write
+results/latest.md and the plot results/latest.png.
 
-    .venv/bin/python benchmarks/run.py            # the full run (a few minutes)
+    .venv/bin/python benchmarks/run.py            # the full run (about 9 minutes)
     .venv/bin/python benchmarks/run.py --quick    # every scenario for ~2 s: checks the harness
 
-Installs nothing: it names the missing tools and stops. Everything listens on 127.0.0.1 with
-free ports; every server is started and stopped here; logs go to a temporary directory.
+Installs nothing: it names the missing tools and stops (the plot needs matplotlib, the ``bench``
+extra; without it the run notes that and writes the tables only). Everything listens on
+127.0.0.1 with free ports; every server is started and stopped here; logs go to a temporary
+directory.
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import configs, scenarios
+from benchmarks import configs, plot, scenarios
 from benchmarks.procs import ServerFailed
 from benchmarks.report import Results, render
 from benchmarks.targets import Lab
 
 HERE = Path(__file__).resolve().parent
 LATEST = HERE / "results" / "latest.md"
+PLOT_NAME = "latest.png"
 # command -> Debian package that provides it
 TOOLS = {"dnsperf": "dnsperf", "unbound": "unbound", "dnsmasq": "dnsmasq-base", "taskset": "util-linux"}
 
@@ -38,9 +42,10 @@ hit_names = configs.hit_names
 unique_names = configs.unique_names
 query_file_text = configs.query_file_text
 corefile = configs.corefile
+nodelocal_block = configs.nodelocal_block
 unbound_conf = configs.unbound_conf
 dnsmasq_cache_args = configs.dnsmasq_cache_args
-upstream_dnsmasq_args = configs.upstream_dnsmasq_args
+upstream_argv = configs.upstream_argv
 
 
 def missing_tools() -> dict[str, str]:
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         upstream = lab.start_upstream()
-        upstream.server.wait_ready(upstream.port, f"ready.{configs.BENCH_DOMAIN}")
+        upstream.server.wait_ready(upstream.port, f"ready.{configs.BENCH_DOMAIN}", timeout=60)
         for name, scenario in scenarios.SCENARIOS.items():
             if args.only and name not in args.only:
                 continue
@@ -132,9 +137,16 @@ def main(argv: list[str] | None = None) -> int:
                 results.notes.append(f"scenario {name} failed: {e}")
     finally:
         lab.stop_all()
-    text = render(results)
     out = args.out or (workdir / "results.md" if args.quick else LATEST)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if results.sweeps:
+        if plot.available():
+            png = out.with_suffix(".png") if args.out else out.parent / PLOT_NAME
+            plot.plot(results.sweeps, png, title=f"{results.meta.get('host', '')}; {results.meta.get('pinning', '')}")
+            results.plot = png.name
+        else:
+            results.notes.append("no plot: matplotlib is not installed (pip install -e '.[bench]')")
+    text = render(results)
     out.write_text(text)
     print(text)
     print(f"written to {out}")

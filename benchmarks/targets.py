@@ -1,4 +1,4 @@
-"""The servers a benchmark run starts: the upstream, pycoredns, unbound, dnsmasq and the uvloop floor.
+"""The servers a benchmark run starts: the upstream, pycoredns, unbound, dnsmasq and the Python floors.
 
 All on 127.0.0.1 with free ports, output and generated configs in the run's work directory.
 """
@@ -16,7 +16,10 @@ from benchmarks.procs import Server, free_port
 
 MakeCorefile = Callable[[int], str]  # port -> Corefile text
 REPO = Path(__file__).resolve().parent.parent
-FLOOR_SCRIPT = Path(__file__).resolve().parent / "uvloop_floor.py"
+HERE = Path(__file__).resolve().parent
+FLOOR_SCRIPT = HERE / "uvloop_floor.py"
+FORWARD_FLOOR_SCRIPT = HERE / "uvloop_forward_floor.py"
+UPSTREAM_SCRIPT = HERE / "upstream.py"
 
 
 @dataclass
@@ -49,11 +52,11 @@ class Lab:
         return server
 
     def start_upstream(self) -> Target:
-        """dnsmasq answering the bench domain; on the client's core so it never competes with the
-        server under test."""
+        """The shared upstream (benchmarks/upstream.py), UDP and TCP on one port; on the client's
+        core so it never competes with the server under test."""
         port = free_port()
-        argv = ["dnsmasq", *configs.upstream_dnsmasq_args(port)]
-        server = self._track(Server(self._name("upstream-dnsmasq"), argv, self.workdir, self.client_cpu).start())
+        argv = configs.upstream_argv(self.python, str(UPSTREAM_SCRIPT), port)
+        server = self._track(Server(self._name("upstream"), argv, self.workdir, self.client_cpu).start())
         self.upstream_port = port
         return Target("upstream", server, port)
 
@@ -68,11 +71,11 @@ class Lab:
         server = Server(path.stem, argv, self.workdir, self.server_cpu if pinned else None, cwd=REPO)
         return Target(label, self._track(server.start()), port)
 
-    def unbound(self, label: str = "unbound") -> Target:
+    def unbound(self, label: str = "unbound", *, tcp_upstream: bool = False) -> Target:
         port = free_port()
         name = self._name(label)
         path = self.workdir / f"{name}.conf"
-        path.write_text(configs.unbound_conf(port, self.upstream_port, self.workdir))
+        path.write_text(configs.unbound_conf(port, self.upstream_port, self.workdir, tcp_upstream=tcp_upstream))
         server = Server(name, ["unbound", "-d", "-c", str(path)], self.workdir, self.server_cpu)
         return Target(label, self._track(server.start()), port)
 
@@ -82,9 +85,17 @@ class Lab:
         server = Server(self._name(label), argv, self.workdir, self.server_cpu)
         return Target(label, self._track(server.start()), port)
 
-    def floor(self, query_file: Path, label: str = "uvloop-floor") -> Target:
+    def floor(self, query_file: Path, label: str = "floor") -> Target:
+        """The hit floor: a bare uvloop loop replaying stored replies (uvloop_floor.py)."""
         port = free_port()
         argv = [self.python, str(FLOOR_SCRIPT), str(port), str(query_file)]
+        server = Server(self._name(label), argv, self.workdir, self.server_cpu)
+        return Target(label, self._track(server.start()), port)
+
+    def forward_floor(self, label: str = "floor", *, tcp: bool = False) -> Target:
+        """The miss floor: a bare uvloop forwarder (uvloop_forward_floor.py), over UDP or TCP."""
+        port = free_port()
+        argv = [self.python, str(FORWARD_FLOOR_SCRIPT), str(port), str(self.upstream_port)] + (["--tcp"] if tcp else [])
         server = Server(self._name(label), argv, self.workdir, self.server_cpu)
         return Target(label, self._track(server.start()), port)
 

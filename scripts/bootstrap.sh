@@ -36,5 +36,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 extra=""
-[ "${1:-}" = "test" ] && extra="[test]"
+[ "${1:-}" = "test" ] && extra="[test,bench]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import dnslib
 import pytest
 
 from pycoredns.corefile import parse
@@ -92,24 +93,41 @@ def test_unbound_conf_passes_unbound_checkconf(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("dnsmasq") is None, reason="dnsmasq not installed")
-@pytest.mark.parametrize(
-    "args",
-    [
-        pytest.param(run.upstream_dnsmasq_args(10054), id="upstream"),
-        pytest.param(run.dnsmasq_cache_args(10053, 10054), id="cache"),
-    ],
-)
-def test_dnsmasq_args_pass_dnsmasq_test(args: list[str]) -> None:
+def test_dnsmasq_args_pass_dnsmasq_test() -> None:
+    args = run.dnsmasq_cache_args(10053, 10054)
     done = subprocess.run(["dnsmasq", "--test", *args], capture_output=True, text=True, timeout=10)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_dnsmasq_upstream_answers_with_a_cacheable_ttl() -> None:
-    args = run.upstream_dnsmasq_args(10054)
-    assert "--address=/bench.test/192.0.2.1" in args
-    assert "--local-ttl=3600" in args
-    assert "--no-resolv" in args and "--listen-address=127.0.0.1" in args
+def test_unbound_asks_over_tcp_only_when_told(tmp_path: Path) -> None:
+    assert "tcp-upstream" not in run.unbound_conf(10053, 10054, tmp_path)
+    assert "    tcp-upstream: yes\n" in run.unbound_conf(10053, 10054, tmp_path, tcp_upstream=True)
 
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp-upstream", "tcp-upstream"])
+def test_nodelocal_block_is_one_node_local_dns_block(tcp: bool) -> None:
+    (block,) = parse(run.nodelocal_block(10053, 10054, 9253, tcp=tcp), "Corefile")
+    assert list(block.directives) == ["bind", "errors", "cache", "forward", "prometheus"]
+    forward = [t.text for t in block.directives["forward"]]
+    assert ("force_tcp" in forward) is tcp
+    cache = [t.text for t in block.directives["cache"]]
+    assert cache == (["cache", "{", "success", "9984", "30", "denial", "9984", "5", "}"] if tcp else ["cache", "30"])
+
+
+def test_the_upstream_answers_every_bench_name_and_refuses_others() -> None:
+    from benchmarks import upstream
+
+    q = dnslib.DNSRecord.question("Host1.Bench.Test", "A")
+    r = dnslib.DNSRecord.parse(upstream.answer(bytes(q.pack()), 3600) or b"")
+    assert r.header.id == q.header.id and r.header.rcode == 0 and str(r.q.qname) == "Host1.Bench.Test."
+    assert [(str(rr.rdata), rr.ttl) for rr in r.rr] == [("192.0.2.1", 3600)]
+    aaaa = dnslib.DNSRecord.parse(upstream.answer(bytes(dnslib.DNSRecord.question("h.bench.test", "AAAA").pack()), 60)
+                                  or b"")
+    assert aaaa.header.rcode == 0 and aaaa.rr == []
+    other = dnslib.DNSRecord.parse(upstream.answer(bytes(dnslib.DNSRecord.question("example.org").pack()), 60)
+                                   or b"")
+    assert other.header.rcode == dnslib.RCODE.REFUSED
+    assert upstream.answer(b"\x00\x01", 60) is None
 
 def test_dnsperf_summary_is_parsed() -> None:
     from benchmarks import dnsperf
@@ -134,6 +152,7 @@ def test_dnsperf_summary_is_parsed() -> None:
     argv = dnsperf.dnsperf_argv(10053, Path("q"), 2, rate=10000, cpu=0)
     assert argv[:3] == ["taskset", "-c", "0"]
     assert argv[argv.index("-l") + 1] == "2" and argv[argv.index("-Q") + 1] == "10000"
+    assert "-v" not in argv and "-v" in dnsperf.dnsperf_argv(10053, Path("q"), 2, latencies=True)
 
 
 def test_nodelocal_corefile_is_the_configmap_on_loopback() -> None:
@@ -149,3 +168,51 @@ def test_nodelocal_corefile_is_the_configmap_on_loopback() -> None:
         assert [t.text for t in b.directives["forward"]][:3] == ["forward", ".", "127.0.0.1:10054"]
         assert [t.text for t in b.directives["prometheus"]] == ["prometheus", "127.0.0.1:10055"]
     assert [t.text for t in blocks[0].directives["health"]] == ["health", "127.0.0.1:10056"]
+
+
+
+def test_dnsperf_latencies_give_percentiles() -> None:
+    from benchmarks import dnsperf
+
+    lines = "".join(f"> NOERROR h{i}.bench.test A 0.{i:06d}\n" for i in range(1, 101))
+    r = dnsperf.parse_summary(lines + """
+  Queries sent:         100
+  Queries completed:    100 (100.00%)
+  Queries lost:         0 (0.00%)
+  Queries per second:   100.0
+""")
+    assert len(r.latencies) == 100
+    assert r.percentile(50) == pytest.approx(50e-6) and r.percentile(99) == pytest.approx(99e-6)
+    assert dnsperf.PerfResult().percentile(99) is None
+
+
+def _results() -> object:
+    from benchmarks.report import Latency, Point, Results, Row, Sweep
+
+    results = Results(meta={"host": "test"})
+    results.rows.append(Row("miss", "us", 130.0, 100.0, 150.0, 90.0, budget="<= 1.3x unbound", limit=1.3))
+    results.rows.append(Row("hit", "us", 9.9, 6.0, 12.0, 9.0, budget="<= 1.1x floor", budget_of="floor", limit=1.1))
+    results.latencies.append(Latency("miss", "pycoredns", 3000, 0.2, 1.5))
+    sweep = Sweep("cache miss, UDP upstream")
+    for label, cost in (("pycoredns", 130.0), ("unbound", 100.0), ("Python floor", 90.0)):
+        sweep.series[label] = [Point(load, load * 0.99, cost, 0.5 + load / 1e4, 0) for load in (1000, 2000, 4000)]
+    results.sweeps.append(sweep)
+    return results
+
+
+def test_the_table_gives_both_ratios_and_the_verdicts() -> None:
+    from benchmarks.report import render
+
+    text = render(_results())  # type: ignore[arg-type]
+    assert "| miss | 130.0 us | 100.0 us | 150.0 us | 90.0 us | 1.30x | 1.44x | <= 1.3x unbound | pass |" in text
+    assert "| hit | 9.9 us | 6.0 us | 12.0 us | 9.0 us | 1.65x | 1.10x | <= 1.1x floor | pass |" in text
+    assert "| miss | pycoredns | 3000 qps | 0.200 ms | 1.500 ms |" in text
+    assert "| pycoredns | 130.0 / 0.60 | 130.0 / 0.70 | 130.0 / 0.90 |" in text
+
+
+def test_the_plot_is_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from benchmarks import plot
+
+    out = plot.plot(_results().sweeps, tmp_path / "sweep.png", title="test")  # type: ignore[attr-defined]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
