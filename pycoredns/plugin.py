@@ -308,6 +308,8 @@ class Plugin:
             if on_error is None:
                 raise
             return on_error(e, *args)
+        if isinstance(result, Deferred):
+            return result.step(on_reply, on_error, args)
         return then(result, on_reply, *args, on_error=on_error)
 
 

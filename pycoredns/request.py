@@ -28,6 +28,7 @@ class Request:
         "wire",
         "q",
         "lname",
+        "key",
         "proto",
         "remote",
         "local",
@@ -54,6 +55,9 @@ class Request:
         self.wire = data
         self.q = q
         self.lname = q.lname  # the question name lower-cased, in wire form (routing, cache keys)
+        # The question as a lookup key: lower-cased name, type and class (wire form). An
+        # attribute, not a property: the miss path reads it four times.
+        self.key = q.key
         self.proto = proto
         self.remote = remote
         self.local = local
@@ -136,11 +140,6 @@ class Request:
     def remote_port(self) -> int:
         return int(self.remote[1])
 
-    @property
-    def key(self) -> bytes:
-        """The question as a lookup key: lower-cased name, type and class (wire form)."""
-        return self.q.key
-
     # -- the message -----------------------------------------------------------------------------
     @property
     def msg(self) -> dnslib.DNSRecord:
@@ -188,6 +187,7 @@ class Request:
         r.wire = w[:2] + flags.to_bytes(2, "big") + w[4:]
         r.q = self.q
         r.lname = self.lname
+        r.key = self.key
         r.proto = self.proto
         r.remote = self.remote
         r.local = self.local
@@ -201,6 +201,17 @@ class Request:
         r._qname = self._qname
         r.span = self.span
         return r
+
+    def swap_wire(self, data: bytes) -> bytes:
+        """Carry ``data``, the same query with other header flags, in place of the bytes held now;
+        returns those. The question is not read again; a dnslib parse of the old bytes is dropped.
+
+        What the cache does on a miss: the rest of the chain sees the query with AD set, and the
+        request gets its own bytes back once that answered (no copy of the request per miss)."""
+        old = self.wire
+        self.wire = data
+        self._msg = None
+        return old
 
     def take_outcome(self, copy: Request) -> None:
         """Take what the chain recorded on ``copy`` (a :meth:`with_wire` copy sent on in this
@@ -241,6 +252,7 @@ class Request:
             return False
         self.wire = data[: at + 3] + size.to_bytes(2, "big") + data[at + 5 :]
         self.q = wire.read_question(self.wire)
+        self.key = self.q.key
         self._msg = None
         return True
 

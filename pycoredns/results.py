@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pycoredns.errors import HandlerError
 
@@ -99,6 +99,19 @@ class Deferred(Generic[T]):
         if self._cb is not None:
             self._fire()
 
+    def step(self, on_reply: Callable[..., Any], on_error: Callable[..., Any] | None, args: tuple[Any, ...]) -> Any:
+        """``then(self, on_reply, *args, on_error=on_error)`` as a method, for the callers on every
+        miss (the server, the cache): while pending, one list append."""
+        state = self._state
+        if state == _PENDING or state == _WAITING:
+            steps = self._steps
+            if steps is None:
+                self._steps = [(on_reply, on_error, args)]
+            else:
+                steps.append((on_reply, on_error, args))
+            return self
+        return then(cast(Any, self), on_reply, *args, on_error=on_error)
+
     def when_done(self, fn: Callable[..., Any], *args: Any) -> None:
         """Call ``fn(self, *args)`` once settled: now if it already is."""
         if self._state == _VALUE or self._state == _ERROR:
@@ -128,7 +141,14 @@ class Deferred(Generic[T]):
                     state = _ERROR
                     value = _unlinked(e)  # as then() does: no cycle through its traceback
                     continue
-                if type(value) is not bytes and type(value) is not int and isinstance(value, Awaitable):
+                # None first: the server's own step ends every miss with it, and an ABC check
+                # is dearer than the three identity tests.
+                if (
+                    value is not None
+                    and type(value) is not bytes
+                    and type(value) is not int
+                    and isinstance(value, Awaitable)
+                ):
                     # The step waits: the rest of the chain goes on with what that ends with.
                     self._state = _WAITING
                     self._steps = steps[i + 1 :] + (self._steps or [])

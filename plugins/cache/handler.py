@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 # The last key byte: DO and CD, so DNSSEC and checking-disabled queries get their own entries.
 _FLAG_BYTES = (b"\x00", b"\x01", b"\x02", b"\x03")
+# The query's second flags octet with AD set, by its value.
+_WITH_AD = tuple(bytes((b | 0x20,)) for b in range(256))
 
 
 class Cache(Plugin):
@@ -125,14 +127,16 @@ class Cache(Plugin):
     def _miss(self, req: Request, key: bytes, stats: metrics.Stats) -> Result:
         w = req.wire
         ad = w[3] & 0x20
-        # The query goes on with AD set, as CoreDNS's does: a copy, unless the client set AD.
-        up = req if ad else req.with_flags((w[2] << 8) | w[3] | 0x20)
         ctx = Context(key, req, req.q.do, bool(ad), stats)
-        return self.next_then(up, self._on_answer, req, up, ctx, on_error=_failed)
+        if not ad:
+            # The query goes on with AD set, as CoreDNS's does. The request itself carries those
+            # bytes until the rest of the chain has answered, then its own again (both
+            # continuations put them back): no copy of the request per miss.
+            req.swap_wire(w[:3] + _WITH_AD[w[3]] + w[4:])
+        return self.next_then(req, self._on_answer, w, ctx, on_error=_failed)
 
-    def _answered(self, result: Reply, req: Request, up: Request, ctx: Context) -> Reply:
-        if up is not req:
-            req.take_outcome(up)
+    def _answered(self, result: Reply, query: bytes, ctx: Context) -> Reply:
+        ctx.req.swap_wire(query)
         if type(result) is bytes:
             return write(self, ctx, result)[0]
         return result
@@ -174,8 +178,8 @@ class Cache(Plugin):
         await self.refresher.close()
 
 
-def _failed(error: Exception, req: Request, up: Request, ctx: Context) -> Reply:
-    req.take_outcome(up)  # who failed, and why, as for an answer
+def _failed(error: Exception, query: bytes, ctx: Context) -> Reply:
+    ctx.req.swap_wire(query)  # the client's own query again (see Cache._miss)
     raise error
 
 

@@ -3,9 +3,10 @@
 Shard capacity is ``max(CAPACITY // 256, 4)``, so the effective size is a multiple of 256 and at
 least 1024 (the default 10000 gives 39 per shard, 9984 in all). A full shard evicts one arbitrary
 entry of its own when a new key arrives, whatever the TTLs: a random one among its
-:data:`EVICT_WINDOW` oldest (all of a default-sized shard). A shard is a plain
-``cachetools.Cache``: one dict, no per-entry bookkeeping besides it (an index for uniform random
-choice over a large shard would cost more memory per entry than the entry's own fields).
+:data:`EVICT_WINDOW` oldest (all of a default-sized shard). A shard is a dict and nothing else:
+no per-entry bookkeeping besides it (an index for uniform random choice over a large shard would
+cost more memory per entry than the entry's own fields), and the capacity is counted here, so a
+store is two dict operations (a ``cachetools.Cache`` made it three Python-level calls more).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import random
 from collections.abc import Mapping
 from itertools import islice
 
-from cachetools import Cache
-
 from pycoredns.plugins.cache.entry import Entry
 
 SHARDS = 256
@@ -23,8 +22,10 @@ EVICT_WINDOW = 64
 _rng = random.Random()  # which entry to evict: nothing secret depends on it
 
 
-class Shard(Cache[bytes, Entry]):
-    """One shard: a ``Cache`` whose ``popitem`` evicts a random one of its oldest entries."""
+class Shard(dict[bytes, Entry]):
+    """One shard: a dict whose ``popitem`` evicts a random one of its oldest entries."""
+
+    __slots__ = ()
 
     def popitem(self) -> tuple[bytes, Entry]:
         n = len(self)
@@ -46,11 +47,8 @@ class ShardedCache:
 
     def __init__(self, capacity: int) -> None:
         self.shard_size = shard_capacity(capacity)
-        self.shards: list[Shard] = [Shard(self.shard_size) for _ in range(SHARDS)]
-        # The hit path reads each shard's own mapping: cachetools keeps it as Cache.__data, and a
-        # plain dict.get saves three Python-level calls per hit. Writes and eviction still go
-        # through the shard. Should a cachetools release rename it, the shard itself serves (slower).
-        self.maps: list[Mapping[bytes, Entry]] = [getattr(s, "_Cache__data", s) for s in self.shards]
+        self.shards: list[Shard] = [Shard() for _ in range(SHARDS)]
+        self.maps: list[Mapping[bytes, Entry]] = list(self.shards)  # what the hit path reads
         self.count = 0  # kept here so the entries gauge never walks the shards
 
     @property
@@ -62,18 +60,17 @@ class ShardedCache:
 
     def add(self, key: bytes, entry: Entry) -> bool:
         """Store ``entry``; True when another entry had to be evicted to make room."""
-        i = hash(key) & 0xFF
-        shard = self.shards[i]
-        m = self.maps[i]
-        evicted = False
-        if key not in m:
-            if len(m) >= self.shard_size:
-                shard.popitem()
-                evicted = True
-            else:
-                self.count += 1
+        shard = self.shards[hash(key) & 0xFF]
+        if key in shard:
+            shard[key] = entry  # a dict keeps a replaced key where it was, as it was in the order
+            return False
+        if len(shard) >= self.shard_size:
+            shard.popitem()
+            shard[key] = entry
+            return True
+        self.count += 1
         shard[key] = entry
-        return evicted
+        return False
 
     def remove(self, key: bytes) -> None:
         shard = self.shards[hash(key) & 0xFF]

@@ -170,7 +170,18 @@ def _write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entr
                 if len(_shapes) < 4096:
                     _shapes[shape_key] = shape
             entry = Entry(data[name_end:opt_start], shape, ttl, cache.clock())
-            _keep(cache, ctx, entry, success)
+            if s.prefer_positive or ctx.prefetch:
+                _keep(cache, ctx, entry, success)
+            else:  # _keep's plain case, inlined: a store and the counts
+                stats = ctx.stats
+                if success:
+                    if cache.pcache.add(key, entry):
+                        stats.evictions_success += 1
+                elif cache.ncache.add(key, entry):
+                    stats.evictions_denial += 1
+                stats.entries_success = cache.pcache.count
+                stats.entries_denial = cache.ncache.count
+                stats.entries_set = True
     if f2 & 0x20 and not ctx.do and not ctx.ad:
         return data[:3] + bytes((f2 & ~0x20 & 0xFF,)) + data[4:], entry
     return data, entry

@@ -396,11 +396,14 @@ class StreamConn(Conn, asyncio.Protocol):
             self._fail_soon(on_done, CachedClosed() if cached else closed)
             return
         pending = self.pending
-        qid = new_id()
+        qid = _ids.pop() if _ids else new_id()
         while qid in pending:  # unique among this connection's queries in flight
             qid = new_id()
         pending[qid] = Pending(qid, on_done, now, due, cached)
-        self.timeouts.watch(self)
+        w = self.timeouts  # Timeouts.watch, inlined: once per query
+        w.conns.add(self)
+        if w.timer is None:
+            w.timer = w.loop.call_later(TICK, w._tick)
         t.write(_LEN.pack(len(query)) + qid + query[2:])
 
     def time_out(self, now: float) -> None:

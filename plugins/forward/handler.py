@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycoredns.plugin import Deferred, Handler, HandlerError, Plugin, Reply, Request, Result, dns, plugin_log, wire
-from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, Spoofed, answers
+from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, Spoofed
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
 from pycoredns.plugins.forward.proxy import Proxy
@@ -84,7 +84,7 @@ class Forward(Plugin):
         if self.loop is None:  # served before start (a direct call): look the loop up once
             self.loop = asyncio.get_running_loop()
         ex = Exchange(self, req, bool(limit))
-        ex.run(ex.started)
+        ex.start()
         return ex
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -134,6 +134,20 @@ class Exchange(Deferred[Reply]):
     def _out_of_attempts(self) -> bool:
         cap = self.max_attempts
         return cap != 0 and self.attempts >= cap
+
+    def start(self) -> None:
+        """The first attempt: :meth:`run`'s first turn without the checks that cannot fail yet
+        (nothing settled, no attempt made, the deadline 5 s away)."""
+        proxy = self.proxy
+        max_fails = self.fwd.opts.max_fails
+        if max_fails and proxy.fails > max_fails:
+            self.run(self.started)  # down: the general walk picks another or gives up
+            return
+        self.i = 1
+        meta = self.req.meta
+        if meta is not None:
+            meta["forward/upstream"] = proxy.to
+        self.attempt(self.started)
 
     def run(self, now: float = 0.0) -> None:
         """Pick the next upstream to try, or give up (``now``: the time, when the caller has it)."""
@@ -248,9 +262,16 @@ class Exchange(Deferred[Reply]):
         # CoreDNS's request.Match, read before the walk so that the walk can start after a
         # question known to be ours; a reply that fails it is still walked in full first: one
         # that does not unpack fails the attempt, whatever its question.
-        ours = answers(reply, req.key, req.q.name_end - 12)
+        key = req.key
+        n = req.q.name_end  # answers(), inlined: one reply per miss comes through here
+        ours = (
+            reply[2] & 0x80 != 0
+            and reply[4:6] == b"\x00\x01"
+            and reply[12:n].lower() == key[: n - 12]
+            and reply[n : n + 2] == key[n - 12 : n - 10]
+        )
         try:
-            reply = wire.check_reply(reply, 12 + len(req.key)) if ours else wire.check_reply(reply)
+            reply = wire.check_reply(reply, 12 + len(key)) if ours else wire.check_reply(reply)
         except wire.MalformedMessage as e:
             # As CoreDNS's proxy: a reply that does not unpack closes the connection and fails
             # this attempt; it never reaches the cache or the client.
@@ -274,8 +295,9 @@ class Exchange(Deferred[Reply]):
             return
         # The upstream reply as the client gets it: its own ID (and EDNS size and DO bit).
         req.answered_by = "forward"
-        if self.counted:
-            self._release()
+        if self.counted:  # _release(), inlined
+            self.counted = False
+            self.fwd.concurrent -= 1
         self.set_result(req.wire[:2] + reply[2:] if not req.q.edns else client_reply(req, reply))
 
     def _formerr(self) -> None:

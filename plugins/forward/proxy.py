@@ -65,6 +65,7 @@ class Proxy:
         self._streams: list[StreamConn] = []  # open TCP/TLS connections, busy or idle
         self._timeouts: Timeouts | None = None
         self._keys: dict[str, tuple[str, str]] = {}  # metric label tuples, made once
+        self._udp_key = self._key("udp")
         self._durations: dict[int, Buckets] = {}  # by rcode: the shared histogram of (to, rcode)
         self._avg_dial = MAX_DIAL_TIMEOUT / 2
         self._sweeper: asyncio.Task[None] | None = None
@@ -116,10 +117,8 @@ class Proxy:
         """A pooled connection for ``proto``'s class (the oldest idle UDP socket, or an open stream
         with room for another query), counting the connection cache hit or miss. ``now`` is
         ``time.monotonic()``, when the caller has it."""
-        label = "tcp-tls" if self.tls is not None else proto
-        key = self._keys.get(label) or self._key(label)
-        conn: Conn | None = None
-        if label == "udp":
+        if proto == "udp" and self.tls is None:
+            key = self._udp_key
             pool = self._idle
             if pool:
                 if not now:
@@ -134,8 +133,11 @@ class Proxy:
                     hits = COUNTERS.conn_cache_hits
                     hits[key] = hits.get(key, 0) + 1
                     return udp
-        elif self._streams:
-            conn = self._take_stream(now or time.monotonic())
+            conn: Conn | None = None
+        else:
+            label = "tcp-tls" if self.tls is not None else proto
+            key = self._keys.get(label) or self._key(label)
+            conn = self._take_stream(now or time.monotonic()) if self._streams else None
         counts = COUNTERS.conn_cache_misses if conn is None else COUNTERS.conn_cache_hits
         counts[key] = counts.get(key, 0) + 1
         return conn

@@ -60,7 +60,8 @@ class MetricsObserver:
         family = 2 if ":" in req.remote[0] else 1
         # A repeated question answered alike (same series, plugin, rcode, size, family, and in the
         # first duration bucket, as every cache hit is) counts straight into the cell it used last.
-        memo = self._memo.get(q)
+        # A slower reply (a miss) never takes a memo: it is not looked up.
+        memo = self._memo.get(q) if took <= _FIRST_BOUND else None
         if (
             memo is not None
             and memo[0] is s
@@ -68,7 +69,6 @@ class MetricsObserver:
             and memo[2] == rcode
             and memo[3] == m
             and memo[4] == family
-            and took <= _FIRST_BOUND
         ):
             memo[5][0] += 1
         else:

@@ -143,7 +143,7 @@ class Dispatcher:
         if isinstance(result, Deferred):
             # Settled in the call that reads the upstream's reply: answered there, no loop hop.
             Dispatcher.inflight += 1
-            then(result, self._on_answer, req, route, send, on_error=self._on_fail)
+            result.step(self._on_answer, self._on_fail, (req, route, send))
             return
         if isinstance(result, (bytes, bytearray)):
             self._reply(req, route.observers, bytes(result), send)

@@ -26,9 +26,11 @@ class Next:
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.seen: list[Request] = []
+        self.wires: list[bytes] = []  # the query's bytes as this plugin got them
 
     def serve(self, req: Request) -> Result:
         self.seen.append(req)
+        self.wires.append(req.wire)
         req.answered_by = self.name
         reply = self.answer(req.msg)
         return req.pack(reply)
@@ -139,7 +141,8 @@ def test_ad_bit_sent_upstream_and_kept_only_for_do_or_ad() -> None:
 
     cache, nxt, _ = make_cache(answer)
     miss = ask(cache, "example.org")
-    assert nxt.seen[0].wire[3] & 0x20  # the upstream query asks for AD
+    assert nxt.wires[0][3] & 0x20  # the upstream query asks for AD
+    assert not nxt.seen[0].wire[3] & 0x20  # and the client's own query is left as it came
     assert miss.header.ad == 0
     assert ask(cache, "example.org").header.ad == 0
     ask(cache, "example.org", do=True)
