@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from pycoredns.plugin import Handler, Plugin, Reply, Result, dns, wire
+from pycoredns.plugin import Deferred, Handler, Plugin, Reply, Result, dns, then, wire
 from pycoredns.plugins.cache import metrics
 from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.refresh import Refresher
@@ -133,7 +133,17 @@ class Cache(Plugin):
             # bytes until the rest of the chain has answered, then its own again (both
             # continuations put them back): no copy of the request per miss.
             req.swap_wire(w[:3] + _WITH_AD[w[3]] + w[4:])
-        return self.next_then(req, self._on_answer, w, ctx, on_error=_failed)
+        nxt = self.next
+        if nxt is None or req.span is not None:
+            return self.next_then(req, self._on_answer, w, ctx, on_error=_failed)
+        # next_then(), inlined for the untraced query: every miss comes through here.
+        try:
+            result = nxt.serve(req)
+        except Exception as e:
+            return _failed(e, w, ctx)
+        if isinstance(result, Deferred):
+            return result.step(self._on_answer, _failed, (w, ctx))
+        return then(result, self._on_answer, w, ctx, on_error=_failed)
 
     def _answered(self, result: Reply, query: bytes, ctx: Context) -> Reply:
         ctx.req.swap_wire(query)

@@ -153,11 +153,15 @@ def _write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entr
     except (struct.error, wire.MalformedMessage, IndexError):
         return None
     if ttl != uniform:  # one TTL for every record
-        buf = bytearray(data)
         packed = ttl.to_bytes(4, "big")
-        for off in offsets:
-            buf[name_end + off : name_end + off + 4] = packed
-        data = bytes(buf)
+        if len(offsets) == 1:  # the usual one record: one copy, not two
+            at = name_end + offsets[0]
+            data = data[:at] + packed + data[at + 4 :]
+        else:
+            buf = bytearray(data)
+            for off in offsets:
+                buf[name_end + off : name_end + off + 4] = packed
+            data = bytes(buf)
     entry = None
     if ttl > 0:
         disabled = s.success_disabled if success else s.denial_disabled
