@@ -1,4 +1,5 @@
-"""then / Plugin.next_then: continuing from what the rest of the chain answered; Request.take_outcome."""
+"""then / Plugin.next_then / Deferred.step: continuing from what the rest of the chain answered;
+Request.take_outcome and swap_wire."""
 
 from __future__ import annotations
 
@@ -304,3 +305,26 @@ def test_a_deferred_step_that_fails_with_a_handler_error_drops_its_traceback() -
     d.set_result(b"aaaa")
     error = d.exception()
     assert isinstance(error, HandlerError) and error.__traceback__ is None
+
+
+def test_step_is_then_as_a_method() -> None:
+    d: Deferred[Reply] = Deferred()
+    assert d.step(_tag, None, ("a",)) is d  # pending: chained onto, as then() does
+    d.step(_tag, None, ("b",))
+    d.set_result(b"answer")
+    assert d.result() == ("b", ("a", b"answer"))
+    assert d.step(_tag, None, ("c",)) == ("c", ("b", ("a", b"answer")))  # settled: continues now
+    failed: Deferred[Reply] = Deferred()
+    failed.set_exception(HandlerError(wire.SERVFAIL, "down"))
+    assert failed.step(_tag, _caught, ("x",)) == ("x", wire.SERVFAIL)
+
+
+def test_swap_wire_carries_other_flags_and_gives_the_old_bytes_back() -> None:
+    req = make_request("Example.org.")
+    own = req.wire
+    assert req.msg.header.ad == 0  # a parse of the client's bytes
+    with_ad = own[:3] + bytes((own[3] | 0x20,)) + own[4:]
+    assert req.swap_wire(with_ad) is own
+    assert req.wire is with_ad and req.msg.header.ad == 1  # the old parse is not reused
+    assert req.key == make_request("example.org.").key  # the question is the same
+    assert req.swap_wire(own) is with_ad and req.msg.header.ad == 0
