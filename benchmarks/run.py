@@ -1,7 +1,7 @@
 """Run the pycoredns benchmarks against unbound, dnsmasq and the Python floors; write
 results/latest.md and the plot results/latest.png.
 
-    .venv/bin/python benchmarks/run.py            # the full run (about 9 minutes)
+    .venv/bin/python benchmarks/run.py            # the full run (about 20 minutes); updates the README's table
     .venv/bin/python benchmarks/run.py --quick    # every scenario for ~2 s: checks the harness
 
 Installs nothing: it names the missing tools and stops (the plot needs matplotlib, the ``bench``
@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import configs, plot, scenarios
+from benchmarks import configs, plot, readme, scenarios
 from benchmarks.procs import ServerFailed
 from benchmarks.report import Results, render
 from benchmarks.targets import Lab
@@ -95,6 +95,8 @@ def meta(quick: bool, server_cpu: int | None, client_cpu: int | None) -> dict[st
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "mode": "quick (2 s per scenario: harness check, figures not meaningful)" if quick else "full",
         "host": f"{platform.node()}, {os.cpu_count()} CPUs, {cpu_model}",
+        # Taken before any server starts: above 0.5, other work shares the machine (readme.py).
+        "load before the run": f"{os.getloadavg()[0]:.2f} (1-minute load average)",
         "pinning": f"servers on CPU {server_cpu}, dnsperf and upstream on CPU {client_cpu}"
         if server_cpu is not None else "none (fewer than 2 CPUs)",
         "versions": f"python {platform.python_version()}, unbound {_version(['unbound', '-V'])}, "
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="every scenario for about 2 s (checks the harness)")
     ap.add_argument("--only", action="append", choices=sorted(scenarios.SCENARIOS), help="run only these")
-    ap.add_argument("--out", type=Path, help="results file (default: results/latest.md; quick: the log dir)")
+    ap.add_argument("--out", type=Path,
+                    help="results file (default: results/latest.md; quick or --only: the log dir)")
     args = ap.parse_args(argv)
 
     missing = missing_tools()
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.notes.append(f"scenario {name} failed: {e}")
     finally:
         lab.stop_all()
-    out = args.out or (workdir / "results.md" if args.quick else LATEST)
+    # Only a full run of every scenario replaces results/latest.md (and the README's table).
+    out = args.out or (workdir / "results.md" if args.quick or args.only else LATEST)
     out.parent.mkdir(parents=True, exist_ok=True)
     if results.sweeps:
         if plot.available():
@@ -150,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text)
     print(text)
     print(f"written to {out}")
+    if out == LATEST and not args.only and not failed:
+        # A full run of every scenario: the README's table shows these figures.
+        readme.README.write_text(readme.update(readme.README.read_text(), text))
+        print(f"README table updated: {readme.README}")
     return 1 if failed else 0
 
 

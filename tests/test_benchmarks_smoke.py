@@ -1,4 +1,5 @@
-"""The benchmark runner's generators: query files and server configs (no servers are started)."""
+"""The benchmark runner's generators: query files, server configs, the results table and the README's
+(no servers are started)."""
 
 from __future__ import annotations
 
@@ -216,3 +217,40 @@ def test_the_plot_is_a_png(tmp_path: Path) -> None:
 
     out = plot.plot(_results().sweeps, tmp_path / "sweep.png", title="test")  # type: ignore[attr-defined]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _latest(load: str) -> str:
+    from benchmarks.report import Results, Row, WorkersRow, render
+
+    results = Results(meta={"date": "today", "mode": "full", "host": "vm, 2 CPUs", "load before the run": load})
+    results.rows.append(Row("cache miss, node-local-dns shape, UDP upstream, CPU/query", "us", 130.0, 100.0, 150.0,
+                            90.0, budget="<= 1.3x unbound", limit=1.3))
+    results.rows.append(Row("cache hit, UDP, cache + forward only, at saturation, CPU/query", "us", 9.0, 6.0))
+    second = WorkersRow("second pass over 400 names, new source ports", "100.0%", "99.0%", ">= 98%", True)
+    results.workers.append(second)
+    return render(results)
+
+
+def test_the_readme_table_is_written_from_the_results_file() -> None:
+    from benchmarks import readme
+
+    before = f"# pycoredns\n\n## Performance\n\nprose\n\n{readme.BEGIN}\nold figures\n{readme.END}\n\n## Layout\n"
+    after = readme.update(before, _latest("0.10 (1-minute load average)"))
+    assert after.startswith("# pycoredns\n\n## Performance\n\nprose\n\n") and after.endswith("\n\n## Layout\n")
+    assert "old figures" not in after and "a quiet machine" in after
+    assert "| cache miss, node-local-dns shape, UDP upstream, CPU/query | 130.0 us | 100.0 us | 150.0 us | 90.0 us " \
+           "| 1.30x | 1.44x | <= 1.3x unbound | pass |" in after
+    assert "cache + forward only" not in after  # a reference row of the results, not the README's
+    assert "| second pass over 400 names, new source ports | 100.0% | 99.0% | >= 98% | pass |" in after
+    assert readme.update(after, _latest("0.10")) == after  # rewritten in place, markers kept
+
+
+def test_a_run_on_a_busy_machine_says_so_in_the_readme() -> None:
+    from benchmarks import readme
+
+    text = f"{readme.BEGIN}\n{readme.END}\n"
+    assert "**a shared machine** (load average 2.40 before the run" in readme.update(text, _latest("2.40 (1-minute)"))
+    assert "**a shared machine** (builds ran" in readme.update(text, _latest("0.10"), shared="builds ran")
+    assert "**a shared machine** (the load before the run was not recorded" in readme.update(text, _latest("?"))
+    with pytest.raises(ValueError):
+        readme.update("no markers", _latest("0.10"))
