@@ -1,7 +1,7 @@
 """Run the pycoredns benchmarks against unbound, dnsmasq and the Python floors; write
 results/latest.md and the plot results/latest.png.
 
-    .venv/bin/python benchmarks/run.py            # the full run (about 20 minutes); updates the README's table
+    .venv/bin/python benchmarks/run.py            # the full run (about 11 minutes); updates the README's table
     .venv/bin/python benchmarks/run.py --quick    # every scenario for ~2 s: checks the harness
 
 Installs nothing: it names the missing tools and stops (the plot needs matplotlib, the ``bench``
