@@ -8,6 +8,7 @@ dnsperf's per-answer output.
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import time
@@ -145,6 +146,11 @@ class Bench:
 
 
 # ------------------------------------------------------------------------------------------------
+def _same_name(name: str, _label: str) -> str:
+    """The readiness name of every server in a plan: the same for each label."""
+    return name
+
+
 def start_all(b: Bench, starters: dict[str, Starter | None], ready: Callable[[str], str]) -> dict[str, Target]:
     """Start every server (idle ones cost nothing), so rounds can alternate between them."""
     live: dict[str, Target] = {}
@@ -330,7 +336,7 @@ def sweep(b: Bench) -> None:
     for title, starters, loads, miss in plans:
         result = Sweep(title)
         ready = f"ready.{configs.BENCH_DOMAIN}" if miss else names[0]
-        live = start_all(b, starters, lambda label, ready=ready: ready)
+        live = start_all(b, starters, functools.partial(_same_name, ready))
         try:
             for load in loads:
                 for label, t in list(live.items()):

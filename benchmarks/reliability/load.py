@@ -140,8 +140,8 @@ def flood_payloads(hit_names: Sequence[str], count: int = 4096, seed: int = 1) -
             q[2] |= 0x80  # a response: dropped without a reply
             out.append(bytes(q))
         else:
-            q = query_wire(name, qid=rnd.getrandbits(16))
-            out.append(q[: rnd.randrange(12, len(q))])
+            whole = query_wire(name, qid=rnd.getrandbits(16))
+            out.append(whole[: rnd.randrange(12, len(whole))])
     return [p for p in out if p]
 
 

@@ -107,7 +107,7 @@ class Namespace:
         t.join(timeout)
         if "error" in result:
             raise result["error"]
-        return result["value"]  # type: ignore[no-any-return]
+        return result["value"]
 
     def blackhole(self, on: bool) -> None:
         self.run("iptables", "-w", "5", "-I" if on else "-D", "INPUT", "-d", UPSTREAM, "-j", "DROP")

@@ -11,6 +11,7 @@ try. The rates and latencies are measured, not asserted (the machine is shared).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ RSS_GROWTH_MB = 5.0  # what "flat" allows: allocator noise, not a per-packet cos
 # event loop's, not the cap's; what the cap holds is the count between turns, the median sample.
 
 
-def _healthy(out: dict, client: str = "udp_client") -> None:  # type: ignore[type-arg]
+def _healthy(out: dict[str, Any], client: str = "udp_client") -> None:
     print(out)
     assert out["alive"]
     assert out["rss_mb"]["max"] - out["rss_mb"]["start"] < RSS_GROWTH_MB, out["rss_mb"]
