@@ -25,7 +25,9 @@ of :data:`FAULTS`:
 ``other_source``
     UDP: the usual answer, sent from another port of the same address; TCP: the usual answer.
 ``garbage``
-    the query's ID followed by random bytes (length-prefixed over TCP).
+    the query's ID followed by bytes that never unpack: a header promising one question whose
+    first label runs past the end, then random bytes (length-prefixed over TCP). Purely random
+    bytes would not do: 12 of them are a header-only message, which unpacks.
 """
 
 from __future__ import annotations
@@ -195,7 +197,9 @@ class FakeUpstream:
             r.header.rcode = dnslib.RCODE.SERVFAIL if fault == "servfail" else dnslib.RCODE.REFUSED
             return bytes(r.pack())
         if fault == "garbage":
-            return bytes(q.pack()[:2]) + os.urandom(10 + os.urandom(1)[0] % 90)
+            # A 63-byte label with at most 60 bytes after its length: past the end, always.
+            tail = os.urandom(os.urandom(1)[0] % 61)
+            return bytes(q.pack()[:2]) + os.urandom(2) + b"\x00\x01\x00\x00\x00\x00\x00\x00\x3f" + tail
         if fault == "truncate" and proto == "udp":
             r = q.reply()
             r.header.tc = 1
