@@ -226,7 +226,11 @@ class Exchange(Deferred[Reply]):
             return
         conn = task.result()
         if self._state:
-            return  # settled meanwhile; the new connection stays open for the next queries
+            # Settled meanwhile: the new connection stays open for the next queries, unless the
+            # upstream was stopped (it is in no pool then).
+            if self.proxy.stopped:
+                conn.close()
+            return
         self.send(conn, False, time.monotonic())
 
     def send(self, conn: Conn, cached: bool, now: float) -> None:

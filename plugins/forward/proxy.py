@@ -212,9 +212,10 @@ class Proxy:
                 )
         finally:
             self._avg_dial += (time.monotonic() - started - self._avg_dial) / DIAL_AVG_WEIGHT
-        if self._stopped:
-            conn.close()
-        else:
+        # Once stopped (a reload replaced this forward, or the server drains its last queries
+        # before it hands over to another instance), a connection still carries the query that
+        # dialed it, and closes after it (give_back, give_up): closing it here failed that query.
+        if not self._stopped:
             self._streams.append(conn)  # open to the next queries at once
         return conn
 
@@ -230,6 +231,9 @@ class Proxy:
         """After a clean exchange: a UDP socket back to the pool (closed instead if stopped or the
         pool is full); a stream stays open, unless it is now idle and more than
         ``max_idle_conns`` streams are."""
+        if isinstance(conn, StreamConn) and self._stopped:
+            conn.retire()  # closed once the other queries on it are answered, not before
+            return
         if self._stopped or conn.closed:
             conn.close()
             return
@@ -265,6 +269,10 @@ class Proxy:
         return sum(1 for c in self._streams if not c.busy and not c.closed)
 
     # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
     def start(self, hc_interval: float) -> None:
         self.probe.interval = hc_interval
         if self._sweeper is None:

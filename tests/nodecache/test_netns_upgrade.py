@@ -152,6 +152,7 @@ class Perf:
     completed: int
     lost: int
     noerror: int
+    codes: str = ""  # dnsperf's "Response codes" line, for the failure message
 
     @classmethod
     def parse(cls, text: str) -> Perf:
@@ -161,8 +162,10 @@ class Perf:
             return int(m.group(1))
 
         noerror = re.search(r"NOERROR (\d+)", text)
+        codes = re.search(r"Response codes:\s*(.*)", text)
         return cls(num(r"Queries sent:\s+(\d+)"), num(r"Queries completed:\s+(\d+)"),
-                   num(r"Queries lost:\s+(\d+)"), int(noerror.group(1)) if noerror else 0)
+                   num(r"Queries lost:\s+(\d+)"), int(noerror.group(1)) if noerror else 0,
+                   codes.group(1).strip() if codes else "")
 
 
 def _load(node: Node, target: str, seconds: int, tag: str) -> tuple[subprocess.Popen[bytes], Path]:

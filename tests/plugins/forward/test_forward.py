@@ -555,3 +555,19 @@ def test_udp_miss_path_creates_no_task(
     for i in range(20):
         assert a_of(dns_client.query(f"n{i}.example.org", "A")) == ["192.0.2.1"]
     assert created == []
+
+
+def test_a_stopped_forward_still_answers_what_reaches_it(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
+) -> None:
+    """An instance that hands over to another stops its plugins first, then answers what is still
+    queued for it: forward, stopped, still asks the upstream (over TCP too). Before, the
+    connection dialed after the stop was closed at once: SERVFAIL."""
+    up = fake_upstream(answer_a("192.0.2.7"))
+    s = dns_server(f".:0 {{\n forward . {up.address} {{\n force_tcp\n }}\n}}\n")
+    assert a_of(dns_client.query("before.example.org", "A")) == ["192.0.2.7"]
+    fwd = forwards(s)[0]
+    s.call(fwd.stop())
+    for name in ("after1.example.org", "after2.example.org"):
+        r = dns_client.query(name, "A")
+        assert r.header.rcode == dnslib.RCODE.NOERROR and a_of(r) == ["192.0.2.7"]
