@@ -17,18 +17,23 @@ ends with :class:`Spoofed`, and the handler asks again over TCP, which an off-pa
 cannot answer for: the odds of a guess landing stay at NEAR_MISSES in 65,536, however many
 guesses are sent.
 
-Read timeouts are not one timer per query: a :class:`Timeouts` ticker per upstream looks at the
-connections with exchanges in flight every :data:`TICK` seconds, while there are any.
+Read timeouts are not one timer per query: a :class:`Timeouts` ticker per upstream wakes every
+:data:`TICK` seconds while exchanges are in flight and ends the ones that are due. It keeps each
+exchange's due time in send order, so a tick looks only at what is due, not at everything in
+flight (in an upstream outage that is thousands of exchanges, a hundred times a second).
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import os
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import cast
 
 from pycoredns.plugins.forward.metrics import COUNTERS
@@ -38,7 +43,8 @@ Done = Callable[[bytes | None, BaseException | None], None]
 
 _LEN = struct.Struct(">H")
 _QD_ONE = b"\x00\x01"
-TICK = 0.01  # how late a read timeout may fire, at most
+TICK = 0.01  # how late a read timeout may fire, at most (while the loop keeps up)
+BATCH = 16  # timeouts handled in one turn of the event loop before it reads its sockets again
 PIPELINE = 16  # queries in flight on one stream connection, at most
 
 # Query IDs: 2-byte strings from os.urandom, drawn 2048 at a time (one system call, not one per
@@ -60,6 +66,10 @@ os.register_at_fork(after_in_child=_ids.clear)
 
 class NetError(ConnectionError):
     """An upstream exchange failed on the network."""
+
+
+class ReadTimeout(NetError):
+    """No reply within the read timeout."""
 
 
 NEAR_MISSES = 2  # messages with another ID tolerated in one UDP exchange (a duplicate, a late one)
@@ -118,31 +128,70 @@ def overflow_reply(data: bytes, question_len: int) -> bytes:
 class Timeouts:
     """The read timeouts of one upstream's exchanges in flight.
 
-    A connection with an exchange in flight is watched; every :data:`TICK` seconds (only while one
-    is) each watched connection times out what is due. A timeout fires at most TICK late.
+    Each exchange sent puts ``(due, conn)`` here. Due times mostly come in send order (send time
+    plus the upstream's read timeout), so they queue in a deque; the few that do not (clipped to
+    the query's deadline) go to a heap. Every :data:`TICK` seconds, while anything is queued, the
+    tick takes what is due from both and asks its connection to time out what is due on it: an
+    entry whose exchange ended meanwhile finds nothing to do. A timeout fires at most TICK late.
+
+    A tick handles at most :data:`BATCH` timeouts, and leaves the rest to the loop's next turn:
+    each one asks again or answers SERVFAIL, and in an upstream outage thousands fall due
+    together (the queries read in one busy turn, then their next attempts), so handling them at
+    once kept the loop from its sockets for up to a second, cached answers waiting behind them.
     """
 
-    __slots__ = ("loop", "conns", "timer")
+    __slots__ = ("loop", "queue", "late", "order", "timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.conns: set[Conn] = set()
-        self.timer: asyncio.TimerHandle | None = None
+        self.queue: deque[tuple[float, Conn]] = deque()
+        self.late: list[tuple[float, int, Conn]] = []  # out of order: a heap
+        self.order = itertools.count()  # ties in the heap, never compared further
+        self.timer: asyncio.Handle | None = None
 
-    def watch(self, conn: Conn) -> None:
-        self.conns.add(conn)
+    def watch(self, conn: Conn, due: float) -> None:
+        """``conn`` has an exchange due at ``due``."""
+        q = self.queue
+        if not q or due >= q[-1][0]:
+            q.append((due, conn))
+        else:
+            heapq.heappush(self.late, (due, next(self.order), conn))
         if self.timer is None:
             self.timer = self.loop.call_later(TICK, self._tick)
 
     def _tick(self) -> None:
         self.timer = None
         now = time.monotonic()
-        for conn in list(self.conns):
-            conn.time_out(now)
+        q = self.queue
+        late = self.late
+        left = BATCH
+        while left and q and q[0][0] <= now:
+            q.popleft()[1].time_out(now)
+            left -= 1
+        while left and late and late[0][0] <= now:
+            heapq.heappop(late)[2].time_out(now)
+            left -= 1
         # A query asked again from a timeout above (the next attempt) armed the timer already:
         # arming it again would start a second ticker, and every such tick one more.
-        if self.conns and self.timer is None:
+        if (q and q[0][0] <= now) or (late and late[0][0] <= now):
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer = self.loop.call_soon(self._tick)  # more are due: next turn, after the I/O
+        elif (q or late) and self.timer is None:
             self.timer = self.loop.call_later(TICK, self._tick)
+
+    def in_flight(self) -> Iterator[Conn]:
+        """The connections with an exchange in flight, each once."""
+        seen: set[int] = set()
+        conns = [c for _, c in self.queue] + [c for _, _, c in self.late]
+        for conn in conns:
+            if id(conn) not in seen and conn.busy:
+                seen.add(id(conn))
+                yield conn
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and not self.late
 
     def stop(self) -> None:
         if self.timer is not None:
@@ -176,7 +225,7 @@ class Conn:
         return self.to
 
     def _timeout_error(self) -> NetError:
-        return NetError(f"read {self.proto} {self._endpoints()}: i/o timeout")
+        return ReadTimeout(f"read {self.proto} {self._endpoints()}: i/o timeout")
 
     @property
     def busy(self) -> bool:
@@ -222,6 +271,7 @@ class UDPConn(Conn):
         self.due = 0.0
         self.near_misses = 0
         self.on_done: Done | None = None
+        self.local = ""  # "host:port", read once (the error messages name it)
         loop.add_reader(sock.fileno(), self._readable)
 
     @classmethod
@@ -262,7 +312,11 @@ class UDPConn(Conn):
         self.near_misses = 0
         self.on_done = on_done
         t = self.timeouts  # Timeouts.watch, inlined: once per query
-        t.conns.add(self)
+        q = t.queue
+        if not q or due >= q[-1][0]:
+            q.append((due, self))
+        else:
+            heapq.heappush(t.late, (due, next(t.order), self))
         if t.timer is None:
             t.timer = t.loop.call_later(TICK, t._tick)
 
@@ -293,13 +347,10 @@ class UDPConn(Conn):
         if on_done is None:
             return
         self.on_done = None
-        self.timeouts.conns.discard(self)
         on_done(reply, error)
 
     def time_out(self, now: float) -> None:
-        if self.on_done is None:
-            self.timeouts.conns.discard(self)
-        elif self.due <= now:
+        if self.on_done is not None and self.due <= now:
             self._finish(None, self._timeout_error())
 
     def cut(self, since: float, error: BaseException) -> None:
@@ -307,11 +358,13 @@ class UDPConn(Conn):
             self._finish(None, error)
 
     def _endpoints(self) -> str:
-        try:
-            host, port = self.sock.getsockname()[:2]
-            local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        except OSError:
-            local = "?"
+        local = self.local
+        if not local:
+            try:
+                host, port = self.sock.getsockname()[:2]
+                local = self.local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            except OSError:
+                local = "?"
         return f"{local}->{self.to}"
 
     def close(self) -> None:
@@ -369,8 +422,6 @@ class StreamConn(Conn, asyncio.Protocol):
                 self._dropped()
                 continue
             del pending[p.qid]
-            if not pending:
-                self.timeouts.conns.discard(self)
             p.on_done(frame, None)
         self.buf = buf
         if self.retired and not pending:
@@ -383,7 +434,6 @@ class StreamConn(Conn, asyncio.Protocol):
     def _fail_all(self, error: Callable[[Pending], BaseException]) -> None:
         pending = list(self.pending.values())
         self.pending.clear()
-        self.timeouts.conns.discard(self)
         for p in pending:
             p.on_done(None, error(p))
 
@@ -400,10 +450,7 @@ class StreamConn(Conn, asyncio.Protocol):
         while qid in pending:  # unique among this connection's queries in flight
             qid = new_id()
         pending[qid] = Pending(qid, on_done, now, due, cached)
-        w = self.timeouts  # Timeouts.watch, inlined: once per query
-        w.conns.add(self)
-        if w.timer is None:
-            w.timer = w.loop.call_later(TICK, w._tick)
+        self.timeouts.watch(self, due)
         t.write(_LEN.pack(len(query)) + qid + query[2:])
 
     def time_out(self, now: float) -> None:
@@ -411,8 +458,6 @@ class StreamConn(Conn, asyncio.Protocol):
         due = [p for p in pending.values() if p.due <= now]
         for p in due:
             del pending[p.qid]
-        if not pending:
-            self.timeouts.conns.discard(self)
         for p in due:
             p.on_done(None, self._timeout_error())
 
@@ -421,8 +466,6 @@ class StreamConn(Conn, asyncio.Protocol):
         stale = [p for p in pending.values() if p.sent < since]
         for p in stale:
             del pending[p.qid]
-        if not pending:
-            self.timeouts.conns.discard(self)
         for p in stale:
             p.on_done(None, error)
 

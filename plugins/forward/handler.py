@@ -249,7 +249,7 @@ class Exchange(Deferred[Reply]):
             proxy.back(self.started)  # it answers again: what went out before will not be answered
         if reply is None or err is not None:
             if conn is not None:
-                proxy.give_up(conn)
+                proxy.give_up(conn, err)
             if self._state:
                 return
             if isinstance(err, CachedClosed):

@@ -19,7 +19,15 @@ from bisect import bisect_left
 from collections import deque
 
 from pycoredns.plugin import Buckets
-from pycoredns.plugins.forward.connections import PIPELINE, Conn, NetError, StreamConn, Timeouts, UDPConn
+from pycoredns.plugins.forward.connections import (
+    PIPELINE,
+    Conn,
+    NetError,
+    ReadTimeout,
+    StreamConn,
+    Timeouts,
+    UDPConn,
+)
 from pycoredns.plugins.forward.health import HealthChecker, Probe
 from pycoredns.plugins.forward.metrics import COUNTERS
 
@@ -27,6 +35,7 @@ SWEEP_INTERVAL = 10.0  # CoreDNS's connManager ticker (defaultExpire)
 MIN_DIAL_TIMEOUT = 1.0
 MAX_DIAL_TIMEOUT = 30.0
 DIAL_AVG_WEIGHT = 4
+CUT_BATCH = 32  # exchanges ended per turn of the event loop when the upstream is back
 
 
 class Proxy:
@@ -58,6 +67,9 @@ class Proxy:
         self.read_timeout = read_timeout
         self.local = local
         self.fails = 0
+        # A check failed since the last cut (see back): exchanges may be in flight that the
+        # upstream will never answer.
+        self._unanswered = False
         self.health = health or HealthChecker(self.addr, "tcp-tls" if tls else "udp", ssl_context=tls,
                                               server_name=server_name, local=local)
         self.probe = Probe()
@@ -87,6 +99,7 @@ class Proxy:
             f = COUNTERS.healthcheck_failures
             f[self.to] = f.get(self.to, 0) + 1
             self.fails += 1
+            self._unanswered = True
             return False
         if self.fails:
             self.back(began)
@@ -100,13 +113,27 @@ class Proxy:
         timeout, end them now, so their queries are asked again at once (or answered SERVFAIL if
         they have no attempt left): after an outage the queries in flight, and with them
         ``max_concurrent``'s slots, clear as soon as the upstream answers."""
+        # Once per outage: the first reply proves the upstream answers, and what was sent after
+        # that first reply's query will be answered too (the later replies, until a check passes
+        # and resets ``fails``, would each scan everything in flight again for nothing).
+        if not self._unanswered:
+            return
+        self._unanswered = False
         # The connections with an exchange in flight are the ones the timeout ticker watches:
         # nothing is kept per query for this.
         t = self._timeouts
         if t is None:
             return
-        for conn in list(t.conns):
+        self._cut(list(t.in_flight()), 0, since)
+
+    def _cut(self, conns: list[Conn], start: int, since: float) -> None:
+        # A batch per turn of the loop: after a long outage thousands are in flight, and each cut
+        # asks again or answers SERVFAIL; all at once kept the loop from its sockets for a second.
+        end = start + CUT_BATCH
+        for conn in conns[start:end]:
             conn.cut(since, NetError(f"read {conn.proto} {self.to}: sent while the upstream did not answer"))
+        if end < len(conns):
+            asyncio.get_running_loop().call_soon(self._cut, conns, end, since)
 
     # -- connections -----------------------------------------------------------------------------
     def conn_proto(self, proto: str) -> str:
@@ -248,13 +275,21 @@ class Proxy:
             return
         pool.append(conn)  # type: ignore[arg-type]
 
-    def give_up(self, conn: Conn) -> None:
-        """After a failed exchange: a UDP socket is closed, a stream retired (closed once the other
-        queries on it are done)."""
+    def give_up(self, conn: Conn, error: BaseException | None = None) -> None:
+        """After a failed exchange: a stream is retired (closed once the other queries on it are
+        done); a UDP socket is closed, unless its exchange only timed out.
+
+        Beyond CoreDNS, which closes the socket after any error: a UDP socket whose reply did not
+        come in time goes back to the pool. In an upstream outage every attempt times out, and a
+        socket opened and closed per attempt was a fifth of the server's CPU (thousands a second),
+        taken from the cached answers it still serves. A late reply to the old query that comes
+        after all carries the old ID: it is dropped (and counted), as any other stray message."""
         if isinstance(conn, StreamConn):
             if conn in self._streams:
                 self._streams.remove(conn)
             conn.retire()
+        elif isinstance(conn, UDPConn) and isinstance(error, ReadTimeout) and not self._stopped and not conn.closed:
+            self.give_back(conn)
         else:
             conn.close()
 
@@ -290,12 +325,17 @@ class Proxy:
         def expired(c: Conn) -> bool:
             return now - c.used > self.expire or (self.max_age > 0 and c.created < now - self.max_age)
 
-        keep = [c for c in self._idle if not c.closed and not expired(c)]
+        # One pass: the pool holds thousands of sockets after an outage (a membership test per
+        # socket against the kept list stalled the loop for seconds).
+        keep: deque[UDPConn] = deque()
         for c in self._idle:
-            if c not in keep:
+            if c.closed:
+                continue
+            if expired(c):
                 c.close()
-        self._idle.clear()
-        self._idle.extend(keep)
+            else:
+                keep.append(c)
+        self._idle = keep
         for s in list(self._streams):
             if s.closed:
                 self._streams.remove(s)
@@ -315,5 +355,5 @@ class Proxy:
         for s in streams:
             with contextlib.suppress(Exception):
                 s.retire()  # the queries in flight may finish; no new one is sent
-        if self._timeouts is not None and not self._timeouts.conns:
+        if self._timeouts is not None and self._timeouts.idle:
             self._timeouts.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 import time
 from typing import cast
@@ -13,8 +14,11 @@ import pytest
 from pycoredns import wire
 from pycoredns.dns import is_subdomain
 from pycoredns.plugins.forward.connections import (
+    BATCH,
     TICK,
     Conn,
+    NetError,
+    ReadTimeout,
     Timeouts,
     UDPConn,
     answers,
@@ -24,7 +28,7 @@ from pycoredns.plugins.forward.connections import (
 )
 from pycoredns.plugins.forward.handler import client_reply, mirror_opt
 from pycoredns.plugins.forward.policy import RandomPolicy, RoundRobinPolicy, SequentialPolicy
-from pycoredns.plugins.forward.proxy import Proxy
+from pycoredns.plugins.forward.proxy import CUT_BATCH, Proxy
 from pycoredns.testing import make_request
 
 
@@ -186,6 +190,103 @@ def test_pool_max_age_max_idle_and_sweep() -> None:
     asyncio.run(main())
 
 
+def test_a_udp_socket_that_timed_out_is_pooled_and_one_that_failed_is_closed() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # takes queries, never answers
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        p = Proxy("127.0.0.1", port, expire=10.0)
+        conn = p.dial_udp(loop)
+        done: asyncio.Future[BaseException | None] = loop.create_future()
+        req = make_request("example.org")
+        now = time.monotonic()
+        conn.send(req.wire, len(req.key), now, now + 0.05, 512, lambda r, e: done.set_result(e), False)
+        err = await asyncio.wait_for(done, 10)
+        assert isinstance(err, ReadTimeout) and "i/o timeout" in str(err)
+        p.give_up(conn, err)
+        assert not conn.closed and p.take_idle("udp") is conn  # the next attempt reuses it
+        p.give_up(conn, NetError("read udp: connection refused"))
+        assert conn.closed and p.idle_count("udp") == 0
+        p.stop()
+        silent.close()
+
+    asyncio.run(main())
+
+
+def test_a_tick_times_out_a_batch_and_leaves_the_rest_to_the_next_turns() -> None:
+    """Thousands of timeouts due together (an outage) are handled a batch per turn of the loop,
+    the loop reading its sockets between batches; each still fires, in order of due time."""
+    fired: list[int] = []
+    per_tick: list[int] = []
+
+    class Counted(Timeouts):
+        def _tick(self) -> None:
+            before = len(fired)
+            super()._tick()
+            per_tick.append(len(fired) - before)
+
+    class Due:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def time_out(self, now: float) -> None:
+            fired.append(self.n)
+
+    async def main() -> None:
+        timeouts = Counted(asyncio.get_running_loop())
+        base = time.monotonic()
+        for n in range(3 * BATCH):
+            timeouts.watch(cast(Conn, Due(n)), base + n * 1e-6)
+        for _ in range(100):
+            if len(fired) == 3 * BATCH:
+                break
+            await asyncio.sleep(TICK)
+        timeouts.stop()
+
+    asyncio.run(main())
+    assert [n for n in per_tick if n] == [BATCH, BATCH, BATCH]
+    assert fired == sorted(fired) and len(fired) == 3 * BATCH
+
+
+def test_the_upstream_back_ends_what_it_never_answered_in_batches_once() -> None:
+    """When an upstream that failed its checks answers again, the exchanges sent to it before are
+    ended at once rather than waited out, a batch per turn of the loop (thousands after an
+    outage), and only once: later replies before a check passes cut nothing more."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        p = Proxy("127.0.0.1", silent.getsockname()[1])
+        req = make_request("example.org")
+        errors: list[BaseException | None] = []
+
+        def send_some(n: int) -> None:
+            for _ in range(n):
+                now = time.monotonic()
+                p.dial_udp(loop).send(req.wire, len(req.key), now, now + 30.0, 512,
+                                      lambda r, e: errors.append(e), False)
+
+        send_some(3 * CUT_BATCH)
+        p.fails, p._unanswered = 3, True  # as after failed checks
+        p.back(time.monotonic())
+        assert len(errors) == CUT_BATCH  # the first batch now, the rest on the next turns
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert len(errors) == 3 * CUT_BATCH
+        assert all("sent while the upstream did not answer" in str(e) for e in errors)
+        send_some(5)
+        p.back(time.monotonic())  # no check failed since the cut: the new ones stay in flight
+        await asyncio.sleep(0.01)
+        assert len(errors) == 3 * CUT_BATCH
+        assert sum(1 for _ in p.timeouts(loop).in_flight()) == 5
+        p.stop()
+        silent.close()
+
+    asyncio.run(main())
+
+
 def test_udp_conn_reports_connection_refused() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -225,9 +326,9 @@ def test_timeouts_keep_one_ticker_when_a_timeout_asks_again() -> None:
             def time_out(self, now: float) -> None:
                 nonlocal ticks
                 ticks += 1
-                timeouts.watch(cast(Conn, self))  # the next attempt
+                timeouts.watch(cast(Conn, self), time.monotonic() + 0.001)  # the next attempt
 
-        timeouts.watch(cast(Conn, Retrying()))
+        timeouts.watch(cast(Conn, Retrying()), time.monotonic() + 0.001)
         await asyncio.sleep(0.1)
         timeouts.stop()
         return ticks
