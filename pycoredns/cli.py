@@ -10,6 +10,7 @@ from pycoredns import COREDNS_VERSION, __version__
 from pycoredns import log as clog
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.goflags import FlagSet
+from pycoredns.server import collector
 from pycoredns.workers import AUTO, parse_workers
 
 if TYPE_CHECKING:  # the plugins and the engine: a supervisor of workers does without them
@@ -150,6 +151,7 @@ def run_server(
             if member is not None:
                 member.close()
 
+    collector.serve_mode()
     return uvloop.run(main())
 
 

@@ -29,6 +29,7 @@ from pycoredns.nodecache import metrics_server
 from pycoredns.nodecache.flags import FlagValidationError, NodeCacheParams, build_flagset, validate
 from pycoredns.nodecache.template import TemplateValues, upstream_service_ip
 from pycoredns.nodecache.watch import ConfigSync, CorefileWriter
+from pycoredns.server import collector
 from pycoredns.server.instances import Membership, NodeRegistry
 from pycoredns.server.sizing import raise_open_files_limit
 from pycoredns.server.supervisor import Supervisor
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(NodeCache(params).run())
     import uvloop
 
+    collector.serve_mode()
     return uvloop.run(NodeCache(params).run())
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pycoredns.errors import PyCoreDNSError
 from pycoredns.registry import Registry
-from pycoredns.server import config, signals
+from pycoredns.server import collector, config, signals
 from pycoredns.server.process import Process
 from pycoredns.server.runner import Server
 from pycoredns.server.steering import Steering
@@ -100,6 +100,7 @@ class App:
         instance = self.load()
         self.server = Server(instance, quiet=self.quiet, steering=self.steering)
         await self.server.start()
+        collector.settle()
         if self.pidfile:
             Path(self.pidfile).write_text(f"{os.getpid()}\n")
         return self.server

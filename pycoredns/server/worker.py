@@ -23,7 +23,7 @@ from typing import Any
 from pycoredns import log as clog
 from pycoredns import metrics
 from pycoredns.errors import PyCoreDNSError
-from pycoredns.server import config, signals
+from pycoredns.server import collector, config, signals
 from pycoredns.server.app import App
 from pycoredns.server.control import Channel, ChannelClosed, Message
 from pycoredns.server.steering import Steering
@@ -181,6 +181,7 @@ def main() -> int:
     sock = socket.socket(fileno=spec.control_fd)
     import uvloop
 
+    collector.serve_mode()
     return uvloop.run(WorkerApp(spec).serve(sock))
 
 
