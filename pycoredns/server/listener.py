@@ -74,7 +74,7 @@ class DispatcherHolder:
             if self.evicting >= waiting:
                 return
             t = conn.transport
-            if conn.pending == 0 and t is not None and not t.is_closing():
+            if conn.pending == 0 and conn.read and t is not None and not t.is_closing():
                 conn.evicted = True
                 self.evicting += 1
                 _shut_down(t)
@@ -292,15 +292,24 @@ class TCPProtocol(asyncio.Protocol):
         self.written = 0  # octets handed to the transport so far
         self.write_mark = 0  # ... when the write timer was armed: those must be sent when it fires
         self.evicted = False  # closed to make room for a new connection
+        # What the client sent before it was accepted has been read: with no query in progress,
+        # it is idle. Until then it may well have one (the first, waiting in the socket).
+        self.read = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.remote = transport.get_extra_info("peername") or ("", 0)
         self.local = transport.get_extra_info("sockname") or ("", 0)
         self._expect(self.limits.read)
+        # The transport reads what waits in the socket on the loop's next poll; a callback
+        # scheduled now runs after that poll.
+        asyncio.get_running_loop().call_soon(self._was_read)
+
+    def _was_read(self) -> None:
+        self.read = True
         if self.holder.paused:
             # Accepted just before the acceptors paused, it could not be chosen to make room
-            # then (no transport yet); now it can.
+            # then; now it can, if it has no query.
             self.holder.went_idle()
 
     def _expect(self, seconds: float) -> None:
