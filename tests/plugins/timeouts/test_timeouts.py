@@ -361,6 +361,28 @@ def test_past_max_connections_a_new_connection_waits_in_the_backlog_until_a_busy
         second.close()
 
 
+def test_a_reload_that_raises_max_connections_accepts_the_connections_waiting(dns_server: ServerFactory) -> None:
+    Hold.asked = []
+    rs = dns_server(_capped(1, "hold\n    whoami"), plugins=[HOLD])
+    port = rs.port
+    busy = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        busy.sendall(_frame("busy.example."))
+        _until(lambda: Hold.asked == ["busy.example."], "the busy connection accepted")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as waiting:
+            waiting.sendall(_frame("waiting.example."))
+            waiting.settimeout(0.5)
+            with pytest.raises(TimeoutError):  # in the backlog: the one slot is busy
+                waiting.recv(1)
+            assert rs.reload(_capped(2, "hold\n    whoami"))
+            assert rs.port == port  # the same listener, its sockets kept
+            waiting.settimeout(10)
+            reply = dnslib.DNSRecord.parse(_read_reply(waiting))
+        assert str(reply.q.qname) == "waiting.example." and reply.header.rcode == dnslib.RCODE.NOERROR
+    finally:
+        busy.close()
+
+
 class Bulk(Plugin):
     """Answers every query with about 64 kB (4000 A records), packed once."""
 
