@@ -98,6 +98,7 @@ class Lab:
             "server_answered_per_s": round((answered(self.metrics) - before) / took),
             "tcp_connections_max": max(held) if held else 0,
             "tcp_connections_median": sorted(held)[len(held) // 2] if held else 0,
+            "tcp_connections_samples": len(held),
             "rss_mb": {"start": round(memory[0], 1), "max": round(max(memory), 1), "end": round(memory[-1], 1)},
             "udp_client": udp.summary() if ask_udp else None,
             "tcp_client": tcp.summary() if ask_tcp else None,

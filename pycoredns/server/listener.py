@@ -4,6 +4,9 @@ A reload swaps the configuration under open sockets without losing a query: sett
 ``holder.dispatcher`` hands the new dispatcher's ``handle`` to every UDP protocol at once (a
 datagram then costs no lookup through the holder), and a TCP connection reads
 ``holder.dispatcher`` for each message it receives.
+
+TCP connections are accepted here (:class:`TCPAcceptor`), not by the event loop's server, so that
+the listener never holds more than ``max_connections`` (see :meth:`DispatcherHolder.full`).
 """
 
 from __future__ import annotations
@@ -21,22 +24,29 @@ from pycoredns.server.dispatch import Dispatcher
 log = logging.getLogger("pycoredns")
 
 _LEN = struct.Struct(">H")
+_TCP_INFO_BACKLOG = struct.Struct("=24xI")  # tcp_info up to tcpi_unacked
 UDP_RECEIVE_BUFFER = 4 << 20
 
 
 class DispatcherHolder:
-    """A mutable reference to the listener's current dispatcher (swapped on reload).
+    """A mutable reference to the listener's current dispatcher (swapped on reload), and the
+    listener's TCP connections and accepting sockets, which share its ``max_connections``.
 
     UDP protocols keep the dispatcher's ``handle`` as their own attribute, so a datagram costs
     no lookups through here; setting ``dispatcher`` updates them all at once.
     """
 
-    __slots__ = ("_dispatcher", "udp", "tcp")
+    __slots__ = ("_dispatcher", "udp", "tcp", "acceptors", "paused", "evicting")
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self._dispatcher = dispatcher
         self.udp: list[UDPProtocol] = []
-        self.tcp: dict[TCPProtocol, None] = {}  # the open connections, oldest first
+        # The open connections, oldest first, each from its accept until its connection_lost
+        # (its descriptor is closed then): what counts against the cap.
+        self.tcp: dict[TCPProtocol, None] = {}
+        self.acceptors: list[TCPAcceptor] = []
+        self.paused = False  # the acceptors wait for a slot (see full)
+        self.evicting = 0  # connections closed to make room, not yet gone
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -47,26 +57,165 @@ class DispatcherHolder:
         self._dispatcher = dispatcher
         for protocol in self.udp:
             protocol.handle = dispatcher.handle
+        if self.paused:
+            self.resume()  # the new configuration may allow more connections
 
-    def admit(self, conn: TCPProtocol, cap: int) -> None:
-        """Count a new connection; past ``cap`` (0: none), close the oldest one that has no query
-        in progress (a slow or idle client), or the new one when every other is busy."""
-        conns = self.tcp
-        conns[conn] = None
-        if not cap or len(conns) <= cap:
-            return
-        victim = next((c for c in conns if c is not conn and c.pending == 0), conn)
-        del conns[victim]
-        if victim.transport is not None:
-            _shut_down(victim.transport)
-            victim.transport.close()
+    def full(self, waiting: int) -> None:
+        """``waiting`` connections wait in the kernel's backlog and the cap is reached: stop
+        accepting until slots free (Go's netutil.LimitListener: the accept blocks; what waits
+        stays queued in the kernel, nothing is accepted only to be closed). To free them now,
+        close as many of the oldest connections with no query in progress (slow or idle
+        clients); with every connection busy, wait for one to end. Those closed are gone on the
+        loop's next turn, and the ones waiting accepted on the turn after, all at once."""
+        self.pause()
+        if self.evicting:
+            return  # slots are freeing already: choose more once those are taken
+        for conn in self.tcp:
+            if self.evicting >= waiting:
+                return
+            t = conn.transport
+            if conn.pending == 0 and conn.read and t is not None and not t.is_closing():
+                conn.evicted = True
+                self.evicting += 1
+                _shut_down(t)
+                t.close()
+
+    def pause(self) -> None:
+        if not self.paused:
+            self.paused = True
+            for a in self.acceptors:
+                a.stop_reading()
+
+    def resume(self) -> None:
+        """Watch the listening sockets again; whoever waits is accepted, or :meth:`full` is
+        called again, on the loop's next turn."""
+        self.paused = False
+        for a in self.acceptors:
+            a.start_reading()
+
+    def went_idle(self) -> None:
+        """A connection finished its queries while the acceptors wait: it can make room."""
+        if not self.evicting:
+            self.resume()
+
+    def release(self, conn: TCPProtocol) -> None:
+        """``conn`` is gone (its socket closed): its slot is free."""
+        try:
+            del self.tcp[conn]
+        except KeyError:
+            return  # released already
+        if conn.evicted:
+            self.evicting -= 1
+        if self.paused:
+            self.resume()
+
+
+class TCPAcceptor:
+    """Accepts on one listening socket for a listener, while its connections are under the cap.
+
+    The event loop's own server (uvloop's, as libuv's) accepts every connection waiting in the
+    backlog in one turn, before the protocol of any of them exists: a flood would be held above
+    the cap until they were closed again. Here each accept checks the cap first, and at the cap
+    the socket is no longer watched (:meth:`DispatcherHolder.full`): the connections wait in the
+    kernel's backlog, as under CoreDNS's limited listener.
+    """
+
+    __slots__ = ("holder", "sock", "loop", "reading", "closed", "retry")
+
+    BATCH = 64  # accepts in one turn at most: the rest waits a turn, behind UDP and the others
+
+    def __init__(self, holder: DispatcherHolder, sock: socket.socket) -> None:
+        self.holder = holder
+        self.sock = sock
+        self.loop = asyncio.get_running_loop()
+        self.reading = False
+        self.closed = False
+        self.retry: asyncio.TimerHandle | None = None
+        holder.acceptors.append(self)
+        if not holder.paused:
+            self.start_reading()
+
+    def start_reading(self) -> None:
+        if not self.reading and not self.closed and self.retry is None:
+            self.loop.add_reader(self.sock.fileno(), self._ready)
+            self.reading = True
+
+    def stop_reading(self) -> None:
+        if self.reading:
+            self.loop.remove_reader(self.sock.fileno())
+            self.reading = False
+
+    def close(self) -> None:
+        """Stop listening (connections already accepted stay open)."""
+        self.stop_reading()
+        self.closed = True
+        if self.retry is not None:
+            self.retry.cancel()
+            self.retry = None
+        if self in self.holder.acceptors:
+            self.holder.acceptors.remove(self)
+        self.sock.close()
+
+    def _ready(self) -> None:
+        holder = self.holder
+        conns = holder.tcp
+        cap = holder.dispatcher.tcp.max_connections
+        for i in range(self.BATCH):
+            if cap and len(conns) >= cap:
+                if i == 0:
+                    holder.full(self.waiting())  # called with the cap already reached
+                # else the cap was reached by this batch: if more wait, the socket is still
+                # readable and the next turn calls here again.
+                return
+            try:
+                sock, _addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # nobody waits (another worker of the reuseport group may have taken it)
+            except ConnectionAbortedError:
+                continue  # reset while in the backlog
+            except OSError as e:
+                # Out of descriptors (EMFILE, ENFILE) or buffers: the socket stays readable, so
+                # watching it would spin. Wait a second, as asyncio's own server does.
+                log.error("[ERROR] TCP accept on %s: %s", self.sock.getsockname(), e)
+                self.stop_reading()
+                self.retry = self.loop.call_later(1.0, self._retry)
+                return
+            self._serve(sock)
+
+    def waiting(self) -> int:
+        """How many connections wait in the backlog (at least one: the socket is readable)."""
+        try:
+            info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_BACKLOG.size)
+            # Linux's tcp_info of a listening socket: tcpi_unacked is the accept queue's length.
+            return max(1, _TCP_INFO_BACKLOG.unpack(info)[0])
+        except (OSError, struct.error):
+            return 1
+
+    def _retry(self) -> None:
+        self.retry = None
+        if not self.holder.paused:
+            self.start_reading()
+
+    def _serve(self, sock: socket.socket) -> None:
+        conn = TCPProtocol(self.holder)
+        self.holder.tcp[conn] = None  # counted from now: the cap covers the accepted socket
+        task = self.loop.create_task(self.loop.connect_accepted_socket(lambda: conn, sock))
+        task.add_done_callback(lambda t: self._opened(t, conn, sock))
+
+    def _opened(self, task: asyncio.Task[Any], conn: TCPProtocol, sock: socket.socket) -> None:
+        # connection_lost will free the slot of a connection that was made; one that failed
+        # before (the transport could not take the socket) frees it here.
+        if task.cancelled() or task.exception() is not None:
+            sock.close()
+            self.holder.release(conn)
 
 
 def _shut_down(transport: asyncio.BaseTransport) -> None:
-    """End the connection now: ``close`` lets the socket go only on the loop's next turn, and a
-    flood accepts a batch of connections a turn, each evicting one, so the evicted ones would
-    still count against the cap meanwhile. The transport's socket refuses ``shutdown`` (uvloop's
-    stands in for the real one); a duplicate of its descriptor reaches the same socket."""
+    """End the connection now, both ways: ``close`` alone would wait for replies the client does
+    not read to drain (up to the write timeout), holding the slot a waiting client needs; after
+    ``shutdown`` the write fails and the transport goes on the loop's next turn. The transport's
+    socket refuses ``shutdown`` (uvloop's stands in for the real one); a duplicate of its
+    descriptor reaches the same socket."""
     sock = transport.get_extra_info("socket")
     if sock is None:
         return
@@ -122,8 +271,9 @@ class TCPProtocol(asyncio.Protocol):
     so a stalled partial message closes the connection as an idle one does. While queries are in
     progress no read deadline runs. A reply that is not handed to the kernel within ``write``
     aborts the connection. After ``max_queries`` queries nothing more is read, and the connection
-    closes once their replies are written. Past ``max_connections`` open connections on the
-    listener, a new one closes the oldest idle one (see :meth:`DispatcherHolder.admit`).
+    closes once their replies are written. At ``max_connections`` open connections on the
+    listener, a new one waits in the kernel's backlog, for the oldest idle one to be closed or
+    for any to end (see :meth:`DispatcherHolder.full`).
     """
 
     def __init__(self, holder: DispatcherHolder) -> None:
@@ -141,13 +291,26 @@ class TCPProtocol(asyncio.Protocol):
         self.write_timer: asyncio.TimerHandle | None = None
         self.written = 0  # octets handed to the transport so far
         self.write_mark = 0  # ... when the write timer was armed: those must be sent when it fires
+        self.evicted = False  # closed to make room for a new connection
+        # What the client sent before it was accepted has been read: with no query in progress,
+        # it is idle. Until then it may well have one (the first, waiting in the socket).
+        self.read = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.remote = transport.get_extra_info("peername") or ("", 0)
         self.local = transport.get_extra_info("sockname") or ("", 0)
         self._expect(self.limits.read)
-        self.holder.admit(self, self.limits.max_connections)
+        # The transport reads what waits in the socket on the loop's next poll; a callback
+        # scheduled now runs after that poll.
+        asyncio.get_running_loop().call_soon(self._was_read)
+
+    def _was_read(self) -> None:
+        self.read = True
+        if self.holder.paused:
+            # Accepted just before the acceptors paused, it could not be chosen to make room
+            # then; now it can, if it has no query.
+            self.holder.went_idle()
 
     def _expect(self, seconds: float) -> None:
         """Wait at most ``seconds`` for the next whole query (one timer, moved only when earlier)."""
@@ -210,6 +373,8 @@ class TCPProtocol(asyncio.Protocol):
                 t.close()
             else:
                 self._expect(self.limits.idle)
+                if self.holder.paused:
+                    self.holder.went_idle()
 
     # The client does not read its replies as fast as it sends queries: stop reading its queries
     # until the replies drain (the write timeout still aborts it if they never do).
@@ -246,7 +411,7 @@ class TCPProtocol(asyncio.Protocol):
                 timer.cancel()
         self.timer = self.write_timer = None
         self.transport = None
-        self.holder.tcp.pop(self, None)
+        self.holder.release(self)
 
 
 def _family(host: str) -> socket.AddressFamily:

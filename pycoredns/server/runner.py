@@ -18,7 +18,7 @@ from pycoredns.server.config import Instance, ListenerKey
 from pycoredns.server.dispatch import Dispatcher
 from pycoredns.server.listener import (
     DispatcherHolder,
-    TCPProtocol,
+    TCPAcceptor,
     UDPProtocol,
     bind_targets,
     tcp_socket,
@@ -34,7 +34,7 @@ class Listener:
     key: ListenerKey
     holder: DispatcherHolder
     transports: list[asyncio.BaseTransport] = field(default_factory=list)
-    servers: list[asyncio.AbstractServer] = field(default_factory=list)
+    acceptors: list[TCPAcceptor] = field(default_factory=list)
     addresses: list[tuple[Any, ...]] = field(default_factory=list)  # bound (host, port) per socket
     udp: list[socket.socket] = field(default_factory=list)  # the UDP sockets, for steering and leaving
 
@@ -45,13 +45,9 @@ class Listener:
 
     async def stop_accepting(self) -> None:
         """Close the TCP listening sockets (connections already accepted stay open)."""
-        for s in self.servers:
-            s.close()
-        for s in self.servers:
-            try:
-                await asyncio.wait_for(s.wait_closed(), 1.0)
-            except (TimeoutError, OSError):
-                pass
+        for a in self.acceptors:
+            a.close()
+        self.acceptors.clear()
 
 
 class Server:
@@ -114,8 +110,7 @@ class Server:
                     lambda: UDPProtocol(listener.holder), sock=usock
                 )
                 listener.transports.append(transport)
-                server = await loop.create_server(lambda: TCPProtocol(listener.holder), sock=tsock)
-                listener.servers.append(server)
+                listener.acceptors.append(TCPAcceptor(listener.holder, tsock))
                 listener.addresses.append(usock.getsockname()[:2])
         except OSError:
             await listener.close()

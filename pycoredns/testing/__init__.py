@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pycoredns.testing.client import DNSClient, loopback_address, query, raw_query
     from pycoredns.testing.handler import make_request, serve_handler
     from pycoredns.testing.logs import CapturedLog, capture_log
-    from pycoredns.testing.ports import fixed_port, listening_ports, wait_dns_port
+    from pycoredns.testing.ports import fixed_port, listening_ports, tcp_connections, wait_dns_port
     from pycoredns.testing.server import RunningServer, running_server
     from pycoredns.testing.setup import controller, registry_with, validate_corefile
     from pycoredns.testing.upstream import FakeUpstream, answer_a
@@ -45,6 +45,7 @@ _WHERE = {
     "registry_with": "setup",
     "running_server": "server",
     "serve_handler": "handler",
+    "tcp_connections": "ports",
     "validate_corefile": "setup",
     "wait_dns_port": "ports",
 }
@@ -66,6 +67,7 @@ __all__ = [
     "registry_with",
     "running_server",
     "serve_handler",
+    "tcp_connections",
     "validate_corefile",
     "wait_dns_port",
 ]

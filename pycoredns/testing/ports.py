@@ -1,4 +1,5 @@
-"""Which ports a server process listens on, read back from the kernel (Linux /proc).
+"""Which ports a server process listens on, and the connections it holds, read back from the
+kernel (Linux /proc and sock_diag).
 
 Tests never pick a port and hand it to a server: a port that was free when picked can be taken
 by anything before the server binds it. A server started with port 0 (``.:0`` in a Corefile,
@@ -109,6 +110,93 @@ def _alive(pid: int) -> bool:
         return False
     return stat[stat.rindex(")") + 2] not in "ZX"
 
+
+
+def tcp_connections(pid: int, port: int) -> int:
+    """How many TCP connections process ``pid`` holds on local ``port``: its accepted sockets in
+    any state (closing ones too, until it closes their descriptors). Connections the kernel has
+    completed but the server has not accepted are not its sockets.
+
+    The process's descriptors are read at one moment (a directory listing and a readlink each,
+    about a millisecond); a descriptor counts if its socket is a connection on ``port``, which
+    the kernel's socket table tells (read through netlink, as ``ss`` does), once before and once
+    after that moment: a socket's local port never changes, so a connection seen in either read
+    is one for its whole life. A count is therefore never above what the process held at that
+    moment; it misses a connection that came and went between the two table reads (tens of
+    milliseconds under a flood). /proc/net/tcp is no substitute: after a connection flood it holds
+    tens of thousands of TIME_WAIT lines and takes up to a second to read, and the connections
+    held then are not those of the descriptors read before.
+    """
+    known = _connection_inodes(port)
+    held = _socket_inodes(pid)
+    if not held:
+        return 0
+    known |= _connection_inodes(port)
+    return len(held & known)
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    """The inodes of the sockets process ``pid`` has descriptors for."""
+    out: set[int] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed since the listing
+        if target.startswith("socket:["):
+            out.add(int(target[8:-1]))
+    return out
+
+
+def _connection_inodes(port: int) -> set[int]:
+    """The inodes of the TCP sockets on local ``port`` that are not listening and have a file (a
+    descriptor: one closed already has none)."""
+    return {inode for family in (socket.AF_INET, socket.AF_INET6) for sport, state, inode in _tcp_sockets(family)
+            if sport == port and state != _DIAG_LISTEN and inode}
+
+
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST_DUMP = 0x1 | 0x300
+_NLMSG_DONE, _NLMSG_ERROR = 3, 2
+_DIAG_LISTEN = 10  # TCP_LISTEN, as sock_diag reports states
+_NLMSG = struct.Struct("=IHHII")
+_DIAG_REQ = struct.Struct("=BBBBI48x")  # inet_diag_req_v2: family, protocol, ext, pad, states, sockid
+
+
+def _tcp_sockets(family: int) -> list[tuple[int, int, int]]:
+    """(local port, state, inode) of every TCP socket of ``family`` in this network namespace,
+    but those in TIME_WAIT (no process holds them) and SYN_RECV (not accepted yet)."""
+    states = 0xFFF & ~((1 << 6) | (1 << 3))  # TCP_TIME_WAIT, TCP_SYN_RECV
+    body = _DIAG_REQ.pack(family, socket.IPPROTO_TCP, 0, 0, states)
+    request = _NLMSG.pack(_NLMSG.size + len(body), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST_DUMP, 1, 0) + body
+    out: list[tuple[int, int, int]] = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4) as nl:  # NETLINK_SOCK_DIAG
+        nl.settimeout(5.0)
+        nl.sendall(request)
+        while True:
+            data = nl.recv(1 << 16)
+            off = 0
+            while off + _NLMSG.size <= len(data):
+                length, kind, _flags, _seq, _pid = _NLMSG.unpack_from(data, off)
+                if kind == _NLMSG_DONE:
+                    return out
+                if kind == _NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", data, off + _NLMSG.size)[0]
+                    raise OSError(code, f"sock_diag: {os.strerror(code)}")
+                # inet_diag_msg: family, state, timer, retrans, then the socket id (local port
+                # first, big-endian), expires, rqueue, wqueue, uid, inode.
+                msg = off + _NLMSG.size
+                state = data[msg + 1]
+                (sport,) = struct.unpack_from("!H", data, msg + 4)
+                (inode,) = struct.unpack_from("=I", data, msg + 68)
+                out.append((sport, state, inode))
+                off += (length + 3) & ~3
+            if not data:
+                return out
 
 
 class PortTaken(Exception):

@@ -20,11 +20,6 @@ from benchmarks.reliability import floods
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 RSS_GROWTH_MB = 5.0  # what "flat" allows: allocator noise, not a per-packet cost
-# The connections counted (every 50 ms, from /proc) are the established ones the process holds.
-# The event loop accepts a batch of connections in one turn before the server admits each one
-# (evicting another for it), so a sample taken inside such a turn sees the batch above the cap: 65
-# against 64 in a 20 s flood on a quiet machine, 79 once under a loaded CI run. The batch is the
-# event loop's, not the cap's; what the cap holds is the count between turns, the median sample.
 
 
 def _healthy(out: dict[str, Any], client: str = "udp_client") -> None:
@@ -33,6 +28,14 @@ def _healthy(out: dict[str, Any], client: str = "udp_client") -> None:
     assert out["rss_mb"]["max"] - out["rss_mb"]["start"] < RSS_GROWTH_MB, out["rss_mb"]
     assert out[client]["asked"] > 0 and out[client]["answered"] == out[client]["asked"], out[client]
     assert out["after"]["first_try"] == out["after"]["asked"] == 20, out["after"]
+
+
+def _capped(out: dict[str, Any]) -> None:
+    """The server never held more connections than its cap. Each sample counts the connections it
+    held at one moment (never more: see load.tcp_connections), so the maximum is what is checked;
+    the samples must have seen the flood's connections, or the check says nothing."""
+    assert out["tcp_connections_samples"] >= 3, out
+    assert 0 < out["tcp_connections_max"] <= floods.MAX_CONNECTIONS, out
 
 
 def test_udp_flood(tmp_path: Path) -> None:
@@ -47,7 +50,7 @@ def test_tcp_connection_flood_is_capped_and_never_starves_udp(tmp_path: Path) ->
         out = floods.tcp_flood(lab, 3.0)
     _healthy(out)
     assert out["tcp_client"]["answered"] == out["tcp_client"]["asked"]
-    assert out["tcp_connections_median"] <= floods.MAX_CONNECTIONS, out
+    _capped(out)
     assert out["offered"]["opened"] > 2 * floods.MAX_CONNECTIONS
 
 
@@ -56,7 +59,7 @@ def test_slowloris_clients_are_closed_and_capped(tmp_path: Path) -> None:
         out = floods.slowloris(lab, 6.0)
     _healthy(out)
     assert out["tcp_client"]["answered"] == out["tcp_client"]["asked"]
-    assert out["tcp_connections_median"] <= floods.MAX_CONNECTIONS, out
+    _capped(out)
     # Every trickling client was closed by the server (its read timeout is 3 s), none outlived it.
     assert out["offered"]["closed_by_server"] == out["offered"]["opened"] == 4 * floods.MAX_CONNECTIONS
     assert out["offered"]["still_open"] == 0

@@ -3,17 +3,21 @@ connections: read for the first query, idle between queries, write for replies, 
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 
 import dnslib
 import pytest
 
 from pycoredns.errors import PluginSetupError
 from pycoredns.plugin import Directive, Handler, Plugin, Request, Result
+from pycoredns.results import Deferred
 from pycoredns.server import config
 from pycoredns.server.config import ListenerKey, TCPLimits, tcp_limits
+from pycoredns.testing import tcp_connections
 from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
 
 
@@ -284,6 +288,99 @@ def test_past_max_connections_the_oldest_idle_connection_is_closed(
             s.recv(1)
     for s in (busy, idle, third, fourth):
         s.close()
+
+
+def _capped(cap: int, plugin: str) -> str:
+    return f".:0 {{\n    timeouts {{\n        max_connections {cap}\n    }}\n    {plugin}\n}}\n"
+
+
+def _frame(name: str) -> bytes:
+    query = bytes(dnslib.DNSRecord.question(name).pack())
+    return struct.pack(">H", len(query)) + query
+
+
+def _until(condition: Callable[[], bool], what: str, seconds: float = 10.0) -> None:
+    """Wait (bounded) for ``condition``: liveness only, the time it takes is not checked."""
+    deadline = time.monotonic() + seconds
+    for _ in range(int(seconds / 0.02)):
+        if condition() or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert condition(), f"not within {seconds} s: {what}"
+
+
+class Hold(Plugin):
+    """Never answers busy.example. (its query stays in progress: the connection is busy); passes
+    the others on. Records the names it was asked."""
+
+    name = "hold"
+    asked: list[str] = []
+
+    def serve(self, req: Request) -> Result:
+        Hold.asked.append(req.qname)
+        if req.qname == "busy.example.":
+            return Deferred()
+        return self.next_or_failure(req)
+
+
+HOLD = Directive("hold", lambda c: c.add_plugin(Hold), before="whoami")
+
+
+def test_past_max_connections_a_new_connection_waits_in_the_backlog_until_a_busy_one_ends(
+    dns_server: ServerFactory,
+) -> None:
+    Hold.asked = []
+    rs = dns_server(_capped(2, "hold\n    whoami"), plugins=[HOLD])
+    addr = ("127.0.0.1", rs.port)
+    first = socket.create_connection(addr, timeout=5)
+    second = socket.create_connection(addr, timeout=5)
+    try:
+        for s in (first, second):
+            s.sendall(_frame("busy.example."))
+        _until(lambda: len(Hold.asked) == 2, "both connections accepted and busy")
+        # The kernel completes the handshake (the backlog) and takes the query; the server, with
+        # both connections busy, does not accept it: nothing can be closed to make room.
+        third = socket.create_connection(addr, timeout=5)
+        with third:
+            third.sendall(_frame("third.example."))
+            third.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                third.recv(1)
+            assert tcp_connections(os.getpid(), rs.port) == 2  # the server runs in this process
+            assert Hold.asked == ["busy.example."] * 2
+            first.close()  # a slot frees: the third is accepted, its query read and answered
+            third.settimeout(10)
+            reply = dnslib.DNSRecord.parse(_read_reply(third))
+        assert str(reply.q.qname) == "third.example." and reply.header.rcode == dnslib.RCODE.NOERROR
+        assert Hold.asked == ["busy.example."] * 2 + ["third.example."]
+        second.settimeout(0.2)
+        with pytest.raises(TimeoutError):  # still open and busy: it was not closed for the third
+            second.recv(1)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_reload_that_raises_max_connections_accepts_the_connections_waiting(dns_server: ServerFactory) -> None:
+    Hold.asked = []
+    rs = dns_server(_capped(1, "hold\n    whoami"), plugins=[HOLD])
+    port = rs.port
+    busy = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        busy.sendall(_frame("busy.example."))
+        _until(lambda: Hold.asked == ["busy.example."], "the busy connection accepted")
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as waiting:
+            waiting.sendall(_frame("waiting.example."))
+            waiting.settimeout(0.5)
+            with pytest.raises(TimeoutError):  # in the backlog: the one slot is busy
+                waiting.recv(1)
+            assert rs.reload(_capped(2, "hold\n    whoami"))
+            assert rs.port == port  # the same listener, its sockets kept
+            waiting.settimeout(10)
+            reply = dnslib.DNSRecord.parse(_read_reply(waiting))
+        assert str(reply.q.qname) == "waiting.example." and reply.header.rcode == dnslib.RCODE.NOERROR
+    finally:
+        busy.close()
 
 
 class Bulk(Plugin):
