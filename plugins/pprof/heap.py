@@ -40,7 +40,17 @@ def gc_heap() -> tuple[Profile, list[tuple[str, int, int]]]:
     """
     counts: dict[type, list[int]] = {}
     getsizeof = sys.getsizeof
-    for obj in gc.get_objects():
+    # What the serving process froze once it started (pycoredns.server.collector) is in no
+    # generation that get_objects walks: thawed for the walk, frozen again after.
+    frozen = gc.get_freeze_count() > 0
+    if frozen:
+        gc.unfreeze()
+    try:
+        objects = gc.get_objects()
+    finally:
+        if frozen:
+            gc.freeze()
+    for obj in objects:
         t = type(obj)
         cell = counts.get(t)
         try:

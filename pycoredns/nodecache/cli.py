@@ -201,6 +201,7 @@ class NodeCache:
                     await asyncio.to_thread(self.netsetup.sync)
                 tasks.append(asyncio.create_task(self.netsetup.run(), name="nodecache-netsetup"))
                 tasks.append(asyncio.create_task(sync.run(), name="nodecache-configsync"))
+                collector.settle()
                 await app.stopped.wait()
             return app.exit_code
         finally:

@@ -100,7 +100,6 @@ class App:
         instance = self.load()
         self.server = Server(instance, quiet=self.quiet, steering=self.steering)
         await self.server.start()
-        collector.settle()
         if self.pidfile:
             Path(self.pidfile).write_text(f"{os.getpid()}\n")
         return self.server
@@ -110,6 +109,7 @@ class App:
         if on_serving is not None:
             await on_serving()
         signals.trap(self.stopped, self.run_exit_hooks, self.reload)
+        collector.settle()  # after the signals are ours: a full collection takes a moment
         await self.stopped.wait()
         await self.shutdown()
         return self.exit_code

@@ -154,6 +154,7 @@ class WorkerApp(App):
         if self.server is not None and self.spec.index == 0:
             self.server.quiet = self.spec.quiet  # reloads print the banner, as CoreDNS's do
         self.channel.notify({"op": "listening", "pid": os.getpid(), "text": self.running_text()})
+        collector.settle()
         stop_wait = asyncio.ensure_future(self.stopped.wait())
         gone = asyncio.ensure_future(self.channel.closed.wait())
         await asyncio.wait([stop_wait, gone], return_when=asyncio.FIRST_COMPLETED)
