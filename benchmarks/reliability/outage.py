@@ -172,9 +172,12 @@ def outage(workdir: Path, blackout: float = 60.0, miss_qps: int = 3000, hit_qps:
         def warm() -> int:
             deadline = time.monotonic() + 30
             client = load.Client("127.0.0.1", 53, timeout=0.5, tries=1)
-            while client.ask(hits[0]) is None:
+            # The banner comes once every worker listens: before that, the first worker answers
+            # alone, and names it caches may later be steered to another.
+            while "CoreDNS-" not in (workdir / "server.log").read_text() or client.ask(hits[0]) is None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError(f"the server did not answer: {(workdir / 'server.log').read_text()}")
+                time.sleep(0.05)
             for name in hits + STALE_NAMES:
                 client.ask(name)
             return client.answered
