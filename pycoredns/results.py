@@ -78,24 +78,19 @@ class Deferred(Generic[T]):
         return self._value if self._state == _ERROR else None
 
     def set_result(self, value: T) -> None:
-        if self._state:
-            raise asyncio.InvalidStateError("already settled")
-        if self._steps is not None:
-            self._run_steps(_VALUE, value)
-            return
-        self._state = _VALUE
-        self._value = value
-        if self._cb is not None:
-            self._fire()
+        self._settle(_VALUE, value)
 
     def set_exception(self, error: BaseException) -> None:
+        self._settle(_ERROR, error)
+
+    def _settle(self, state: int, value: Any) -> None:
         if self._state:
             raise asyncio.InvalidStateError("already settled")
         if self._steps is not None:
-            self._run_steps(_ERROR, error)
+            self._run_steps(state, value)
             return
-        self._state = _ERROR
-        self._value = error
+        self._state = state
+        self._value = value
         if self._cb is not None:
             self._fire()
 

@@ -311,14 +311,7 @@ class UDPConn(Conn):
         self.due = due
         self.near_misses = 0
         self.on_done = on_done
-        t = self.timeouts  # Timeouts.watch, inlined: once per query
-        q = t.queue
-        if not q or due >= q[-1][0]:
-            q.append((due, self))
-        else:
-            heapq.heappush(t.late, (due, next(t.order), self))
-        if t.timer is None:
-            t.timer = t.loop.call_later(TICK, t._tick)
+        self.timeouts.watch(self, due)
 
     def _readable(self) -> None:
         try:

@@ -288,8 +288,8 @@ class Proxy:
             if conn in self._streams:
                 self._streams.remove(conn)
             conn.retire()
-        elif isinstance(conn, UDPConn) and isinstance(error, ReadTimeout) and not self._stopped and not conn.closed:
-            self.give_back(conn)
+        elif isinstance(conn, UDPConn) and isinstance(error, ReadTimeout):
+            self.give_back(conn)  # closed there instead when stopped
         else:
             conn.close()
 
