@@ -15,10 +15,12 @@ import dnslib
 import pytest
 
 from pycoredns.metrics import REGISTRY
-from pycoredns.plugins.forward.handler import Forward
+from pycoredns.plugins.forward.handler import START_BATCH, Forward
 from pycoredns.plugins.forward.metrics import COUNTERS
+from pycoredns.results import Deferred
 from pycoredns.testing import DNSClient, FakeUpstream, answer_a
 from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
+from pycoredns.testing.handler import make_request
 from pycoredns.testing.server import RunningServer
 
 WAIT = 20.0  # generous: the machine is shared
@@ -571,3 +573,31 @@ def test_a_stopped_forward_still_answers_what_reaches_it(
     for name in ("after1.example.org", "after2.example.org"):
         r = dns_client.query(name, "A")
         assert r.header.rcode == dnslib.RCODE.NOERROR and a_of(r) == ["192.0.2.7"]
+
+
+def test_a_burst_of_misses_starts_in_batches_one_per_turn_of_the_loop(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory
+) -> None:
+    """Misses read in one turn start START_BATCH at a time, the rest on the next turns and in
+    order, so that the listeners are read (and hits answered) between batches; every one is
+    still answered."""
+    up = fake_upstream(answer_a("192.0.2.9"))
+    s = dns_server(corefile([up]))
+    fwd = forwards(s)[0]
+    count = 2 * START_BATCH + START_BATCH // 2
+
+    async def burst() -> tuple[list[int], list[int]]:
+        results = [fwd.serve(make_request(f"b{i}.example.org")) for i in range(count)]
+        waiting = [fwd.waiting]
+        for _ in range(3):
+            await asyncio.sleep(0)  # one turn: the batch armed before this wake-up runs first
+            waiting.append(fwd.waiting)
+        replies = [await r for r in results if isinstance(r, Deferred)]
+        return waiting, [dnslib.DNSRecord.parse(r).header.rcode for r in replies if isinstance(r, bytes)]
+
+    waiting, rcodes = s.call(burst())
+    assert waiting == [count - START_BATCH, count - 2 * START_BATCH, 0, 0]
+    assert rcodes == [dnslib.RCODE.NOERROR] * count
+    asked = [str(q.q.qname) for _, q in up.queries]
+    assert sorted(asked) == sorted(f"b{i}.example.org." for i in range(count))
+    assert asked[:START_BATCH] == [f"b{i}.example.org." for i in range(START_BATCH)]
