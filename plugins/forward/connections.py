@@ -44,7 +44,7 @@ Done = Callable[[bytes | None, BaseException | None], None]
 _LEN = struct.Struct(">H")
 _QD_ONE = b"\x00\x01"
 TICK = 0.01  # how late a read timeout may fire, at most (while the loop keeps up)
-BATCH = 16  # timeouts handled in one turn of the event loop before it reads its sockets again
+BATCH = 4  # timeouts handled in one turn of the event loop before it reads its sockets again
 PIPELINE = 16  # queries in flight on one stream connection, at most
 
 # Query IDs: 2-byte strings from os.urandom, drawn 2048 at a time (one system call, not one per
