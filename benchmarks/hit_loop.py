@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    # Last, not first: with --tree the checkout measured comes in PYTHONPATH, ahead of this one.
+    sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 import dnslib
 
