@@ -64,14 +64,18 @@ def _picker(chain: Handler | None, sampler: Sampler | None) -> Callable[[], Call
     return picks.__next__
 
 
+# Queries of this process waiting on an awaitable (a miss), counted for draining. A one-item
+# list, not a class attribute: assigning an attribute of a class invalidates the interpreter's
+# cached lookups on that class (and its instances' methods), twice per miss.
+INFLIGHT = [0]
+
+
 def _no_chain(req: Request) -> Result:  # never called: a route without a chain is refused first
     return wire.REFUSED
 
 
 class Dispatcher:
     """Routes a listener's queries to the zones its server blocks serve."""
-
-    inflight = 0  # queries of this process waiting on an awaitable (a miss): counted for draining
 
     def __init__(
         self, key: ListenerKey, sites: dict[str, Site], dropped: list[DroppedObserver] | None = None
@@ -147,14 +151,14 @@ class Dispatcher:
             return
         if isinstance(result, Deferred):
             # Settled in the call that reads the upstream's reply: answered there, no loop hop.
-            Dispatcher.inflight += 1
+            INFLIGHT[0] += 1
             result.step(self._on_answer, self._on_fail, (req, route, send))
             return
         if isinstance(result, (bytes, bytearray)):
             self._reply(req, route.observers, bytes(result), send)
             return
         fut = asyncio.ensure_future(result)  # type: ignore[arg-type]
-        Dispatcher.inflight += 1
+        INFLIGHT[0] += 1
         fut.add_done_callback(lambda f: self._done(f, req, route.observers, route.debug, send))
 
     # ------------------------------------------------------------------------------------------
@@ -174,7 +178,7 @@ class Dispatcher:
 
     def _answer(self, result: Any, req: Request, route: Route, send: Send) -> None:
         """Send and observe what a Deferred result settled with."""
-        Dispatcher.inflight -= 1
+        INFLIGHT[0] -= 1
         if type(result) is bytes:
             if req.proto == "udp" and len(result) > req.q.udp_size:
                 result = truncate(result, req.q.udp_size)
@@ -187,15 +191,15 @@ class Dispatcher:
         elif isinstance(result, (bytes, bytearray)):
             self._reply(req, route.observers, bytes(result), send)
         elif isinstance(result, Deferred):  # a continuation that answers later still
-            Dispatcher.inflight += 1
+            INFLIGHT[0] += 1
             then(result, self._answer, req, route, send, on_error=self._fail)
         else:
-            Dispatcher.inflight += 1
+            INFLIGHT[0] += 1
             fut = asyncio.ensure_future(result)
             fut.add_done_callback(lambda f: self._done(f, req, route.observers, route.debug, send))
 
     def _fail(self, error: Exception, req: Request, route: Route, send: Send) -> None:
-        Dispatcher.inflight -= 1
+        INFLIGHT[0] -= 1
         if isinstance(error, HandlerError):
             self._finish(req, route.observers, error.rcode, send, error)
         else:
@@ -203,7 +207,7 @@ class Dispatcher:
             self._finish(req, route.observers, wire.SERVFAIL, send, error)
 
     def _done(self, fut: asyncio.Future[Any], req: Request, observers: Any, debug: bool, send: Send) -> None:
-        Dispatcher.inflight -= 1
+        INFLIGHT[0] -= 1
         if fut.cancelled():
             return
         # Read, not raised: raising would add this frame, which holds the future, to the error's

@@ -15,7 +15,7 @@ from pycoredns import COREDNS_VERSION, __version__
 from pycoredns.errors import ServerConfigError
 from pycoredns.plugin import Hook
 from pycoredns.server.config import Instance, ListenerKey
-from pycoredns.server.dispatch import Dispatcher
+from pycoredns.server.dispatch import INFLIGHT, Dispatcher
 from pycoredns.server.listener import (
     DispatcherHolder,
     TCPAcceptor,
@@ -210,7 +210,7 @@ class Server:
         await asyncio.sleep(0.05)  # datagrams the kernel steered just before the switch
         quiet = 0
         while quiet < 3 and time.monotonic() < deadline:
-            busy = Dispatcher.inflight > 0 or any(_queued(s) for s in socks)
+            busy = INFLIGHT[0] > 0 or any(_queued(s) for s in socks)
             quiet = 0 if busy else quiet + 1
             await asyncio.sleep(0.02)
 
