@@ -104,7 +104,7 @@ class Entry:
     __slots__ = ("tail", "tail_ttl", "orig_ttl", "stored", "shape", "state")
 
     def __init__(self, tail: bytes, shape: Shape, ttl: int, stored: float) -> None:
-        ttl = _shared_ttl(ttl)
+        ttl = _ttls.get(ttl) or _shared_ttl(ttl)  # a call only for a TTL not seen yet (or 0)
         self.tail = tail  # bytes after the question name, TTLs patched to tail_ttl
         self.tail_ttl = ttl
         self.orig_ttl = ttl

@@ -16,7 +16,7 @@ from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.refresh import Refresher
 from pycoredns.plugins.cache.settings import CacheSettings
 from pycoredns.plugins.cache.store import ShardedCache
-from pycoredns.plugins.cache.writer import Context, write
+from pycoredns.plugins.cache.writer import Context, write_common, write_other
 
 if TYPE_CHECKING:
     from pycoredns.plugin import Request
@@ -148,7 +148,7 @@ class Cache(Plugin):
     def _answered(self, result: Reply, query: bytes, ctx: Context) -> Reply:
         ctx.req.swap_wire(query)
         if type(result) is bytes:
-            return write(self, ctx, result)[0]
+            return (write_common(self, ctx, result) or write_other(self, ctx, result))[0]
         return result
 
     # -- stale entries (serve_stale) ---------------------------------------------------------------

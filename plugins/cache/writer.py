@@ -59,9 +59,11 @@ class Context:
 
 def write(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
     """Process ``reply``: (the bytes for the client, the entry stored or None)."""
-    done = _write_common(cache, ctx, reply)
-    if done is not None:
-        return done
+    return write_common(cache, ctx, reply) or write_other(cache, ctx, reply)
+
+
+def write_other(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
+    """:func:`write` for a reply :func:`write_common` leaves to the general walk."""
     try:
         rep = response.parse(reply)
     except response.BadReply:
@@ -87,14 +89,17 @@ _RECORD_AFTER_NAME = struct.Struct(">HHIH").unpack_from
 _shapes: dict[tuple[int, int, int, tuple[int, ...], int], Shape] = {}
 
 
-def _write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entry | None] | None:
+def write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entry | None] | None:
     """The two reply shapes nearly every miss gets, written in one walk: a NOERROR whose answers
     are all of the asked type and class under the question's name (compressed to it), or an
     NXDOMAIN/NODATA with one SOA in authority; either with nothing or one final OPT in
     additional. Same outcome as :func:`write_parsed`; None for any other reply."""
     key = ctx.key
-    qend = 11 + len(key)  # after the question: key is name + type + class + the flag byte
-    name_end = qend - 4
+    # The question the key was made from (key: its lower-cased name, type, class, flag byte):
+    # compared as read already, rather than as slices of the key.
+    q = ctx.req.q
+    name_end = q.name_end
+    qend = name_end + 4  # after the question
     try:
         f1, f2, qd, an, ns, ar = _HEAD(data, 2)
         qtype, qclass = _TYPE_CLASS(data, name_end)
@@ -103,9 +108,10 @@ def _write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entr
     if (
         f1 & 0xFA != 0x80  # a response, opcode QUERY, not truncated
         or qd != 1
+        or qtype != q.qtype
+        or qclass != q.qclass
         or qtype in _NOT_COMMON
-        or data[name_end:qend] != key[name_end - 12 : qend - 12]
-        or data[12:name_end].lower() != key[: name_end - 12]
+        or data[12:name_end].lower() != q.lname
     ):
         return None
     rcode = f2 & 0xF
