@@ -333,7 +333,9 @@ class UDPConn(Conn):
             return
         if len(data) > self.bufsize:
             data = overflow_reply(data, self.question_len)
-        self._finish(data, None)
+        on_done = self.on_done  # _finish(), inlined: one reply per miss comes through here
+        self.on_done = None
+        on_done(data, None)
 
     def _finish(self, reply: bytes | None, error: BaseException | None) -> None:
         on_done = self.on_done

@@ -305,16 +305,20 @@ class Exchange(Deferred[Reply]):
         # CoreDNS's request.Match, read before the walk so that the walk can start after a
         # question known to be ours; a reply that fails it is still walked in full first: one
         # that does not unpack fails the attempt, whatever its question.
-        key = req.key
-        n = req.q.name_end  # answers(), inlined: one reply per miss comes through here
-        ours = (
-            reply[2] & 0x80 != 0
-            and reply[4:6] == b"\x00\x01"
-            and reply[12:n].lower() == key[: n - 12]
-            and reply[n : n + 2] == key[n - 12 : n - 10]
-        )
+        q = req.q
+        n = q.name_end  # answers(), inlined, on the question as read: one reply per miss comes here
         try:
-            reply = wire.check_reply(reply, 12 + len(key)) if ours else wire.check_reply(reply)
+            ours = (
+                reply[2] & 0x80 != 0
+                and reply[4] == 0
+                and reply[5] == 1
+                and (reply[n] << 8 | reply[n + 1]) == q.qtype
+                and reply[12:n].lower() == q.lname
+            )
+        except IndexError:  # shorter than the question: not ours (and the walk says why)
+            ours = False
+        try:
+            reply = wire.check_reply(reply, q.end) if ours else wire.check_reply(reply)
         except wire.MalformedMessage as e:
             # As CoreDNS's proxy: a reply that does not unpack closes the connection and fails
             # this attempt; it never reaches the cache or the client.

@@ -258,11 +258,11 @@ class Proxy:
         """After a clean exchange: a UDP socket back to the pool (closed instead if stopped or the
         pool is full); a stream stays open, unless it is now idle and more than
         ``max_idle_conns`` streams are."""
-        if isinstance(conn, StreamConn) and self._stopped:
-            conn.retire()  # closed once the other queries on it are answered, not before
-            return
         if self._stopped or conn.closed:
-            conn.close()
+            if isinstance(conn, StreamConn) and self._stopped:
+                conn.retire()  # closed once the other queries on it are answered, not before
+            else:
+                conn.close()
             return
         conn.used = now or time.monotonic()
         if isinstance(conn, StreamConn):
