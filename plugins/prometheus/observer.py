@@ -58,28 +58,35 @@ class MetricsObserver:
         m = len(reply) if reply is not None and plugin else 0
         took = perf_counter() - req.start
         family = 2 if ":" in req.remote[0] else 1
-        # A repeated question answered alike (same series, plugin, rcode, size, family, and in the
-        # first duration bucket, as every cache hit is) counts straight into the cell it used last.
-        # A slower reply (a miss) never takes a memo: it is not looked up.
-        memo = self._memo.get(q) if took <= _FIRST_BOUND else None
-        if (
-            memo is not None
-            and memo[0] is s
-            and memo[1] is plugin
-            and memo[2] == rcode
-            and memo[3] == m
-            and memo[4] == family
-        ):
-            memo[5][0] += 1
-        else:
-            # One key holds every label and bucket of the reply (duration included).
-            dur_b = 0 if took <= _FIRST_BOUND else bisect_left(TIME_BUCKETS, took)
-            key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m], dur_b)
+        if took > _FIRST_BOUND:
+            # A slower reply (a miss) never takes a memo: counted under its key (one key holds
+            # every label and bucket of the reply, duration included).
+            key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m],
+                   bisect_left(TIME_BUCKETS, took))
             cell = s.counts.get(key)
             if cell is None:
                 cell = s.counts[key] = [0]
             cell[0] += 1
-            if dur_b == 0:
+        else:
+            # A repeated question answered alike (same series, plugin, rcode, size, family, and
+            # in the first duration bucket, as every cache hit is) counts straight into the cell
+            # it used last.
+            memo = self._memo.get(q)
+            if (
+                memo is not None
+                and memo[0] is s
+                and memo[1] is plugin
+                and memo[2] == rcode
+                and memo[3] == m
+                and memo[4] == family
+            ):
+                memo[5][0] += 1
+            else:
+                key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m], 0)
+                cell = s.counts.get(key)
+                if cell is None:
+                    cell = s.counts[key] = [0]
+                cell[0] += 1
                 memos = self._memo
                 if len(memos) >= _MEMO_SIZE:
                     memos.clear()  # bounded; questions the engine dropped are dropped here too
