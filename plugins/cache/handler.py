@@ -126,29 +126,29 @@ class Cache(Plugin):
     # -- misses -----------------------------------------------------------------------------------
     def _miss(self, req: Request, key: bytes, stats: metrics.Stats) -> Result:
         w = req.wire
-        ad = w[3] & 0x20
-        ctx = Context(key, req, req.q.do, bool(ad), stats)
-        if not ad:
+        if not w[3] & 0x20:
             # The query goes on with AD set, as CoreDNS's does. The request itself carries those
             # bytes until the rest of the chain has answered, then its own again (both
             # continuations put them back): no copy of the request per miss.
             req.swap_wire(w[:3] + _WITH_AD[w[3]] + w[4:])
         nxt = self.next
         if nxt is None or req.span is not None:
-            return self.next_then(req, self._on_answer, w, ctx, on_error=_failed)
+            return self.next_then(req, self._on_answer, w, req, key, stats, on_error=_failed)
         # next_then(), inlined for the untraced query: every miss comes through here.
         try:
             result = nxt.serve(req)
         except Exception as e:
-            return _failed(e, w, ctx)
+            return _failed(e, w, req, key, stats)
         if isinstance(result, Deferred):
-            return result.step(self._on_answer, _failed, (w, ctx))
-        return then(result, self._on_answer, w, ctx, on_error=_failed)
+            return result.step(self._on_answer, _failed, (w, req, key, stats))
+        return then(result, self._on_answer, w, req, key, stats, on_error=_failed)
 
-    def _answered(self, result: Reply, query: bytes, ctx: Context) -> Reply:
-        ctx.req.swap_wire(query)
+    def _answered(self, result: Reply, query: bytes, req: Request, key: bytes, stats: metrics.Stats) -> Reply:
+        req.swap_wire(query)
         if type(result) is bytes:
-            return (write_common(self, ctx, result) or write_other(self, ctx, result))[0]
+            ad = query[3] & 0x20 != 0  # the client's own AD bit
+            return (write_common(self, req, key, stats, ad, result)
+                    or write_other(self, Context(key, req, req.q.do, ad, stats), result))[0]
         return result
 
     # -- stale entries (serve_stale) ---------------------------------------------------------------
@@ -188,8 +188,8 @@ class Cache(Plugin):
         await self.refresher.close()
 
 
-def _failed(error: Exception, query: bytes, ctx: Context) -> Reply:
-    ctx.req.swap_wire(query)  # the client's own query again (see Cache._miss)
+def _failed(error: Exception, query: bytes, req: Request, key: bytes, stats: metrics.Stats) -> Reply:
+    req.swap_wire(query)  # the client's own query again (see Cache._miss)
     raise error
 
 

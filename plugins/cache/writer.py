@@ -59,7 +59,8 @@ class Context:
 
 def write(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
     """Process ``reply``: (the bytes for the client, the entry stored or None)."""
-    return write_common(cache, ctx, reply) or write_other(cache, ctx, reply)
+    return (write_common(cache, ctx.req, ctx.key, ctx.stats, ctx.ad, reply, ctx.prefetch)
+            or write_other(cache, ctx, reply))
 
 
 def write_other(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
@@ -89,15 +90,19 @@ _RECORD_AFTER_NAME = struct.Struct(">HHIH").unpack_from
 _shapes: dict[tuple[int, int, int, tuple[int, ...], int], Shape] = {}
 
 
-def write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entry | None] | None:
+def write_common(
+    cache: Stores, req: Request, key: bytes, stats: Stats, ad: bool, data: bytes, prefetch: bool = False
+) -> tuple[bytes, Entry | None] | None:
     """The two reply shapes nearly every miss gets, written in one walk: a NOERROR whose answers
     are all of the asked type and class under the question's name (compressed to it), or an
     NXDOMAIN/NODATA with one SOA in authority; either with nothing or one final OPT in
-    additional. Same outcome as :func:`write_parsed`; None for any other reply."""
-    key = ctx.key
+    additional. Same outcome as :func:`write_parsed`; None for any other reply.
+
+    The :class:`Context`'s fields come as arguments (the query's DO bit from ``req``): a miss
+    makes no Context unless the reply takes another path."""
     # The question the key was made from (key: its lower-cased name, type, class, flag byte):
     # compared as read already, rather than as slices of the key.
-    q = ctx.req.q
+    q = req.q
     name_end = q.name_end
     qend = name_end + 4  # after the question
     try:
@@ -171,7 +176,7 @@ def write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entry
     entry = None
     if ttl > 0:
         disabled = s.success_disabled if success else s.denial_disabled
-        if not disabled or not dns.zone_match(disabled, ctx.name):
+        if not disabled or not dns.zone_match(disabled, req.name):
             shape_key = (an, ns, ar, tuple(offsets), f2 & 0xAF)  # RA, AD and rcode
             shape = _shapes.get(shape_key)
             if shape is None:
@@ -180,10 +185,9 @@ def write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entry
                 if len(_shapes) < 4096:
                     _shapes[shape_key] = shape
             entry = Entry(data[name_end:opt_start], shape, ttl, cache.clock())
-            if s.prefer_positive or ctx.prefetch:
-                _keep(cache, ctx, entry, success)
+            if s.prefer_positive or prefetch:
+                _keep(cache, Context(key, req, q.do, ad, stats, prefetch), entry, success)
             else:  # _keep's plain case, inlined: a store and the counts
-                stats = ctx.stats
                 if success:
                     if cache.pcache.add(key, entry):
                         stats.evictions_success += 1
@@ -192,7 +196,7 @@ def write_common(cache: Stores, ctx: Context, data: bytes) -> tuple[bytes, Entry
                 stats.entries_success = cache.pcache.count
                 stats.entries_denial = cache.ncache.count
                 stats.entries_set = True
-    if f2 & 0x20 and not ctx.do and not ctx.ad:
+    if f2 & 0x20 and not q.do and not ad:
         return data[:3] + bytes((f2 & ~0x20 & 0xFF,)) + data[4:], entry
     return data, entry
 

@@ -386,7 +386,7 @@ def test_the_common_reply_shapes_are_written_as_the_general_path_writes_them(
         cache.clock = lambda: 1000.0
         ctx = Context(key, req, False, False, cache.stats_for("dns://:53"))
         if path == "common":
-            got = writer.write_common(cache, ctx, data)
+            got = writer.write_common(cache, req, key, ctx.stats, False, data)
             assert got is not None, "the common path should take this reply"
         else:
             got = writer.write_parsed(cache, ctx, response.parse(data))
@@ -417,5 +417,5 @@ def test_other_reply_shapes_take_the_general_path(build: Callable[[dnslib.DNSRec
 
     req = make_request("www.example.org", "A")
     cache = Cache(None, CacheSettings())
-    ctx = Context(req.key + b"\x00", req, False, False, cache.stats_for("dns://:53"))
-    assert writer.write_common(cache, ctx, _reply(dnslib.DNSRecord.parse(req.wire), build, False)) is None
+    reply = _reply(dnslib.DNSRecord.parse(req.wire), build, False)
+    assert writer.write_common(cache, req, req.key + b"\x00", cache.stats_for("dns://:53"), False, reply) is None
