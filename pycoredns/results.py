@@ -78,6 +78,9 @@ class Deferred(Generic[T]):
         return self._value if self._state == _ERROR else None
 
     def set_result(self, value: T) -> None:
+        if self._steps is not None and not self._state:
+            self._run_steps(_VALUE, value)  # _settle's first case, a call sooner: every miss
+            return
         self._settle(_VALUE, value)
 
     def set_exception(self, error: BaseException) -> None:
@@ -126,7 +129,15 @@ class Deferred(Generic[T]):
             for i, (on_reply, on_error, args) in enumerate(steps):
                 try:
                     if state == _VALUE:
-                        value = on_reply(value, *args)
+                        # The arguments spelled out for the two steps of every miss (the server's
+                        # takes three, the cache's four): a call with *args builds a tuple first.
+                        n = len(args)
+                        if n == 3:
+                            value = on_reply(value, args[0], args[1], args[2])
+                        elif n == 4:
+                            value = on_reply(value, args[0], args[1], args[2], args[3])
+                        else:
+                            value = on_reply(value, *args)
                     elif on_error is not None and isinstance(value, Exception):
                         value = on_error(value, *args)
                         state = _VALUE

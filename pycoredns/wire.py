@@ -112,7 +112,6 @@ def parse_question(data: bytes) -> Question:
     opcode = (f1 >> 3) & 0xF
     if opcode and opcode != OPCODE_NOTIFY:
         raise MalformedQuery(NOTIMP)
-    counts = data[4:12]
     q = Question()
     q.opcode = opcode
     labels: list[int] = []
@@ -127,23 +126,26 @@ def parse_question(data: bytes) -> Question:
             length = data[pos]
         if pos > 266:  # the name is longer than 255 octets
             raise MalformedQuery(FORMERR)
-        q.qtype, q.qclass = _TC.unpack_from(data, pos + 1)
-    except (IndexError, struct.error):
+        # Read by index, not struct: a query is small, and every miss reads one.
+        q.qtype = data[pos + 1] << 8 | data[pos + 2]
+        q.qclass = data[pos + 3] << 8 | data[pos + 4]
+    except IndexError:
         _short_question(data, pos)
         raise MalformedQuery(FORMERR) from None
     end = pos + 5
     q.labels = labels
     q.name_end = pos + 1
     q.end = end
-    q.lname = data[12 : pos + 1].lower()
-    q.key = q.lname + data[pos + 1 : end]
-    if counts == _ONE_QUESTION:
+    q.lname = lname = data[12 : pos + 1].lower()
+    q.key = lname + data[pos + 1 : end]
+    # The counts compared in place, without a slice of them.
+    if data.startswith(_ONE_QUESTION, 4):
         q.edns = False
         q.udp_size = 512
         q.do = False
         q.edns_version = 0
         return q
-    if counts == _ONE_QUESTION_ONE_EXTRA and len(data) == end + 11 and data[end] == 0:
+    if data.startswith(_ONE_QUESTION_ONE_EXTRA, 4) and len(data) == end + 11 and data[end] == 0:
         rtype, size, _ext, version, flags, rdlen = _OPT_TAIL.unpack_from(data, end + 1)
         if rtype == TYPE_OPT and rdlen == 0:
             q.edns = True
@@ -418,7 +420,7 @@ def _plain_reply(data: bytes, pos: int) -> bool:
     any name that checks out, the counts true and nothing after the last record. False (or an
     exception) for anything else, which the general walk then reads and judges. ``pos``: where
     the question is known to end, or 0."""
-    if data[4:6] != b"\x00\x01":
+    if data[4] or data[5] != 1:  # one question (read by index: no slice)
         return False
     n = len(data)
     if not pos:
