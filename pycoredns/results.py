@@ -126,7 +126,9 @@ class Deferred(Generic[T]):
         steps = self._steps
         while steps:  # steps added while these run (by one of them) run too
             self._steps = None
-            for i, (on_reply, on_error, args) in enumerate(steps):
+            i = 0  # counted here rather than by enumerate(): the index is read only when a step waits
+            for on_reply, on_error, args in steps:
+                i += 1
                 try:
                     if state == _VALUE:
                         # The arguments spelled out for the two steps of every miss (the server's
@@ -157,7 +159,7 @@ class Deferred(Generic[T]):
                 ):
                     # The step waits: the rest of the chain goes on with what that ends with.
                     self._state = _WAITING
-                    self._steps = steps[i + 1 :] + (self._steps or [])
+                    self._steps = steps[i:] + (self._steps or [])
                     if isinstance(value, Deferred):
                         value.when_done(self._resume)
                     else:
