@@ -58,7 +58,6 @@ class Cache(Plugin):
         if not self._all_zones and not self._in_zones(w, q):
             return self.next_or_failure(req)
         key = req.key + _FLAG_BYTES[(2 if q.do else 0) | ((w[3] >> 4) & 1)]
-        now = self.clock()
         stats = self._stats.get(req.server) or self.stats_for(req.server)
         stats.requests += 1
         # The common hit, decided with two dict reads: no denial entry, a fresh success entry.
@@ -68,6 +67,7 @@ class Cache(Plugin):
             if entry is None:  # in neither cache: nothing stale to serve either
                 stats.misses += 1
                 return self._miss(req, key, stats)
+            now = self.clock()  # read once an entry is found: a miss needs no clock here
             ttl = entry.orig_ttl - int(now - entry.stored)
             if ttl > 0:
                 stats.hits_success += 1
@@ -75,6 +75,7 @@ class Cache(Plugin):
                     self.refresher.prefetch(req, key, entry, stats, now, stale=False)
                 req.answered_by = "cache"
                 return entry.render(req, entry.orig_ttl if self._keepttl else ttl)
+        now = self.clock()
         entry = self._get(key, now, stats)
         if entry is None:
             stats.misses += 1
