@@ -221,8 +221,9 @@ def run_child(config: str, warm: int, misses: int, tree: str | None, callgrind: 
         for _ in range(misses):
             peer.miss(slow)
         parent_ctl.send(b"E")
-        took = int.from_bytes(_recv_exactly(parent_ctl, 8), "big")
-        report = _recv_all(parent_ctl)
+        done = _recv_all(parent_ctl)  # the CPU time (8 bytes), then the opcode counts
+        took = int.from_bytes(done[:8], "big")
+        report = done[8:].decode()
         _out, err = proc.communicate(timeout=600)
     except BaseException:
         proc.kill()
@@ -240,22 +241,13 @@ def run_child(config: str, warm: int, misses: int, tree: str | None, callgrind: 
     return int(m.group(1)), took, report
 
 
-def _recv_exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
-    while len(data) < n:
-        got = sock.recv(n - len(data))
-        if not got:
-            raise RuntimeError("the server went away")
-        data += got
-    return data
-
-
-def _recv_all(sock: socket.socket) -> str:
+def _recv_all(sock: socket.socket) -> bytes:
+    """Everything the child sends until it exits."""
     chunks: list[bytes] = []
     while True:
         got = sock.recv(65536)
         if not got:
-            return b"".join(chunks).decode()
+            return b"".join(chunks)
         chunks.append(got)
 
 
