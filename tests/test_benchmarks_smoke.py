@@ -254,3 +254,27 @@ def test_a_run_on_a_busy_machine_says_so_in_the_readme() -> None:
     assert "**a shared machine** (the load before the run was not recorded" in readme.update(text, _latest("?"))
     with pytest.raises(ValueError):
         readme.update("no markers", _latest("0.10"))
+
+
+def test_miss_loop_serves_each_query_as_a_miss_through_the_node_local_dns_block() -> None:
+    from benchmarks import miss_loop
+
+    # The child answers every query through the cache, forward's UDP socket and the observers;
+    # the peer raises if a reply is not the upstream's answer to that query.
+    instructions, cpu_ns, report = miss_loop.run_child("node-local-dns", 5, 20, None, False)
+    assert instructions is None and cpu_ns > 0 and not report.strip()
+
+
+def test_miss_syscalls_reads_the_strace_table(tmp_path: Path) -> None:
+    from benchmarks import miss_syscalls
+
+    table = tmp_path / "strace"
+    table.write_text(
+        "% time     seconds  usecs/call     calls    errors syscall\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        " 40.00    0.004000           2      2000           sendto\n"
+        " 30.00    0.003000           1      2000      1000 recvmsg\n"
+        "------ ----------- ----------- --------- --------- ----------------\n"
+        "100.00    0.010000           2      4000      1000 total\n"
+    )
+    assert miss_syscalls.read_counts(table) == {"sendto": 2000, "recvmsg": 2000}
