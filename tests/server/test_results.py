@@ -332,6 +332,19 @@ def test_step_is_then_as_a_method() -> None:
     assert failed.step(_tag, _caught, ("x",)) == ("x", wire.SERVFAIL)
 
 
+def test_steps_get_their_own_arguments_however_many() -> None:
+    # Steps of three and four arguments (the server's and the cache's) are called with them
+    # spelled out, the others with *args: each step sees exactly what it was given.
+    d: Deferred[object] = Deferred()
+    for n in range(6):
+        d.step(lambda value, *args: (*args, value), None, tuple(f"{n}.{i}" for i in range(n)))
+    d.set_result("v")
+    value: object = "v"
+    for n in range(6):
+        value = (*(f"{n}.{i}" for i in range(n)), value)
+    assert d.result() == value
+
+
 def test_swap_wire_carries_other_flags_and_gives_the_old_bytes_back() -> None:
     req = make_request("Example.org.")
     own = req.wire
