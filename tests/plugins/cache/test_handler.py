@@ -318,7 +318,7 @@ def test_capacity_is_split_over_256_shards() -> None:
         ask(cache, f"n{i}.example.org")
     assert len(cache.pcache) <= 1024
     assert stats.evictions_success - before == 1500 - len(cache.pcache)
-    assert all(len(s) <= 4 for s in cache.pcache.maps)
+    assert all(len(s) <= 4 for s in cache.pcache.shards)
 
 
 def _reply(q: dnslib.DNSRecord, build: Callable[[dnslib.DNSRecord], None], edns: bool) -> bytes:
