@@ -7,7 +7,8 @@ entry of its own when a new key arrives (``cachetools.RRCache``), whatever the T
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from random import random
 
 from cachetools import RRCache
 
@@ -20,6 +21,12 @@ def shard_capacity(capacity: int) -> int:
     return max(capacity // SHARDS, 4)
 
 
+def _any_of(keys: Sequence[bytes]) -> bytes:
+    """A uniformly random key to evict (random.choice's pick, without its two Python-level
+    calls: once the cache is full, every miss evicts)."""
+    return keys[int(random() * len(keys))]
+
+
 class ShardedCache:
     """Keys are the lower-cased question wire plus the DO/CD byte; values are :class:`Entry`."""
 
@@ -27,10 +34,13 @@ class ShardedCache:
 
     def __init__(self, capacity: int) -> None:
         self.shard_size = shard_capacity(capacity)
-        self.shards: list[RRCache[bytes, Entry]] = [RRCache(self.shard_size) for _ in range(SHARDS)]
+        self.shards: list[RRCache[bytes, Entry]] = [
+            RRCache(self.shard_size, choice=_any_of) for _ in range(SHARDS)
+        ]
         # The hit path reads each shard's own mapping: cachetools keeps it as Cache.__data, and a
         # plain dict.get saves three Python-level calls per hit. Writes and eviction still go
-        # through RRCache. Should a cachetools release rename it, the shard itself serves (slower).
+        # through RRCache (add reads the mapping for its checks only). Should a cachetools release
+        # rename it, the shard itself serves (slower).
         self.maps: list[Mapping[bytes, Entry]] = [getattr(s, "_Cache__data", s) for s in self.shards]
         self.count = 0  # kept here so the entries gauge never walks the shards
 
@@ -43,10 +53,12 @@ class ShardedCache:
 
     def add(self, key: bytes, entry: Entry) -> bool:
         """Store ``entry``; True when another entry had to be evicted to make room."""
-        shard = self.shards[hash(key) & 0xFF]
+        i = hash(key) & 0xFF
+        shard = self.shards[i]
+        data = self.maps[i]  # the shard's own dict: its membership and size read without a call
         evicted = False
-        if key not in shard:
-            if len(shard) >= self.shard_size:
+        if key not in data:
+            if len(data) >= self.shard_size:
                 shard.popitem()
                 evicted = True
             else:
