@@ -70,7 +70,7 @@ class Forward(Plugin):
         # checks less.
         self.plain = not (opts.prefer_udp or opts.failover_rcodes or opts.next_rcodes or opts.next_on_nodata)
         self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, kept at start
-        self._started = 0  # exchanges started in this turn of the loop
+        self._started = 0  # exchanges started since the last batch boundary (see _next_turn)
         self._waiting: deque[Exchange] = deque()  # read, not yet started (see START_BATCH)
 
     def match(self, req: Request) -> bool:
@@ -100,20 +100,25 @@ class Forward(Plugin):
         if self._waiting or self._started >= START_BATCH:
             self._waiting.append(ex)
             return ex
-        if not self._started:
-            loop.call_soon(self._next_turn, loop)
         self._started += 1
+        if self._started == START_BATCH:
+            # A batch started since the last boundary: what comes after waits for the next turn.
+            # Armed here rather than at a turn's first start: a server asked a few misses per
+            # turn (most of the time) pays one callback per START_BATCH misses, not one per turn.
+            loop.call_soon(self._next_turn, loop)
         ex.start()
         return ex
 
     @property
     def waiting(self) -> int:
-        """Exchanges read and not yet started (at most START_BATCH start per turn of the loop)."""
+        """Exchanges read and not yet started (START_BATCH start per turn of the loop, at most)."""
         return len(self._waiting)
 
     def _next_turn(self, loop: asyncio.AbstractEventLoop) -> None:
-        # Runs after the turn's I/O: the next batch, in the order the queries came, then again on
-        # the next turn while any wait (what serve starts in the same turn counts against it).
+        # Runs after the I/O of the turn in which a batch filled: the next batch of those that
+        # wait, in the order they came. A full batch counts against the next turn as well (armed
+        # again: the queries read meanwhile wait), a short one leaves the rest of its batch to
+        # serve, which arms this again once that fills (never two of these armed at once).
         waiting = self._waiting
         started = 0
         now = time.monotonic()
@@ -123,7 +128,7 @@ class Forward(Plugin):
                 ex.run(now)  # gives up instead if the deadline passed while it waited
                 started += 1
         self._started = started
-        if started:
+        if started == START_BATCH:
             loop.call_soon(self._next_turn, loop)
 
     # -- lifecycle -------------------------------------------------------------------------------
