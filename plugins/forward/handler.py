@@ -123,10 +123,8 @@ class Forward(Plugin):
         started = 0
         now = time.monotonic()
         while waiting and started < START_BATCH:
-            ex = waiting.popleft()
-            if not ex._state:  # settled meanwhile (the server stopped it)
-                ex.run(now)  # gives up instead if the deadline passed while it waited
-                started += 1
+            waiting.popleft().run(now)  # gives up instead if the deadline passed while it waited
+            started += 1
         self._started = started
         if started == START_BATCH:
             loop.call_soon(self._next_turn, loop)
