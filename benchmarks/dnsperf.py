@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import resource
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ class PerfResult:
     qps: float = 0.0
     rcodes: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)  # seconds, one per answer (verbose runs only)
+    cpu_seconds: float = 0.0  # dnsperf's own CPU time (user + system), its kernel sends included
 
     def percentile(self, p: float) -> float | None:
         """The ``p``-th percentile of the answers' latencies in seconds (nearest rank), or None."""
@@ -88,11 +90,15 @@ def dnsperf_argv(
 
 def run(argv: list[str], log_path: Path, seconds: float) -> PerfResult:
     """Run dnsperf, append its output (without the per-answer lines) to ``log_path``, return its
-    summary."""
+    summary, with dnsperf's own CPU time (``taskset`` execs it: the child is dnsperf itself)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     kept = "".join(line + "\n" for line in done.stdout.splitlines() if not line.startswith("> "))
     with log_path.open("a") as log:
         log.write("$ " + " ".join(argv) + "\n" + kept + done.stderr + "\n")
     if done.returncode != 0:
         raise RuntimeError(f"dnsperf failed ({done.returncode}): see {log_path}")
-    return parse_summary(done.stdout)
+    result = parse_summary(done.stdout)
+    result.cpu_seconds = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return result

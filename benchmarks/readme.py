@@ -33,7 +33,8 @@ ROWS = (
     "memory per cached answer",
     "start to first answer",
 )
-WORKER_ROWS = ("cache hit, max throughput, pinned", "second pass over 400 names", "scrapes of /metrics")
+WORKER_ROWS = ("cache hit, max throughput, pinned", "most 2 workers can answer", "second pass over 400 names",
+               "scrapes of /metrics")
 
 
 def parse(text: str) -> tuple[dict[str, str], list[list[str]], list[list[str]]]:

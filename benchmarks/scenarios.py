@@ -489,26 +489,31 @@ def _start_workers(b: Bench, n: int, make: MakeCorefile, ready: str, pin: bool =
 
 
 def _throughput(b: Bench, live: dict[int, Target], qfile: Path, client_cpu: int | None,
-                qps: dict[int, list[float]], cpu: dict[int, list[float]]) -> None:
-    """Unthrottled dnsperf rounds, the servers taken in turn: qps and server CPU per query."""
+                qps: dict[int, list[float]], cpu: dict[int, list[float]],
+                client: dict[int, list[float]]) -> None:
+    """Unthrottled dnsperf rounds, the servers taken in turn: qps, server CPU per query and
+    dnsperf's own CPU per query. ``client_cpu`` pins dnsperf for one worker only: two workers have
+    a core each, and dnsperf runs wherever there is room."""
     for _ in range(b.st.rounds):
         for n, t in live.items():
             argv = dnsperf.dnsperf_argv(t.port, qfile, b.st.seconds, clients=b.st.peak_clients,
-                                        outstanding=200, cpu=client_cpu)
+                                        outstanding=200, cpu=client_cpu if n == 1 else None)
             before = t.server.tree_cpu_seconds()
             res = dnsperf.run(argv, b.perf_log, b.st.seconds)
             used = t.server.tree_cpu_seconds() - before
             if res.completed:
                 qps.setdefault(n, []).append(res.qps)
                 cpu.setdefault(n, []).append(used * 1e6 / res.completed)
+                client.setdefault(n, []).append(res.cpu_seconds * 1e6 / res.completed)
 
 
-def _throughput_row(what: str, qps: dict[int, list[float]], cpu: dict[int, list[float]], how: str,
-                    budget: float | None, seconds: float) -> WorkersRow:
+def _throughput_row(what: str, qps: dict[int, list[float]], cpu: dict[int, list[float]],
+                    client: dict[int, list[float]], how: str, budget: float | None, seconds: float) -> WorkersRow:
     row = WorkersRow(what, budget=f">= {budget}x 1 worker" if budget else "-")
     med = {n: statistics.median(v) for n, v in qps.items() if v}
     for n in med:
-        text = f"{med[n]:.0f} qps, {statistics.median(cpu[n]):.1f} us CPU/query"
+        text = (f"{med[n]:.0f} qps, {statistics.median(cpu[n]):.1f} us CPU/query"
+                f" (dnsperf {statistics.median(client[n]):.1f} us)")
         if n == 1:
             row.one = text
         else:
@@ -522,14 +527,32 @@ def _throughput_row(what: str, qps: dict[int, list[float]], cpu: dict[int, list[
     return row
 
 
+def _bound_row(qps: dict[int, list[float]], cpu: dict[int, list[float]], client: dict[int, list[float]],
+               cores: int) -> WorkersRow | None:
+    """What the machine allows two workers when dnsperf shares its cores: every query costs the
+    server's CPU and dnsperf's (its kernel sends included), so ``cores`` seconds of CPU a second
+    answer at most cores / (server + dnsperf CPU per query), whatever the server does."""
+    if not (qps.get(1) and cpu.get(2) and client.get(2)):
+        return None
+    per_query = statistics.median(cpu[2]) + statistics.median(client[2])
+    most = cores / (per_query * 1e-6)
+    row = WorkersRow(f"most 2 workers can answer on {cores} cores shared with dnsperf",
+                     two=f"{most:.0f} qps ({most / statistics.median(qps[1]):.2f}x 1 worker)")
+    row.note = (f"{cores} s of CPU a second / ({statistics.median(cpu[2]):.1f} us server + "
+                f"{statistics.median(client[2]):.1f} us dnsperf per query, 2 workers' pinned rounds)")
+    return row
+
+
 def workers(b: Bench) -> None:
     """``-workers 2`` beside ``-workers 1``: hit throughput, one logical cache, one /metrics, RSS.
 
-    Throughput is measured twice. Pinned (the budget): one worker on the server core, or each of
-    two workers on a core of its own, dnsperf on the client core in both cases, so the second
-    worker's core is shared with the client (a 2-CPU machine has no core to spare). Unpinned, for
-    information: every process free to move, where the scheduler's habit of waking a loopback
-    receiver on its sender's core costs every server alike.
+    Throughput is measured twice. Pinned (the budget): one worker on the server core with dnsperf
+    on the client core, or each of two workers on a core of its own with dnsperf free to run where
+    there is room (a 2-CPU machine has no core to spare: pinned beside one worker, dnsperf would
+    hold that worker, and with it the even split of names, to what the shared core leaves). The
+    machine's own limit is reported beside it: the two cores' CPU over the server's and dnsperf's
+    CPU per query. Unpinned, for information: every process free to move, where the scheduler's
+    habit of waking a loopback receiver on its sender's core costs every server alike.
     """
     if not b.has_prometheus:
         b.results.notes.append("workers skipped: no prometheus plugin to count with")
@@ -540,7 +563,8 @@ def workers(b: Bench) -> None:
     prom: dict[tuple[int, bool], int] = {}
     share: dict[int, float] = {}
     scrapes_ok: dict[int, int] = {}
-    results: dict[bool, tuple[dict[int, list[float]], dict[int, list[float]]]] = {True: ({}, {}), False: ({}, {})}
+    results: dict[bool, tuple[dict[int, list[float]], dict[int, list[float]], dict[int, list[float]]]] = {
+        True: ({}, {}, {}), False: ({}, {}, {})}
 
     def make(n: int, pin: bool) -> MakeCorefile:
         port = prom[(n, pin)] = free_port()
@@ -578,8 +602,12 @@ def workers(b: Bench) -> None:
                 t.server.stop()
     b.results.workers.append(_throughput_row(
         "cache hit, max throughput, pinned (dnsperf -c 4, unthrottled)", *results[True],
-        "1 worker on CPU 1 or a worker on each CPU, dnsperf on CPU 0", WORKERS_QPS_BUDGET, b.st.seconds,
+        "1 worker on CPU 1 with dnsperf on CPU 0, or a worker on each CPU with dnsperf free to move",
+        WORKERS_QPS_BUDGET, b.st.seconds,
     ))
+    bound = _bound_row(*results[True], cores=len(os.sched_getaffinity(0)))
+    if bound is not None:
+        b.results.workers.append(bound)
     b.results.workers.append(_throughput_row(
         "cache hit, max throughput, unpinned", *results[False], "servers and dnsperf free to move", None,
         b.st.seconds,

@@ -278,3 +278,37 @@ def test_miss_syscalls_reads_the_strace_table(tmp_path: Path) -> None:
         "100.00    0.010000           2      4000      1000 total\n"
     )
     assert miss_syscalls.read_counts(table) == {"sendto": 2000, "recvmsg": 2000}
+
+
+def test_the_machine_bound_on_two_workers_is_the_cores_over_the_cpu_every_query_costs() -> None:
+    from benchmarks import readme
+    from benchmarks.report import Results, render
+    from benchmarks.scenarios import _bound_row
+
+    # 2 cores; 2 workers' rounds: 15 us of server CPU and 5 us of dnsperf's per query -> at most
+    # 2 / 20e-6 = 100,000 queries a second; one worker answered 50,000: 2.00x.
+    row = _bound_row({1: [40_000.0, 50_000.0, 60_000.0]}, {2: [14.0, 15.0, 16.0]}, {2: [5.0, 5.0, 9.0]}, cores=2)
+    assert row is not None
+    assert row.two == "100000 qps (2.00x 1 worker)" and row.passed is None
+    assert "15.0 us server + 5.0 us dnsperf" in row.note
+    assert _bound_row({1: [50_000.0]}, {}, {}, cores=2) is None  # no two-worker rounds: nothing to say
+    results = Results(meta={"load before the run": "0.1"})
+    results.workers.append(row)
+    assert "| most 2 workers can answer on 2 cores shared with dnsperf | - | 100000 qps (2.00x 1 worker) |" in \
+        readme.update(f"{readme.BEGIN}\n{readme.END}\n", render(results))
+
+
+@pytest.mark.skipif(shutil.which("dnsperf") is None, reason="needs dnsperf")
+def test_a_dnsperf_run_reports_its_own_cpu_time(tmp_path: Path) -> None:
+    from benchmarks import configs, dnsperf
+    from benchmarks.procs import Server, free_port
+
+    port = free_port()
+    argv = configs.upstream_argv(sys.executable, str(RUN_PY.parent / "upstream.py"), port)
+    qfile = configs.write_query_file(tmp_path / "q", configs.hit_names(10))
+    with Server("upstream", argv, tmp_path, None).start() as up:
+        up.wait_ready(port, configs.hit_names(1)[0])
+        res = dnsperf.run(dnsperf.dnsperf_argv(port, qfile, 1, rate=2000, cpu=None), tmp_path / "perf.log", 1)
+    assert res.completed > 1000
+    # dnsperf's own time over its 1 s: not the upstream's, which runs on (a child of pytest too).
+    assert 0 < res.cpu_seconds < 1.5
