@@ -25,13 +25,11 @@ outage, the hits' latency (p50, p99, max), the stale answers, the recovery time.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,13 +41,13 @@ if __package__ in (None, ""):
 from benchmarks import configs, dnsperf
 from benchmarks.procs import cpu_of
 from benchmarks.reliability import load
+from pycoredns.testing import netns
 
 T = TypeVar("T")
 UPSTREAM = "192.0.2.53"  # on lo, inside the namespace only
 STALE_NAMES = [f"s{i}.stale.test" for i in range(20)]
 STALE_TTL = 2
 HEALTH_CHECK = 0.5  # forward's default health_check interval
-CLONE_NEWNET = 0x40000000
 
 
 class Namespace:
@@ -86,28 +84,7 @@ class Namespace:
 
     def call(self, fn: Callable[[], T], timeout: float = 120) -> T:
         """Run ``fn`` in a thread that joined the namespace (its sockets live there)."""
-        result: dict[str, Any] = {}
-
-        def target() -> None:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/var/run/netns/{self.name}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    result["error"] = OSError(ctypes.get_errno(), "setns failed")
-                    return
-            finally:
-                os.close(fd)
-            try:
-                result["value"] = fn()
-            except BaseException as e:
-                result["error"] = e
-
-        t = threading.Thread(target=target)
-        t.start()
-        t.join(timeout)
-        if "error" in result:
-            raise result["error"]
-        return result["value"]
+        return netns.call_in(self.name, fn, timeout)
 
     def blackhole(self, on: bool) -> None:
         self.run("iptables", "-w", "5", "-I" if on else "-D", "INPUT", "-d", UPSTREAM, "-j", "DROP")

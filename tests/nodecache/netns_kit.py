@@ -8,14 +8,12 @@ node's resolvers are faked).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +21,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from pycoredns.testing import netns
+
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "nodelocaldns.yaml"
 NODE_CACHE = str(Path(sys.executable).parent / "node-cache")
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
 
 # sed values of the kubernetes.io task page, iptables mode.
 LOCAL_DNS = "169.254.20.10"
@@ -159,29 +158,8 @@ class Netns:
         return log
 
     def call(self, fn: Callable[[], T], timeout: float = 60) -> T:
-        """Run ``fn`` in a thread that joined this namespace (its sockets live there)."""
-        result: dict[str, Any] = {}
-
-        def target() -> None:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            fd = os.open(f"/var/run/netns/{self.name}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    result["error"] = OSError(ctypes.get_errno(), "setns failed")
-                    return
-            finally:
-                os.close(fd)
-            try:
-                result["value"] = fn()
-            except BaseException as e:  # handed back to the caller
-                result["error"] = e
-
-        t = threading.Thread(target=target)
-        t.start()
-        t.join(timeout)
-        if "error" in result:
-            raise result["error"]
-        return result["value"]  # type: ignore[no-any-return]
+        """Run ``fn`` in a thread that joined the namespace (its sockets live there)."""
+        return netns.call_in(self.name, fn, timeout)
 
     def rules(self) -> list[str]:
         """node-cache's rules in either iptables backend."""
