@@ -301,14 +301,11 @@ def test_the_machine_bound_on_two_workers_is_the_cores_over_the_cpu_every_query_
 @pytest.mark.skipif(shutil.which("dnsperf") is None, reason="needs dnsperf")
 def test_a_dnsperf_run_reports_its_own_cpu_time(tmp_path: Path) -> None:
     from benchmarks import configs, dnsperf
-    from benchmarks.procs import Server, free_port
+    from pycoredns.testing import FakeUpstream
 
-    port = free_port()
-    argv = configs.upstream_argv(sys.executable, str(RUN_PY.parent / "upstream.py"), port)
     qfile = configs.write_query_file(tmp_path / "q", configs.hit_names(10))
-    with Server("upstream", argv, tmp_path, None).start() as up:
-        up.wait_ready(port, configs.hit_names(1)[0])
-        res = dnsperf.run(dnsperf.dnsperf_argv(port, qfile, 1, rate=2000, cpu=None), tmp_path / "perf.log", 1)
+    # The upstream answers from a thread of this process: only dnsperf is a child.
+    with FakeUpstream() as up:
+        res = dnsperf.run(dnsperf.dnsperf_argv(up.port, qfile, 1, rate=2000, cpu=None), tmp_path / "perf.log", 1)
     assert res.completed > 1000
-    # dnsperf's own time over its 1 s: not the upstream's, which runs on (a child of pytest too).
-    assert 0 < res.cpu_seconds < 1.5
+    assert 0 < res.cpu_seconds < 1.5  # dnsperf's own time over its 1 s
