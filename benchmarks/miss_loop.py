@@ -36,6 +36,7 @@ import functools
 import importlib.util
 import os
 import re
+import select
 import shutil
 import socket
 import subprocess
@@ -46,16 +47,20 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-CONFIGS = ("node-local-dns", "forward only", "floor")
+CONFIGS = ("node-local-dns", "forward only", "floor", "node-local-dns tcp", "forward only tcp", "floor tcp")
+TCP_SUFFIX = " tcp"  # the configuration with its upstream over TCP (``force_tcp``)
 EMPTY_SUFFIX = " (no miss)"
 
 
 def corefile(config: str, port: int, upstream: int) -> str:
+    forward = f" forward . 127.0.0.1:{upstream}"
+    if config.endswith(TCP_SUFFIX):
+        forward += " {\n  force_tcp\n }"
+        config = config[: -len(TCP_SUFFIX)]
     if config == "forward only":
-        body = f" forward . 127.0.0.1:{upstream}\n"
-    else:  # benchmarks/configs.py's nodelocal_block, UDP (prometheus on a free port)
-        body = (f" errors\n cache 30\n forward . 127.0.0.1:{upstream}\n"
-                f" prometheus 127.0.0.1:0\n")
+        body = f"{forward}\n"
+    else:  # benchmarks/configs.py's nodelocal_block (prometheus on a free port)
+        body = f" errors\n cache 30\n{forward}\n prometheus 127.0.0.1:0\n"
     return f".:{port} {{\n bind 127.0.0.1\n{body}}}\n"
 
 
@@ -78,10 +83,14 @@ def serve(config: str, port: int, upstream: int, ctl: socket.socket, mode: str) 
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    if config == "floor":
+    if config.startswith("floor"):
         floor = _load("uvloop_forward_floor")
-        fwd = floor.Forwarder(loop, upstream, False)
+        tcp = config.endswith(TCP_SUFFIX)
+        fwd = floor.Forwarder(loop, upstream, tcp)
         loop.run_until_complete(loop.create_datagram_endpoint(lambda: fwd, local_addr=("127.0.0.1", port)))
+        if tcp:  # its one connection, dialed before the first query (the parent accepts it)
+            _t, fwd.stream = loop.run_until_complete(
+                loop.create_connection(lambda: floor.TCPUpstream(fwd), "127.0.0.1", upstream))
     else:
         from pycoredns.server import collector
         from pycoredns.server.app import App
@@ -144,14 +153,23 @@ def _opcode_counter(counts: dict[str, int]) -> Any:
 
 # -- the parent: client and upstream --------------------------------------------------------------
 class Peer:
-    """The client and the upstream of one server, in lock step."""
+    """The client and the upstream of one server, in lock step. With ``tcp`` the upstream answers
+    over TCP only (a query sent over UDP is never answered, and the miss times out): every query
+    that comes on a connection it accepted (one connection, pipelined, as forward keeps it; a
+    health probe's own one too)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tcp: bool = False) -> None:
         self.upstream_mod = _load("upstream")
         self.client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.client.bind(("127.0.0.1", 0))
         self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.up.bind(("127.0.0.1", 0))
+        self.listener: socket.socket | None = None
+        self.streams: dict[socket.socket, bytes] = {}  # accepted connections, what is unread on each
+        if tcp:
+            self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.listener.bind(("127.0.0.1", self.upstream_port))
+            self.listener.listen(16)
         self.port = _free_udp_port()
         self.sent = 0
 
@@ -169,18 +187,53 @@ class Peer:
         self.client.settimeout(timeout)
         self.up.settimeout(timeout)
         self.client.sendto(query, ("127.0.0.1", self.port))
-        while True:  # the upstream: answer whatever comes (a health probe too) until the query
-            data, addr = self.up.recvfrom(4096)
-            self.up.sendto(self.upstream_mod.answer(data, 3600) or data, addr)
-            if data[12:] == query[12:]:
-                break
+        if self.listener is None:
+            while True:  # the upstream: answer whatever comes (a health probe too) until the query
+                data, addr = self.up.recvfrom(4096)
+                self.up.sendto(self.upstream_mod.answer(data, 3600) or data, addr)
+                if data[12:] == query[12:]:
+                    break
+        else:
+            self._serve_tcp(query, timeout)
         reply = self.client.recv(4096)
         if reply[:2] != query[:2] or reply[3] & 0xF or reply[6:8] != b"\x00\x01":
             raise RuntimeError(f"unexpected reply to {name}: {reply!r}")
 
+    def _serve_tcp(self, query: bytes, timeout: float) -> None:
+        """Accept connections and answer the messages on them until the query."""
+        assert self.listener is not None
+        while True:
+            ready, _, _ = select.select([self.listener, *self.streams], [], [], timeout)
+            if not ready:
+                raise TimeoutError("the upstream got no query")
+            for sock in ready:
+                if sock is self.listener:
+                    conn, _ = self.listener.accept()
+                    self.streams[conn] = b""
+                    continue
+                got = sock.recv(65536)
+                if not got:
+                    del self.streams[sock]
+                    sock.close()
+                    continue
+                buf = self.streams[sock] + got
+                found = False
+                while len(buf) >= 2 and len(buf) >= 2 + (n := int.from_bytes(buf[:2], "big")):
+                    data, buf = buf[2 : 2 + n], buf[2 + n :]
+                    reply = self.upstream_mod.answer(data, 3600) or data
+                    sock.sendall(len(reply).to_bytes(2, "big") + reply)
+                    found = found or data[12:] == query[12:]
+                self.streams[sock] = buf
+                if found:
+                    return
+
     def close(self) -> None:
         self.client.close()
         self.up.close()
+        for sock in self.streams:
+            sock.close()
+        if self.listener is not None:
+            self.listener.close()
 
 
 def _free_udp_port() -> int:
@@ -193,7 +246,7 @@ def run_child(config: str, warm: int, misses: int, tree: str | None, callgrind: 
               opcodes: bool = False, out: str = "/dev/null") -> tuple[int | None, float, str]:
     """Run one server for ``warm`` then ``misses`` misses: (instructions collected or None, CPU
     ns of the measured batch, the opcode counts when asked)."""
-    peer = Peer()
+    peer = Peer(tcp=config.endswith(TCP_SUFFIX))
     parent_ctl, child_ctl = socket.socketpair()
     cmd = [sys.executable, __file__, "--child", config, "--port", str(peer.port),
            "--upstream", str(peer.upstream_port), "--ctl", str(child_ctl.fileno())]

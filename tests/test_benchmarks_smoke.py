@@ -309,3 +309,12 @@ def test_a_dnsperf_run_reports_its_own_cpu_time(tmp_path: Path) -> None:
         res = dnsperf.run(dnsperf.dnsperf_argv(up.port, qfile, 1, rate=2000, cpu=None), tmp_path / "perf.log", 1)
     assert res.completed > 1000
     assert 0 < res.cpu_seconds < 1.5  # dnsperf's own time over its 1 s
+
+
+def test_miss_loop_serves_each_query_over_a_tcp_upstream_with_force_tcp() -> None:
+    from benchmarks import miss_loop
+
+    # The peer's upstream answers over TCP only: a query forward sent over UDP would time out.
+    for config in ("node-local-dns tcp", "floor tcp"):
+        instructions, cpu_ns, report = miss_loop.run_child(config, 5, 20, None, False)
+        assert instructions is None and cpu_ns > 0 and not report.strip()
