@@ -390,7 +390,7 @@ class DoHProxy(Proxy):
 
     def give_back(self, conn: Any, now: float = 0.0) -> None:
         """A clean exchange: the connection stays (it is kept in ``_conns`` already)."""
-        if self._stopped:
+        if self.stopped:
             conn.conn.close()
 
     def idle_count(self, cls: str) -> int:

@@ -73,15 +73,16 @@ class Proxy:
         self.health = health or HealthChecker(self.addr, "tcp-tls" if tls else "udp", ssl_context=tls,
                                               server_name=server_name, local=local)
         self.probe = Probe()
-        self._idle: deque[UDPConn] = deque()
+        # Read by the handler too, which gives a UDP socket back itself after a clean exchange.
+        self.pool: deque[UDPConn] = deque()
         self._streams: list[StreamConn] = []  # open TCP/TLS connections, busy or idle
         self._timeouts: Timeouts | None = None
         self._keys: dict[str, tuple[str, str]] = {}  # metric label tuples, made once
         self._udp_key = self._key("udp")
-        self._durations: dict[int, Buckets] = {}  # by rcode: the shared histogram of (to, rcode)
+        self.durations: dict[int, Buckets] = {}  # by rcode: the shared histogram of (to, rcode)
         self._avg_dial = MAX_DIAL_TIMEOUT / 2
         self._sweeper: asyncio.Task[None] | None = None
-        self._stopped = False
+        self.stopped = False
 
     # -- health ----------------------------------------------------------------------------------
     def down(self, max_fails: int) -> bool:
@@ -146,7 +147,7 @@ class Proxy:
         ``time.monotonic()``, when the caller has it."""
         if proto == "udp" and self.tls is None:
             key = self._udp_key
-            pool = self._idle
+            pool = self.pool
             if pool:
                 if not now:
                     now = time.monotonic()
@@ -175,9 +176,9 @@ class Proxy:
 
     def observe_duration(self, rcode: int, seconds: float) -> None:
         """One exchange's duration, by rcode (coredns_proxy_request_duration_seconds)."""
-        b = self._durations.get(rcode)
+        b = self.durations.get(rcode)
         if b is None:
-            b = self._durations[rcode] = COUNTERS.duration_buckets(self.to, rcode)
+            b = self.durations[rcode] = COUNTERS.duration_buckets(self.to, rcode)
         b.counts[bisect_left(b.bounds, seconds)] += 1
         b.total += seconds
 
@@ -242,7 +243,7 @@ class Proxy:
         # Once stopped (a reload replaced this forward, or the server drains its last queries
         # before it hands over to another instance), a connection still carries the query that
         # dialed it, and closes after it (give_back, give_up): closing it here failed that query.
-        if not self._stopped:
+        if not self.stopped:
             self._streams.append(conn)  # open to the next queries at once
         return conn
 
@@ -258,8 +259,8 @@ class Proxy:
         """After a clean exchange: a UDP socket back to the pool (closed instead if stopped or the
         pool is full); a stream stays open, unless it is now idle and more than
         ``max_idle_conns`` streams are."""
-        if self._stopped or conn.closed:
-            if isinstance(conn, StreamConn) and self._stopped:
+        if self.stopped or conn.closed:
+            if isinstance(conn, StreamConn) and self.stopped:
                 conn.retire()  # closed once the other queries on it are answered, not before
             else:
                 conn.close()
@@ -269,7 +270,7 @@ class Proxy:
             if self.max_idle_conns > 0 and not conn.busy and self.idle_count("tcp") > self.max_idle_conns:
                 self._drop_stream(conn)
             return
-        pool = self._idle
+        pool = self.pool
         if self.max_idle_conns > 0 and len(pool) >= self.max_idle_conns:
             conn.close()
             return
@@ -300,14 +301,10 @@ class Proxy:
 
     def idle_count(self, cls: str) -> int:
         if cls == "udp":
-            return len(self._idle)
+            return len(self.pool)
         return sum(1 for c in self._streams if not c.busy and not c.closed)
 
     # -- lifecycle -------------------------------------------------------------------------------
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
-
     def start(self, hc_interval: float) -> None:
         self.probe.interval = hc_interval
         if self._sweeper is None:
@@ -328,14 +325,14 @@ class Proxy:
         # One pass: the pool holds thousands of sockets after an outage (a membership test per
         # socket against the kept list stalled the loop for seconds).
         keep: deque[UDPConn] = deque()
-        for c in self._idle:
+        for c in self.pool:
             if c.closed:
                 continue
             if expired(c):
                 c.close()
             else:
                 keep.append(c)
-        self._idle = keep
+        self.pool = keep
         for s in list(self._streams):
             if s.closed:
                 self._streams.remove(s)
@@ -343,14 +340,14 @@ class Proxy:
                 self._drop_stream(s)
 
     def stop(self) -> None:
-        self._stopped = True
+        self.stopped = True
         self.probe.stop()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        while self._idle:
+        while self.pool:
             with contextlib.suppress(Exception):
-                self._idle.popleft().close()
+                self.pool.popleft().close()
         streams, self._streams = self._streams, []
         for s in streams:
             with contextlib.suppress(Exception):
