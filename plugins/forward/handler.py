@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycoredns.plugin import Deferred, Handler, HandlerError, Plugin, Reply, Request, Result, dns, plugin_log, wire
-from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, Spoofed, UDPConn
+from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, Spoofed, StreamConn, UDPConn
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
 from pycoredns.plugins.forward.proxy import Proxy
@@ -349,10 +349,15 @@ class Exchange(Deferred[Reply]):
             return
         now = time.monotonic()
         if conn is not None:
-            # proxy.give_back(), inlined for its usual case: a UDP socket back to an unbounded pool.
-            if type(conn) is UDPConn and not conn.closed and not proxy.stopped and not proxy.max_idle_conns:
+            # proxy.give_back(), inlined for its usual cases: a UDP socket back to an unbounded
+            # pool, a stream kept open as it is.
+            kind = type(conn)
+            if (kind is UDPConn or kind is StreamConn) and not (
+                conn.closed or proxy.stopped or proxy.max_idle_conns
+            ):
                 conn.used = now
-                proxy.pool.append(conn)
+                if kind is UDPConn:
+                    proxy.pool.append(conn)  # type: ignore[arg-type]
             else:
                 proxy.give_back(conn, now)
         if self._state:

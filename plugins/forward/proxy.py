@@ -79,6 +79,7 @@ class Proxy:
         self._timeouts: Timeouts | None = None
         self._keys: dict[str, tuple[str, str]] = {}  # metric label tuples, made once
         self._udp_key = self._key("udp")
+        self._stream_key = self._key("tcp-tls" if tls is not None else "tcp")
         self.durations: dict[int, Buckets] = {}  # by rcode: the shared histogram of (to, rcode)
         self._avg_dial = MAX_DIAL_TIMEOUT / 2
         self._sweeper: asyncio.Task[None] | None = None
@@ -163,9 +164,24 @@ class Proxy:
                     return udp
             conn: Conn | None = None
         else:
-            label = "tcp-tls" if self.tls is not None else proto
-            key = self._keys.get(label) or self._key(label)
-            conn = self._take_stream(now or time.monotonic()) if self._streams else None
+            key = self._stream_key  # proto is "tcp" here, or the upstream is TLS
+            streams = self._streams
+            conn = None
+            if streams:
+                if not now:
+                    now = time.monotonic()
+                # The usual case: the first stream is open, has room and is not too old to use.
+                first = streams[0]
+                if (
+                    not first.closed
+                    and not first.retired
+                    and len(first.pending) < PIPELINE
+                    and (first.pending or now - first.used <= self.expire)
+                    and (self.max_age <= 0 or first.created >= now - self.max_age)
+                ):
+                    conn = first
+                else:
+                    conn = self._take_stream(now)
         counts = COUNTERS.conn_cache_misses if conn is None else COUNTERS.conn_cache_hits
         counts[key] = counts.get(key, 0) + 1
         return conn
@@ -183,16 +199,7 @@ class Proxy:
         b.total += seconds
 
     def _take_stream(self, now: float) -> StreamConn | None:
-        # The usual case: the first stream is open, has room and is not too old to use.
-        first = self._streams[0]
-        if (
-            not first.closed
-            and not first.retired
-            and len(first.pending) < PIPELINE
-            and (first.pending or now - first.used <= self.expire)
-            and (self.max_age <= 0 or first.created >= now - self.max_age)
-        ):
-            return first
+        # The first one would not do (take_idle looked): each open stream in turn.
         oldest = now - self.max_age if self.max_age > 0 else None
         found = None
         for conn in list(self._streams):

@@ -27,6 +27,7 @@ from pycoredns.plugins.forward.connections import (
     overflow_reply,
 )
 from pycoredns.plugins.forward.handler import client_reply, mirror_opt
+from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import RandomPolicy, RoundRobinPolicy, SequentialPolicy
 from pycoredns.plugins.forward.proxy import CUT_BATCH, Proxy
 from pycoredns.testing import make_request
@@ -334,3 +335,62 @@ def test_timeouts_keep_one_ticker_when_a_timeout_asks_again() -> None:
         return ticks
 
     assert asyncio.run(main()) <= 0.1 / TICK + 5
+
+
+class _Transport:
+    """What a StreamConn writes to, kept."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 2, 3, 13, 1000], ids=lambda n: f"chunks-of-{n}" if n else "frame-by-frame")
+def test_a_stream_reads_every_frame_however_the_bytes_come(chunk: int) -> None:
+    # Replies in any order, split anywhere or several in one read: each reaches its own query by
+    # ID, once; a message shorter than a header and one with an unknown ID are dropped, counted.
+    from pycoredns.plugins.forward.connections import StreamConn
+
+    loop = asyncio.new_event_loop()
+    try:
+        conn = StreamConn(loop, "127.0.0.1:53", "tcp", Timeouts(loop))
+        transport = _Transport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        got: dict[str, list[tuple[bytes | None, BaseException | None]]] = {}
+        now = time.monotonic()
+        for name in ("a.example.org", "b.example.org", "c.example.org"):
+            req = make_request(name, "A")
+            conn.send(req.wire, len(req.key), now, now + 2.0, 65535,
+                      lambda r, e, name=name: got.setdefault(name, []).append((r, e)), False)
+        ids = [w[2:4] for w in transport.written]
+        assert len(set(ids)) == 3
+        other = next(i for i in (b"\xff\xff", b"\xff\xfe", b"\xff\xfd") if i not in ids)
+        frames = [
+            b"short",  # shorter than a header: dropped
+            other + _reply("b.example.org", "A", 1)[2:],  # no query has its ID: dropped
+            ids[2] + _reply("c.example.org", "A", 1)[2:],
+            ids[0] + _reply("a.example.org", "A", 1)[2:],
+            ids[1] + _reply("b.example.org", "A", 1)[2:],
+        ]
+        stream = b"".join(struct.pack(">H", len(f)) + f for f in frames)
+        dropped = COUNTERS.dropped_replies.get(("127.0.0.1:53", "tcp"), 0)
+        if chunk:
+            for i in range(0, len(stream), chunk):
+                conn.data_received(stream[i : i + chunk])
+        else:  # each read one whole message (the usual case, read without the general loop)
+            for f in frames:
+                conn.data_received(struct.pack(">H", len(f)) + f)
+        assert got == {"c.example.org": [(frames[2], None)], "a.example.org": [(frames[3], None)],
+                       "b.example.org": [(frames[4], None)]}
+        assert not conn.pending and conn.buf == b""
+        assert COUNTERS.dropped_replies.get(("127.0.0.1:53", "tcp"), 0) == dropped + 2
+    finally:
+        loop.close()
