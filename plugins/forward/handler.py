@@ -99,7 +99,7 @@ class Forward(Plugin):
         if loop is None:  # served before start (a direct call): look the loop up once
             loop = self.loop = asyncio.get_running_loop()
         if self._waiting or self._started >= START_BATCH:
-            ex = Exchange(self, req, bool(limit), False)
+            ex = Exchange(self, req, limit != 0, False)
             self._waiting.append(ex)
             return ex
         self._started += 1
@@ -108,7 +108,7 @@ class Forward(Plugin):
             # Armed here rather than at a turn's first start: a server asked a few misses per
             # turn (most of the time) pays one callback per START_BATCH misses, not one per turn.
             loop.call_soon(self._next_turn, loop)
-        return Exchange(self, req, bool(limit), True)  # started as it is made
+        return Exchange(self, req, limit != 0, True)  # started as it is made
 
     @property
     def waiting(self) -> int:
@@ -364,8 +364,9 @@ class Exchange(Deferred[Reply]):
             return
         rcode = reply[3] & 0xF
         took = now - self.started
-        b = proxy.durations.get(rcode)  # proxy.observe_duration(), inlined once its buckets exist
-        if b is None:
+        try:  # proxy.observe_duration(), inlined once its buckets exist
+            b = proxy.durations[rcode]
+        except KeyError:
             proxy.observe_duration(rcode, took)
         else:
             b.counts[bisect_left(b.bounds, took)] += 1

@@ -160,7 +160,12 @@ class Proxy:
                         udp.close()
                         continue
                     hits = COUNTERS.conn_cache_hits
-                    hits[key] = hits.get(key, 0) + 1
+                    # Indexed, not .get(): no method call once the key is there (every query after
+                    # the first).
+                    try:
+                        hits[key] += 1
+                    except KeyError:
+                        hits[key] = 1
                     return udp
             conn: Conn | None = None
         else:
@@ -183,7 +188,10 @@ class Proxy:
                 else:
                     conn = self._take_stream(now)
         counts = COUNTERS.conn_cache_misses if conn is None else COUNTERS.conn_cache_hits
-        counts[key] = counts.get(key, 0) + 1
+        try:
+            counts[key] += 1
+        except KeyError:
+            counts[key] = 1
         return conn
 
     def _key(self, label: str) -> tuple[str, str]:
