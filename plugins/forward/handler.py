@@ -122,10 +122,11 @@ class Forward(Plugin):
         # serve, which arms this again once that fills (never two of these armed at once).
         waiting = self._waiting
         started = 0
-        now = time.monotonic()
-        while waiting and started < START_BATCH:
-            waiting.popleft().run(now)  # gives up instead if the deadline passed while it waited
-            started += 1
+        if waiting:  # the clock read only when one waits: most boundaries find none
+            now = time.monotonic()
+            while waiting and started < START_BATCH:
+                waiting.popleft().run(now)  # gives up instead if the deadline passed while it waited
+                started += 1
         self._started = started
         if started == START_BATCH:
             loop.call_soon(self._next_turn, loop)
@@ -304,8 +305,6 @@ class Exchange(Deferred[Reply]):
     def on_reply(self, reply: bytes | None, err: BaseException | None) -> None:
         conn, self.conn = self.conn, None
         proxy = self.proxy
-        if reply is not None and proxy.fails and conn is not None:
-            proxy.back(self.started)  # it answers again: what went out before will not be answered
         if reply is None or err is not None:
             if conn is not None:
                 proxy.give_up(conn, err)
@@ -321,6 +320,8 @@ class Exchange(Deferred[Reply]):
                 return
             self.failed(err)
             return
+        if proxy.fails and conn is not None:
+            proxy.back(self.started)  # it answers again: what went out before will not be answered
         req = self.req
         # CoreDNS's request.Match, read before the walk so that the walk can start after a
         # question known to be ours; a reply that fails it is still walked in full first: one
