@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/miss_loop.py                  # us of server CPU per miss
     .venv/bin/python benchmarks/miss_loop.py --callgrind      # instructions per miss (valgrind)
     .venv/bin/python benchmarks/miss_loop.py --callgrind --tree ../main   # another checkout
+    .venv/bin/python benchmarks/miss_loop.py --callgrind --only "node-local-dns tcp"   # TCP upstream
 
 The server runs in a child process: pycoredns started as the program starts it (the App, its
 listeners, the collector settled) with the node-local-dns block (``errors, cache 30, forward,
@@ -13,6 +14,11 @@ the upstream socket, answers it (benchmarks/upstream.py's answer: one A record, 
 reads the reply. So every miss takes the whole path: the listener's datagram, the dispatcher,
 the cache's lookup and store, forward's pooled connected UDP socket and its reply checks, the
 observers, the reply's sendto; and the event loop's own work between them.
+
+Each configuration has a TCP variant (``node-local-dns tcp``, ``forward only tcp``, ``floor
+tcp``): forward with ``force_tcp`` (the node-local-dns cluster block's upstream), the floor with
+``--tcp``. The upstream then answers over TCP only, on the connections it accepts (forward keeps
+one and pipelines its queries on it), so a query sent over UDP would never be answered.
 
 The child serves a warm-up batch first (first-use costs, forward's socket pool), then the
 measured batch inside ``functools.reduce``, whose C function is what valgrind collects
