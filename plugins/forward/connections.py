@@ -49,6 +49,7 @@ _QD_ONE = b"\x00\x01"
 TICK = 0.01  # how late a read timeout may fire, at most (while the loop keeps up)
 BATCH = 4  # timeouts handled in one turn of the event loop before it reads its sockets again
 PIPELINE = 16  # queries in flight on one stream connection, at most
+INF = float("inf")
 
 # Query IDs: 2-byte strings from os.urandom, drawn 2048 at a time (one system call, not one per
 # query). A forked child starts with a fresh draw, never its parent's.
@@ -206,6 +207,17 @@ class Conn:
         self.created = time.monotonic()
         self.used = self.created
         self.closed = False
+        # The earliest due time this connection has queued with its Timeouts since the tick last
+        # took one of its entries (INF: none). An exchange due no earlier is covered by that
+        # entry and queues none of its own: a pooled socket reused query after query queues one
+        # entry per read timeout, not one per query. When the tick takes an entry, time_out()
+        # queues the exchanges still in flight again.
+        self.watched = INF
+
+    def _watch(self, due: float) -> None:
+        """Queue a timeout entry at ``due`` (Timeouts.watch, and what it covers noted)."""
+        self.watched = due
+        self.timeouts.watch(self, due)
 
     def _fail_soon(self, on_done: Done, error: BaseException) -> None:
         # Never call back from inside send(): the caller may be several retries deep already.
@@ -309,15 +321,8 @@ class UDPConn(Conn):
         self.due = due
         self.near_misses = 0
         self.on_done = on_done
-        # Timeouts.watch(), inlined: one call less for every miss.
-        t = self.timeouts
-        q = t.queue
-        if not q or due >= q[-1][0]:
-            q.append((due, self))
-        else:
-            heapq.heappush(t.late, (due, next(t.order), self))
-        if t.timer is None:
-            t.timer = t.loop.call_later(TICK, t._tick)
+        if due < self.watched:  # else an entry queued already fires in time (see Conn.watched)
+            self._watch(due)
 
     def _readable(self) -> None:
         try:
@@ -351,8 +356,12 @@ class UDPConn(Conn):
         on_done(reply, error)
 
     def time_out(self, now: float) -> None:
-        if self.on_done is not None and self.due <= now:
-            self._finish(None, self._timeout_error())
+        self.watched = INF  # the tick took this connection's entry
+        if self.on_done is not None:
+            if self.due <= now:
+                self._finish(None, self._timeout_error())
+            else:
+                self._watch(self.due)  # sent after that entry was queued: still watched
 
     def cut(self, since: float, error: BaseException) -> None:
         if self.on_done is not None and self.sent < since:
@@ -466,24 +475,22 @@ class StreamConn(Conn, asyncio.Protocol):
         while qid in pending:  # unique among this connection's queries in flight
             qid = new_id()
         pending[qid] = (on_done, now, due, cached)
-        # Timeouts.watch(), inlined: one call less for every miss.
-        timeouts = self.timeouts
-        q = timeouts.queue
-        if not q or due >= q[-1][0]:
-            q.append((due, self))
-        else:
-            heapq.heappush(timeouts.late, (due, next(timeouts.order), self))
-        if timeouts.timer is None:
-            timeouts.timer = timeouts.loop.call_later(TICK, timeouts._tick)
+        if due < self.watched:  # else an entry queued already fires in time (see Conn.watched)
+            self._watch(due)
         t.write(_LEN_ID.pack(len(query), qid) + query[2:])
 
     def time_out(self, now: float) -> None:
+        self.watched = INF  # the tick took this connection's entry
         pending = self.pending
         due = [(qid, p) for qid, p in pending.items() if p[2] <= now]
         for qid, _p in due:
             del pending[qid]
         for _qid, p in due:
             p[0](None, self._timeout_error())
+        if pending:  # sent after that entry was queued: still watched, from the earliest
+            first = min(p[2] for p in pending.values())
+            if first < self.watched:
+                self._watch(first)
 
     def cut(self, since: float, error: BaseException) -> None:
         pending = self.pending

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import cast
 
 import dnslib
@@ -394,3 +395,53 @@ def test_a_stream_reads_every_frame_however_the_bytes_come(chunk: int) -> None:
         assert COUNTERS.dropped_replies.get(("127.0.0.1:53", "tcp"), 0) == dropped + 2
     finally:
         loop.close()
+
+
+def test_a_reused_connection_queues_one_timeout_entry_and_still_times_out_its_later_queries() -> None:
+    # A query due no earlier than an entry the connection has queued adds none of its own; when
+    # the tick takes that entry, the query still in flight is queued again and times out.
+    from pycoredns.plugins.forward.connections import StreamConn
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        upstream.bind(("127.0.0.1", 0))
+        upstream.setblocking(False)
+        p = Proxy("127.0.0.1", upstream.getsockname()[1])
+        timeouts = p.timeouts(loop)
+        udp = p.dial_udp(loop)
+        stream = StreamConn(loop, "127.0.0.1:53", "tcp", timeouts)
+        transport = _Transport()
+        stream.connection_made(transport)  # type: ignore[arg-type]
+        got: dict[str, asyncio.Future[tuple[bytes | None, BaseException | None]]] = {
+            k: loop.create_future() for k in ("udp1", "udp2", "tcp1", "tcp2")}
+
+        def done(k: str) -> Callable[[bytes | None, BaseException | None], None]:
+            return lambda r, e: got[k].set_result((r, e))
+
+        req = make_request("example.org")
+        now = time.monotonic()
+        udp.send(req.wire, len(req.key), now, now + 0.05, 512, done("udp1"), False)
+        stream.send(req.wire, len(req.key), now, now + 0.05, 65535, done("tcp1"), False)
+        entries = len(timeouts.queue) + len(timeouts.late)
+        assert entries == 2
+        query = await loop.sock_recv(upstream, 512)  # the first UDP query, answered
+        await loop.sock_sendto(upstream, _reply("example.org", "A", struct.unpack(">H", query[:2])[0]),
+                               udp.sock.getsockname())
+        assert (await asyncio.wait_for(got["udp1"], 5))[1] is None
+        reply = transport.written[0][2:4] + _reply("example.org", "A", 1)[2:]
+        stream.data_received(struct.pack(">H", len(reply)) + reply)
+        assert (await got["tcp1"])[1] is None
+        # The same connections again, due later: covered by the entries queued, none added.
+        now = time.monotonic()
+        udp.send(req.wire, len(req.key), now, now + 0.3, 512, done("udp2"), False)
+        stream.send(req.wire, len(req.key), now, now + 0.3, 65535, done("tcp2"), False)
+        assert len(timeouts.queue) + len(timeouts.late) == entries
+        for k in ("udp2", "tcp2"):
+            r, e = await asyncio.wait_for(got[k], 5)
+            assert r is None and isinstance(e, ReadTimeout)
+        p.stop()
+        timeouts.stop()
+        upstream.close()
+
+    asyncio.run(main())
