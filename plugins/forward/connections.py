@@ -18,9 +18,10 @@ cannot answer for: the odds of a guess landing stay at NEAR_MISSES in 65,536, ho
 guesses are sent.
 
 Read timeouts are not one timer per query: a :class:`Timeouts` ticker per upstream wakes every
-:data:`TICK` seconds while exchanges are in flight and ends the ones that are due. It keeps each
-exchange's due time in send order, so a tick looks only at what is due, not at everything in
-flight (in an upstream outage that is thousands of exchanges, a hundred times a second).
+:data:`TICK` seconds while exchanges are in flight and ends the ones that are due. It keeps due
+times in send order, so a tick looks only at what is due, not at everything in flight (in an
+upstream outage that is thousands of exchanges, a hundred times a second); a connection queues
+one only when none it has queued would fire in time (see ``Conn.watched``).
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ def overflow_reply(data: bytes, question_len: int) -> bytes:
 class Timeouts:
     """The read timeouts of one upstream's exchanges in flight.
 
-    Each exchange sent puts ``(due, conn)`` here. Due times mostly come in send order (send time
+    A connection puts ``(due, conn)`` here for an exchange it sends, unless an entry it queued
+    already comes no later (``Conn.watched``); it queues again, from ``time_out``, the exchanges
+    still in flight when the tick takes its entry. Due times mostly come in send order (send time
     plus the upstream's read timeout), so they queue in a deque; the few that do not (clipped to
     the query's deadline) go to a heap. Every :data:`TICK` seconds, while anything is queued, the
     tick takes what is due from both and asks its connection to time out what is due on it: an
