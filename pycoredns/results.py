@@ -53,6 +53,10 @@ class Deferred(Generic[T]):
 
     __slots__ = ("_state", "_value", "_steps", "_cb", "_args", "_more")
 
+    # The state of a Deferred settled with a value: for a subclass that runs its steps itself
+    # (forward's reply, which knows it is pending and its steps wait: set_result without a call).
+    SETTLED = _VALUE
+
     def __init__(self) -> None:
         self._state = _PENDING
         self._value: Any = None

@@ -22,9 +22,9 @@ from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, 
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
 from pycoredns.plugins.forward.proxy import Proxy
-from pycoredns.results import _VALUE
 
 log = plugin_log("forward")
+_SETTLED = Deferred.SETTLED  # read once: a module global, not a class attribute, on every reply
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: no query waits longer than this
 ATTEMPTS_PER_UPSTREAM = 2  # defaultConnectAttemptsPerUpstream
 NO_HEALTHY = "no healthy proxies"
@@ -406,7 +406,7 @@ class Exchange(Deferred[Reply]):
             self.fwd.concurrent -= 1
         value = req.wire[:2] + reply[2:] if not req.q.edns else client_reply(req, reply)
         if self._steps is not None:
-            self._run_steps(_VALUE, value)  # set_result(), inlined: pending (checked above), steps wait
+            self._run_steps(_SETTLED, value)  # set_result(), inlined: pending (checked above), steps wait
         else:
             self.set_result(value)
 
