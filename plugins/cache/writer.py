@@ -86,6 +86,8 @@ _TYPE_CLASS = struct.Struct(">HH").unpack_from
 _RECORD = struct.Struct(">HHHIH").unpack_from
 # What follows a record's owner name: type, class, TTL, rdata length.
 _RECORD_AFTER_NAME = struct.Struct(">HHIH").unpack_from
+# The TTL offsets of a reply with one answer record (see write_common).
+_ONE_ANSWER = (10,)
 # The shapes of common replies, by (counts, TTL offsets, RA/AD/rcode): one lookup per store.
 _shapes: dict[tuple[int, int, int, tuple[int, ...], int], Shape] = {}
 
@@ -116,18 +118,35 @@ def write_common(
         or qtype != q.qtype
         or qclass != q.qclass
         or qtype in _NOT_COMMON
-        or data[12:name_end].lower() != q.lname
+        # The name as the query had it (lower case, nearly always) compared in place, without a
+        # slice; a reply in other letters is lower-cased to be compared.
+        or (not data.startswith(q.lname, 12) and data[12:name_end].lower() != q.lname)
     ):
         return None
     rcode = f2 & 0xF
     s = cache.settings
-    offsets = []  # of the TTL fields, from the end of the question name
+    offsets: tuple[int, ...]  # of the TTL fields, from the end of the question name
     uniform = -1  # the TTL every record has, when they all have the same (-2: they differ)
     pos = qend
     try:
-        if rcode == 0 and an and not ns:
+        if rcode == 0 and an == 1 and not ns:
+            # The one answer record most replies hold: its TTL field is always 10 octets after
+            # the question name (name, type, class; then the record's pointer, type, class).
+            success = True
+            owner, rtype, rclass, uniform, rdlen = _RECORD(data, pos)
+            if owner != 0xC00C or rtype != qtype or rclass != qclass:
+                return None
+            ttl = uniform if uniform < s.success_ttl else s.success_ttl
+            if ttl < s.success_min_ttl:
+                ttl = s.success_min_ttl
+            if ttl > s.success_ttl:
+                ttl = s.success_ttl
+            offsets = _ONE_ANSWER
+            pos += 12 + rdlen
+        elif rcode == 0 and an and not ns:
             success = True
             ttl = s.success_ttl
+            found = []
             left = an  # counted down: a range() to iterate costs more than this walk's usual record
             while left:
                 left -= 1
@@ -138,12 +157,13 @@ def write_common(
                     uniform = got if uniform == -1 else -2
                 if got < ttl:
                     ttl = got
-                offsets.append(pos + 6 - name_end)
+                found.append(pos + 6 - name_end)
                 pos += 12 + rdlen
             if ttl < s.success_min_ttl:
                 ttl = s.success_min_ttl
             if ttl > s.success_ttl:
                 ttl = s.success_ttl
+            offsets = tuple(found)
         elif ns == 1 and not an and (rcode == 0 or rcode == 3):
             success = False
             pos = wire.skip_name(data, pos)
@@ -151,7 +171,7 @@ def write_common(
             if rtype != response.TYPE_SOA:
                 return None
             uniform = ttl
-            offsets.append(pos + 4 - name_end)
+            offsets = (pos + 4 - name_end,)
             pos += 10 + rdlen
             ttl = _clamp(ttl if ttl < s.denial_ttl else s.denial_ttl, s.denial_min_ttl, s.denial_ttl)
         else:
@@ -179,10 +199,10 @@ def write_common(
     if ttl > 0:
         disabled = s.success_disabled if success else s.denial_disabled
         if not disabled or not dns.zone_match(disabled, req.name):
-            shape_key = (an, ns, ar, tuple(offsets), f2 & 0xAF)  # RA, AD and rcode
+            shape_key = (an, ns, ar, offsets, f2 & 0xAF)  # RA, AD and rcode
             shape = _shapes.get(shape_key)
             if shape is None:
-                shape = shape_for(shape_key[3], (1, an, ns, ar - 1 if ar else 0), rcode, bool(f2 & 0x80),
+                shape = shape_for(offsets, (1, an, ns, ar - 1 if ar else 0), rcode, bool(f2 & 0x80),
                                   bool(f2 & 0x20), success)
                 if len(_shapes) < 4096:
                     _shapes[shape_key] = shape

@@ -354,6 +354,7 @@ def _flags(**bits: int) -> Callable[[dnslib.DNSRecord], None]:
     return build
 
 
+@pytest.mark.parametrize("qname", ["Www.Example.org", "www.example.org"], ids=["mixed-case", "lower-case"])
 @pytest.mark.parametrize("edns", [False, True], ids=["plain", "edns"])
 @pytest.mark.parametrize(
     ("settings", "build"),
@@ -373,11 +374,11 @@ def _flags(**bits: int) -> Callable[[dnslib.DNSRecord], None]:
     ],
 )
 def test_the_common_reply_shapes_are_written_as_the_general_path_writes_them(
-    settings: dict[str, object], build: Callable[[dnslib.DNSRecord], None], edns: bool
+    settings: dict[str, object], build: Callable[[dnslib.DNSRecord], None], edns: bool, qname: str
 ) -> None:
     from pycoredns.plugins.cache import response, writer
 
-    req = make_request("Www.Example.org", "A")
+    req = make_request(qname, "A")
     key = req.key + b"\x00"
     data = _reply(dnslib.DNSRecord.parse(req.wire), build, edns)
     outcomes = []
@@ -410,6 +411,11 @@ def test_the_common_reply_shapes_are_written_as_the_general_path_writes_them(
                      id="cname"),
         pytest.param(lambda r: (_a(60)(r), r.add_auth(soa("example.org.", 60))), id="answer-and-authority"),
         pytest.param(lambda r: setattr(r.header, "tc", 1), id="truncated"),
+        # Another question of the same length (its answer's owner points at it): not this query's.
+        pytest.param(lambda r: (setattr(r.q, "qname", dnslib.DNSLabel("wwx.example.org")), _a(60)(r)),
+                     id="other-question"),
+        pytest.param(lambda r: (setattr(r.q, "qname", dnslib.DNSLabel("WWX.example.org")), _a(60)(r)),
+                     id="other-question-other-case"),
     ],
 )
 def test_other_reply_shapes_take_the_general_path(build: Callable[[dnslib.DNSRecord], object]) -> None:
