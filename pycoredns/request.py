@@ -40,8 +40,11 @@ class Request:
         "meta",
         "span",
         "_msg",
+        "_msg_wire",
         "_qname",
     )
+
+    _msg_wire: bytes  # the bytes ``_msg`` was parsed from (set with it)
 
     def __init__(
         self,
@@ -143,13 +146,18 @@ class Request:
     # -- the message -----------------------------------------------------------------------------
     @property
     def msg(self) -> dnslib.DNSRecord:
-        """The whole query parsed by dnslib (parsed on first use only)."""
-        if self._msg is None:
-            try:
-                self._msg = dnslib.DNSRecord.parse(self.wire)
-            except Exception:  # dnslib raises several kinds (and RecursionError): all mean "cannot read"
-                self._msg = self._header_and_question()
-        return self._msg
+        """The whole query parsed by dnslib (parsed on first use, and again once ``wire`` is other
+        bytes: a plugin may assign it, as the cache does twice per miss, with nothing to reset)."""
+        m = self._msg
+        if m is not None and self._msg_wire is self.wire:
+            return m
+        data = self._msg_wire = self.wire
+        try:
+            m = dnslib.DNSRecord.parse(data)
+        except Exception:  # dnslib raises several kinds (and RecursionError): all mean "cannot read"
+            m = self._header_and_question()
+        self._msg = m
+        return m
 
     def _header_and_question(self) -> dnslib.DNSRecord:
         """The query as dnslib sees it when dnslib cannot parse all of it.
@@ -204,13 +212,14 @@ class Request:
 
     def swap_wire(self, data: bytes) -> bytes:
         """Carry ``data``, the same query with other header flags, in place of the bytes held now;
-        returns those. The question is not read again; a dnslib parse of the old bytes is dropped.
+        returns those. The question is not read again; a dnslib parse of the old bytes is not
+        reused (see :attr:`msg`).
 
         What the cache does on a miss: the rest of the chain sees the query with AD set, and the
-        request gets its own bytes back once that answered (no copy of the request per miss)."""
+        request gets its own bytes back once that answered (no copy of the request per miss). The
+        cache assigns ``wire`` itself, which is the same without a call."""
         old = self.wire
         self.wire = data
-        self._msg = None
         return old
 
     def take_outcome(self, copy: Request) -> None:

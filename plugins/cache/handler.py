@@ -130,8 +130,9 @@ class Cache(Plugin):
         if not w[3] & 0x20:
             # The query goes on with AD set, as CoreDNS's does. The request itself carries those
             # bytes until the rest of the chain has answered, then its own again (both
-            # continuations put them back): no copy of the request per miss.
-            req.swap_wire(w[:3] + _WITH_AD[w[3]] + w[4:])
+            # continuations put them back): no copy of the request per miss. Assigned, not through
+            # Request.swap_wire: the same, without a call (req.msg follows the bytes).
+            req.wire = w[:3] + _WITH_AD[w[3]] + w[4:]
         nxt = self.next
         if nxt is None or req.span is not None:
             return self.next_then(req, self._on_answer, w, req, key, stats, on_error=_failed)
@@ -145,7 +146,7 @@ class Cache(Plugin):
         return then(result, self._on_answer, w, req, key, stats, on_error=_failed)
 
     def _answered(self, result: Reply, query: bytes, req: Request, key: bytes, stats: metrics.Stats) -> Reply:
-        req.swap_wire(query)
+        req.wire = query  # the client's own bytes again (see _miss)
         if type(result) is bytes:
             ad = query[3] & 0x20 != 0  # the client's own AD bit
             return (write_common(self, req, key, stats, ad, result)
@@ -190,7 +191,7 @@ class Cache(Plugin):
 
 
 def _failed(error: Exception, query: bytes, req: Request, key: bytes, stats: metrics.Stats) -> Reply:
-    req.swap_wire(query)  # the client's own query again (see Cache._miss)
+    req.wire = query  # the client's own query again (see Cache._miss)
     raise error
 
 

@@ -354,3 +354,15 @@ def test_swap_wire_carries_other_flags_and_gives_the_old_bytes_back() -> None:
     assert req.wire is with_ad and req.msg.header.ad == 1  # the old parse is not reused
     assert req.key == make_request("example.org.").key  # the question is the same
     assert req.swap_wire(own) is with_ad and req.msg.header.ad == 0
+
+
+def test_a_parse_follows_the_wire_assigned() -> None:
+    """What the cache does on a miss: ``wire`` assigned, then back; ``msg`` reads the bytes held."""
+    req = make_request("Example.org.")
+    own = req.wire
+    assert req.msg.header.ad == 0
+    assert req.msg is req.msg  # parsed once for the same bytes
+    req.wire = own[:3] + bytes((own[3] | 0x20,)) + own[4:]
+    assert req.msg.header.ad == 1
+    req.wire = own
+    assert req.msg.header.ad == 0
