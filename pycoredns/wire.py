@@ -393,6 +393,10 @@ def _name_after(data: bytes, pos: int) -> int:
             raise MalformedMessage("dns: bad rdata")
 
 
+class _NotPlain(Exception):
+    """Raised by :func:`check_reply`'s one-pass read when the reply needs the general walk."""
+
+
 def check_reply(data: bytes, question_end: int = 0) -> bytes:
     """Check that ``data`` unpacks as a DNS message; return it with its counts made true.
 
@@ -405,62 +409,60 @@ def check_reply(data: bytes, question_end: int = 0) -> bytes:
 
     ``question_end``, when given, says the caller already knows the message holds one question
     ending there whose name has no pointer (forward compared it with its own query's).
+
+    The usual reply is read here in one pass (every forwarded reply comes through, so without a
+    call more): one question whose name has no pointer, records whose owners are the root, a
+    pointer to the question (known good once it is) or any name that checks out, the counts
+    true and nothing after the last record. Anything else (:class:`_NotPlain` or an error on the
+    way) is read and judged by the general walk.
     """
     try:
-        if _plain_reply(data, question_end):
+        if data[4] or data[5] != 1:  # one question (read by index: no slice)
+            raise _NotPlain
+        n = len(data)
+        pos = question_end
+        if not pos:
+            p = 12
+            octets = 1
+            c = data[12]
+            while c:
+                if c & 0xC0:
+                    raise _NotPlain
+                octets += c + 1
+                if octets > _MAX_NAME_OCTETS:
+                    raise _NotPlain
+                p += c + 1
+                c = data[p]
+            pos = p + 5
+        an, ns, ar = _THREE_COUNTS(data, 6)
+        left = an + ns + ar  # counted down: a range() costs more than a usual reply's records
+        while left:
+            left -= 1
+            if pos >= n:
+                raise _NotPlain
+            c = data[pos]
+            if c == 0xC0 and data[pos + 1] == 12:
+                pos += 2
+            elif c == 0:
+                pos += 1
+            else:
+                pos = _name_after(data, pos)
+            rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
+            rdata = pos + 10
+            pos = rdata + rdlen
+            if pos > n:
+                raise _NotPlain
+            if rdlen:
+                if rtype == 1:
+                    if rdlen != 4:
+                        raise _NotPlain
+                else:
+                    _check_rdata(data, rtype, rdata, pos)
+        if pos == n:
             return data
-    except (IndexError, MalformedMessage, struct.error):
+    except (_NotPlain, IndexError, MalformedMessage, struct.error):
         pass
     return _check_reply_walk(data)
-
-
-def _plain_reply(data: bytes, pos: int) -> bool:
-    """True for the usual reply, read in one pass: one question whose name has no pointer,
-    records whose owners are the root, a pointer to the question (known good once it is) or
-    any name that checks out, the counts true and nothing after the last record. False (or an
-    exception) for anything else, which the general walk then reads and judges. ``pos``: where
-    the question is known to end, or 0."""
-    if data[4] or data[5] != 1:  # one question (read by index: no slice)
-        return False
-    n = len(data)
-    if not pos:
-        p = 12
-        octets = 1
-        c = data[12]
-        while c:
-            if c & 0xC0:
-                return False
-            octets += c + 1
-            if octets > _MAX_NAME_OCTETS:
-                return False
-            p += c + 1
-            c = data[p]
-        pos = p + 5
-    an, ns, ar = _THREE_COUNTS(data, 6)
-    left = an + ns + ar  # counted down: a range() costs more than a usual reply's records
-    while left:
-        left -= 1
-        if pos >= n:
-            return False
-        c = data[pos]
-        if c == 0xC0 and data[pos + 1] == 12:
-            pos += 2
-        elif c == 0:
-            pos += 1
-        else:
-            pos = _name_after(data, pos)
-        rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
-        rdata = pos + 10
-        pos = rdata + rdlen
-        if pos > n:
-            return False
-        if rdlen:
-            if rtype == 1:
-                if rdlen != 4:
-                    return False
-            else:
-                _check_rdata(data, rtype, rdata, pos)
-    return pos == n
 
 
 def _check_reply_walk(data: bytes) -> bytes:
