@@ -79,20 +79,21 @@ _ONE_QUESTION_ONE_EXTRA = b"\x00\x01\x00\x00\x00\x00\x00\x01"
 
 # Parsed questions by the query's bytes after its ID. A node cache sees the same few thousand
 # questions over and over with new IDs; reusing the parse makes reading a repeated query one dict
-# lookup. Bounded: cleared when full. Questions are never changed once read.
-_MEMO_SIZE = 8192
-_memo: dict[bytes, Question] = {}
+# lookup. Bounded: cleared when full. Questions are never changed once read. The dispatcher
+# reads it in place (every query does), as read_question does.
+QUESTIONS_MAX = 8192
+QUESTIONS: dict[bytes, Question] = {}
 
 
 def read_question(data: bytes) -> Question:
     """:func:`parse_question`, remembered by everything after the ID (repeat queries are free)."""
     tail = data[2:]
-    q = _memo.get(tail)
+    q = QUESTIONS.get(tail)
     if q is None:
         q = parse_question(data)
-        if len(_memo) >= _MEMO_SIZE:
-            _memo.clear()
-        _memo[tail] = q
+        if len(QUESTIONS) >= QUESTIONS_MAX:
+            QUESTIONS.clear()
+        QUESTIONS[tail] = q
     return q
 
 

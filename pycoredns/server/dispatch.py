@@ -64,6 +64,8 @@ def _picker(chain: Handler | None, sampler: Sampler | None) -> Callable[[], Call
     return picks.__next__
 
 
+_QUESTIONS = wire.QUESTIONS
+
 # Queries of this process waiting on an awaitable (a miss), counted for draining. A one-item
 # list, not a class attribute: assigning an attribute of a class invalidates the interpreter's
 # cached lookups on that class (and its instances' methods), twice per miss.
@@ -99,17 +101,24 @@ class Dispatcher:
     # ------------------------------------------------------------------------------------------
     def handle(self, data: bytes, remote: Any, local: Any, proto: str, send: Send) -> None:
         """Answer one query. ``send(reply, remote)`` writes a reply (UDP: the transport's sendto)."""
-        try:
-            q = wire.read_question(data)
-        except wire.ShortQuestion as e:
-            self.handle(e.wire, remote, local, proto, send)  # served as miekg/dns reads it
-            return
-        except wire.MalformedQuery as e:
-            if e.rcode is not None:
-                reply = wire.error_reply(data, e.rcode, e.question_end, False, 512, False)
-                send(reply, remote)
-                self._drop(None, proto, reply)
-            return
+        # wire.read_question, in place: a call fewer for every query.
+        tail = data[2:]
+        q = _QUESTIONS.get(tail)
+        if q is None:
+            try:
+                q = wire.parse_question(data)
+            except wire.ShortQuestion as e:
+                self.handle(e.wire, remote, local, proto, send)  # served as miekg/dns reads it
+                return
+            except wire.MalformedQuery as e:
+                if e.rcode is not None:
+                    reply = wire.error_reply(data, e.rcode, e.question_end, False, 512, False)
+                    send(reply, remote)
+                    self._drop(None, proto, reply)
+                return
+            if len(_QUESTIONS) >= wire.QUESTIONS_MAX:
+                _QUESTIONS.clear()
+            _QUESTIONS[tail] = q
         req = Request(data, q, proto, remote, local, self.server)
         if q.qclass != 1 and not self.any_class:
             self._refuse(req, send)
