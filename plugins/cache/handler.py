@@ -127,12 +127,13 @@ class Cache(Plugin):
     # -- misses -----------------------------------------------------------------------------------
     def _miss(self, req: Request, key: bytes, stats: metrics.Stats) -> Result:
         w = req.wire
-        if not w[3] & 0x20:
+        f2 = w[3]  # read once: a byte read by index is not free
+        if not f2 & 0x20:
             # The query goes on with AD set, as CoreDNS's does. The request itself carries those
             # bytes until the rest of the chain has answered, then its own again (both
             # continuations put them back): no copy of the request per miss. Assigned, not through
             # Request.swap_wire: the same, without a call (req.msg follows the bytes).
-            req.wire = w[:3] + _WITH_AD[w[3]] + w[4:]
+            req.wire = w[:3] + _WITH_AD[f2] + w[4:]
         nxt = self.next
         if nxt is None or req.span is not None:
             return self.next_then(req, self._on_answer, w, req, key, stats, on_error=_failed)

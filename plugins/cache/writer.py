@@ -84,12 +84,14 @@ _HEAD = struct.Struct(">BBHHHH").unpack_from
 _TYPE_CLASS = struct.Struct(">HH").unpack_from
 # A record whose owner is a 2-octet pointer: pointer, type, class, TTL, rdata length.
 _RECORD = struct.Struct(">HHHIH").unpack_from
+# The question's type and class, then such a record.
+_QUESTION_AND_RECORD = struct.Struct(">HHHHHIH").unpack_from
 # What follows a record's owner name: type, class, TTL, rdata length.
 _RECORD_AFTER_NAME = struct.Struct(">HHIH").unpack_from
 # The TTL offsets of a reply with one answer record (see write_common).
 _ONE_ANSWER = (10,)
 # The shapes of common replies, by (counts, TTL offsets, RA/AD/rcode): one lookup per store.
-_shapes: dict[tuple[int, int, int, tuple[int, ...], int], Shape] = {}
+_shapes: dict[object, Shape] = {}
 
 
 def write_common(
@@ -109,7 +111,13 @@ def write_common(
     qend = name_end + 4  # after the question
     try:
         f1, f2, qd, an, ns, ar = _HEAD(data, 2)
-        qtype, qclass = _TYPE_CLASS(data, name_end)
+        if an == 1 and not ns:
+            # The one answer record most replies hold, read with the question's type and class:
+            # one unpack, not two.
+            qtype, qclass, owner, rtype, rclass, uniform, rdlen = _QUESTION_AND_RECORD(data, name_end)
+        else:
+            qtype, qclass = _TYPE_CLASS(data, name_end)
+            owner = -1
     except struct.error:
         return None
     if (
@@ -118,22 +126,18 @@ def write_common(
         or qtype != q.qtype
         or qclass != q.qclass
         or qtype in _NOT_COMMON
-        # The name as the query had it (lower case, nearly always) compared in place, without a
-        # slice; a reply in other letters is lower-cased to be compared.
-        or (not data.startswith(q.lname, 12) and data[12:name_end].lower() != q.lname)
+        # The name as read, compared with the query's lower-cased one; lower-cased first only
+        # when it is spelt otherwise (a query in capitals): a slice costs less than lower().
+        or (data[12:name_end] != q.lname and data[12:name_end].lower() != q.lname)
     ):
         return None
     rcode = f2 & 0xF
     s = cache.settings
     offsets: tuple[int, ...]  # of the TTL fields, from the end of the question name
-    uniform = -1  # the TTL every record has, when they all have the same (-2: they differ)
     pos = qend
     try:
-        if rcode == 0 and an == 1 and not ns:
-            # The one answer record most replies hold: its TTL field is always 10 octets after
-            # the question name (name, type, class; then the record's pointer, type, class).
+        if rcode == 0 and owner >= 0:  # one answer record, read above
             success = True
-            owner, rtype, rclass, uniform, rdlen = _RECORD(data, pos)
             if owner != 0xC00C or rtype != qtype or rclass != qclass:
                 return None
             ttl = uniform if uniform < s.success_ttl else s.success_ttl
@@ -141,11 +145,18 @@ def write_common(
                 ttl = s.success_min_ttl
             if ttl > s.success_ttl:
                 ttl = s.success_ttl
+            if ttl != uniform:
+                # Its TTL field is always 10 octets after the question name (name, type, class;
+                # then the record's pointer, type, class): rewritten here, with one copy.
+                at = qend + 6
+                data = data[:at] + ttl.to_bytes(4, "big") + data[at + 4 :]
+                uniform = ttl
             offsets = _ONE_ANSWER
             pos += 12 + rdlen
         elif rcode == 0 and an and not ns:
             success = True
             ttl = s.success_ttl
+            uniform = -1  # the TTL every record has, when they all have the same (-2: they differ)
             found = []
             left = an  # counted down: a range() to iterate costs more than this walk's usual record
             while left:
@@ -170,7 +181,7 @@ def write_common(
             rtype, _rclass, ttl, rdlen = _RECORD_AFTER_NAME(data, pos)
             if rtype != response.TYPE_SOA:
                 return None
-            uniform = ttl
+            uniform = ttl  # the TTL every record has (-2 when they differ)
             offsets = (pos + 4 - name_end,)
             pos += 10 + rdlen
             ttl = _clamp(ttl if ttl < s.denial_ttl else s.denial_ttl, s.denial_min_ttl, s.denial_ttl)
@@ -199,7 +210,10 @@ def write_common(
     if ttl > 0:
         disabled = s.success_disabled if success else s.denial_disabled
         if not disabled or not dns.zone_match(disabled, req.name):
-            shape_key = (an, ns, ar, offsets, f2 & 0xAF)  # RA, AD and rcode
+            # By counts, TTL offsets, RA, AD and rcode (an int for one answer record: no tuple).
+            shape_key: object = (
+                ar << 8 | f2 & 0xAF if offsets is _ONE_ANSWER else (an, ns, ar, offsets, f2 & 0xAF)
+            )
             shape = _shapes.get(shape_key)
             if shape is None:
                 shape = shape_for(offsets, (1, an, ns, ar - 1 if ar else 0), rcode, bool(f2 & 0x80),
