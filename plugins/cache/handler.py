@@ -57,36 +57,55 @@ class Cache(Plugin):
         w = req.wire
         if not self._all_zones and not self._in_zones(w, q):
             return self.next_or_failure(req)
-        key = req.key + _FLAG_BYTES[(2 if q.do else 0) | ((w[3] >> 4) & 1)]
+        f2 = w[3]  # read once: a byte read by index is not free
+        key = req.key + _FLAG_BYTES[(2 if q.do else 0) | ((f2 >> 4) & 1)]
         stats = self._stats.get(req.server) or self.stats_for(req.server)
         stats.requests += 1
         # The common hit, decided with two dict reads: no denial entry, a fresh success entry.
         shard = hash(key) & 0xFF
         if self._plain_lookup and self._nmaps[shard].get(key) is None:
             entry = self._pmaps[shard].get(key)
-            if entry is None:  # in neither cache: nothing stale to serve either
-                stats.misses += 1
-                return self._miss(req, key, stats)
-            now = self.clock()  # read once an entry is found: a miss needs no clock here
+            if entry is not None:
+                now = self.clock()  # read once an entry is found: a miss needs no clock here
+                ttl = entry.orig_ttl - int(now - entry.stored)
+                if ttl > 0:
+                    stats.hits_success += 1
+                    if self._prefetch and self._should_prefetch(entry, now, ttl):
+                        self.refresher.prefetch(req, key, entry, stats, now, stale=False)
+                    req.answered_by = "cache"
+                    return entry.render(req, entry.orig_ttl if self._keepttl else ttl)
+                entry = self._get(key, now, stats)  # expired: what serve_stale may still use
+            # else in neither cache: nothing stale to serve either
+        else:
+            now = self.clock()
+            entry = self._get(key, now, stats)
+        if entry is not None:
             ttl = entry.orig_ttl - int(now - entry.stored)
-            if ttl > 0:
-                stats.hits_success += 1
-                if self._prefetch and self._should_prefetch(entry, now, ttl):
-                    self.refresher.prefetch(req, key, entry, stats, now, stale=False)
-                req.answered_by = "cache"
-                return entry.render(req, entry.orig_ttl if self._keepttl else ttl)
-        now = self.clock()
-        entry = self._get(key, now, stats)
-        if entry is None:
-            stats.misses += 1
-            return self._miss(req, key, stats)
-        ttl = entry.orig_ttl - int(now - entry.stored)
-        if ttl <= 0:
-            return self._serve_stale(req, key, entry, stats, now)
-        if self._prefetch and self._should_prefetch(entry, now, ttl):
-            self.refresher.prefetch(req, key, entry, stats, now, stale=False)
-        req.answered_by = "cache"
-        return entry.render(req, entry.orig_ttl if self.settings.keepttl else ttl)
+            if ttl <= 0:
+                return self._serve_stale(req, key, entry, stats, now)
+            if self._prefetch and self._should_prefetch(entry, now, ttl):
+                self.refresher.prefetch(req, key, entry, stats, now, stale=False)
+            req.answered_by = "cache"
+            return entry.render(req, entry.orig_ttl if self.settings.keepttl else ttl)
+        # A miss, handled here rather than in a method of its own: every miss comes through.
+        stats.misses += 1
+        if not f2 & 0x20:
+            # The query goes on with AD set, as CoreDNS's does. The request itself carries those
+            # bytes until the rest of the chain has answered, then its own again (both
+            # continuations put them back): no copy of the request per miss. Assigned, not through
+            # Request.swap_wire: the same, without a call (req.msg follows the bytes).
+            req.wire = w[:3] + _WITH_AD[f2] + w[4:]
+        nxt = self.next
+        if nxt is None or req.span is not None:
+            return self.next_then(req, self._on_answer, w, req, key, stats, on_error=_failed)
+        # next_then(), inlined for the untraced query.
+        try:
+            result = nxt.serve(req)
+        except Exception as e:
+            return _failed(e, w, req, key, stats)
+        if isinstance(result, Deferred):
+            return result.step(self._on_answer, _failed, (w, req, key, stats))
+        return then(result, self._on_answer, w, req, key, stats, on_error=_failed)
 
     def stats_for(self, server: str) -> metrics.Stats:
         got = self._stats[server] = metrics.stats_for(server, self.settings.zones_label, self.view)
@@ -124,30 +143,9 @@ class Cache(Plugin):
         threshold = -(-s.prefetch_percentage * entry.orig_ttl // 100)  # ceil
         return entry.hits >= s.prefetch and ttl <= threshold
 
-    # -- misses -----------------------------------------------------------------------------------
-    def _miss(self, req: Request, key: bytes, stats: metrics.Stats) -> Result:
-        w = req.wire
-        f2 = w[3]  # read once: a byte read by index is not free
-        if not f2 & 0x20:
-            # The query goes on with AD set, as CoreDNS's does. The request itself carries those
-            # bytes until the rest of the chain has answered, then its own again (both
-            # continuations put them back): no copy of the request per miss. Assigned, not through
-            # Request.swap_wire: the same, without a call (req.msg follows the bytes).
-            req.wire = w[:3] + _WITH_AD[f2] + w[4:]
-        nxt = self.next
-        if nxt is None or req.span is not None:
-            return self.next_then(req, self._on_answer, w, req, key, stats, on_error=_failed)
-        # next_then(), inlined for the untraced query: every miss comes through here.
-        try:
-            result = nxt.serve(req)
-        except Exception as e:
-            return _failed(e, w, req, key, stats)
-        if isinstance(result, Deferred):
-            return result.step(self._on_answer, _failed, (w, req, key, stats))
-        return then(result, self._on_answer, w, req, key, stats, on_error=_failed)
-
+    # -- misses (see the end of serve) ------------------------------------------------------------
     def _answered(self, result: Reply, query: bytes, req: Request, key: bytes, stats: metrics.Stats) -> Reply:
-        req.wire = query  # the client's own bytes again (see _miss)
+        req.wire = query  # the client's own bytes again (see serve)
         if type(result) is bytes:
             ad = query[3] & 0x20 != 0  # the client's own AD bit
             return (write_common(self, req, key, stats, ad, result)
@@ -192,7 +190,7 @@ class Cache(Plugin):
 
 
 def _failed(error: Exception, query: bytes, req: Request, key: bytes, stats: metrics.Stats) -> Reply:
-    req.wire = query  # the client's own query again (see Cache._miss)
+    req.wire = query  # the client's own query again (see Cache.serve)
     raise error
 
 
