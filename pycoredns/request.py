@@ -6,7 +6,7 @@ needs (question offsets, qtype, EDNS size and DO bit) were read once by :func:`w
 
 from __future__ import annotations
 
-import time
+from time import perf_counter
 from typing import Any
 
 import dnslib
@@ -66,7 +66,7 @@ class Request:
         self.local = local
         self.server = server
         self.zone = "."
-        self.start = time.perf_counter()
+        self.start = perf_counter()
         self.answered_by = ""
         self.error: BaseException | None = None
         self.meta: dict[str, str] | None = None

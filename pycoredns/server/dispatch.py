@@ -189,7 +189,8 @@ class Dispatcher:
         """Send and observe what a Deferred result settled with."""
         INFLIGHT[0] -= 1
         if type(result) is bytes:
-            if req.proto == "udp" and len(result) > req.q.udp_size:
+            # The size first: it is nearly always within the client's, and a TCP reply is never cut.
+            if len(result) > req.q.udp_size and req.proto == "udp":
                 result = truncate(result, req.q.udp_size)
             send(result, req.remote)
             err = req.error
