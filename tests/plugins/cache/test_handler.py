@@ -149,6 +149,51 @@ def test_ad_bit_sent_upstream_and_kept_only_for_do_or_ad() -> None:
     assert ask(cache, "example.org", do=True).header.ad == 1
 
 
+@pytest.mark.parametrize("later", [False, True], ids=["at-once", "settled-later"])
+@pytest.mark.parametrize("fails", [False, True], ids=["answered", "failed"])
+def test_the_request_carries_the_clients_bytes_again_once_the_chain_is_done(later: bool, fails: bool) -> None:
+    """The miss sends the query on with AD set; answered or failed, at once or later, the
+    request holds the client's own bytes (and a parse of them) afterwards."""
+    from pycoredns.errors import HandlerError
+    from pycoredns.results import Deferred
+
+    seen: list[bytes] = []
+    pending: list[Deferred[bytes]] = []
+
+    class Upstream:
+        name = "upstream"
+
+        def serve(self, req: Request) -> Result:
+            seen.append(req.wire)
+            assert req.msg.header.ad == 1  # a parse of the bytes it is given
+            if later:
+                d: Deferred[bytes] = Deferred()
+                pending.append(d)
+                return d
+            if fails:
+                raise HandlerError(wire.SERVFAIL, "upstream down")
+            return req.pack(a_answer()(req.msg))
+
+    cache = Cache(Upstream(), CacheSettings())  # type: ignore[arg-type]
+    req = make_request("example.org", "A")
+    own = req.wire
+    assert req.msg.header.ad == 0
+    try:
+        result = cache.serve(req)
+        if later:
+            assert isinstance(result, Deferred) and req.wire is not own
+            if fails:
+                pending[0].set_exception(HandlerError(wire.SERVFAIL, "upstream down"))
+            else:
+                pending[0].set_result(req.pack(a_answer()(req.msg)))
+            result = result.result()
+    except HandlerError:
+        assert fails
+    else:
+        assert not fails and type(result) is bytes
+    assert seen[0][3] & 0x20 and req.wire is own and req.msg.header.ad == 0
+
+
 def test_ttl_is_capped_and_uniform() -> None:
     def answer(q: dnslib.DNSRecord) -> dnslib.DNSRecord:
         r = q.reply()
