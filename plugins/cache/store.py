@@ -53,16 +53,17 @@ class _Layout:
 
     @staticmethod
     def of(shard: Any) -> _Layout | None:
-        state = getattr(shard, "__dict__", {})
-        data = state.get("_Cache__data")
-        keys = state.get("_RRCache__keys")
-        index = state.get("_RRCache__index")
+        # Read attribute by attribute: asking for the instance's __dict__ would make CPython build
+        # one for each of the 512 shards (their attributes are kept without one until then).
+        data = getattr(shard, "_Cache__data", None)
+        keys = getattr(shard, "_RRCache__keys", None)
+        index = getattr(shard, "_RRCache__index", None)
         if (
             type(data) is not dict
             or type(keys) is not list
             or type(index) is not dict
-            or type(state.get("_Cache__currsize")) is not int
-            or state.get("_Cache__size", None) is not None  # sized entries: not this bookkeeping
+            or type(getattr(shard, "_Cache__currsize", None)) is not int
+            or getattr(shard, "_Cache__size", 0) is not None  # sized entries: not this bookkeeping
         ):
             return None
         return _Layout(shard, data, keys, index)
