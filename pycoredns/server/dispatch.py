@@ -166,9 +166,7 @@ class Dispatcher:
         if isinstance(result, (bytes, bytearray)):
             self._reply(req, route.observers, bytes(result), send)
             return
-        fut = asyncio.ensure_future(result)  # type: ignore[arg-type]
-        INFLIGHT[0] += 1
-        fut.add_done_callback(lambda f: self._done(f, req, route.observers, route.debug, send))
+        self._await(result, req, route, send)
 
     # ------------------------------------------------------------------------------------------
     def route(self, req: Request) -> Route | None:
@@ -204,9 +202,17 @@ class Dispatcher:
             INFLIGHT[0] += 1
             then(result, self._answer, req, route, send, on_error=self._fail)
         else:
-            INFLIGHT[0] += 1
-            fut = asyncio.ensure_future(result)
-            fut.add_done_callback(lambda f: self._done(f, req, route.observers, route.debug, send))
+            self._await(result, req, route, send)
+
+    def _await(self, result: Any, req: Request, route: Route, send: Send) -> None:
+        """Answer once an awaitable result is done. A method of its own, not a lambda in the
+        callers: a lambda would make their variables cells, built on every call of the common path."""
+        fut = asyncio.ensure_future(result)
+        INFLIGHT[0] += 1
+        fut.add_done_callback(partial(self._settled, req, route, send))
+
+    def _settled(self, req: Request, route: Route, send: Send, fut: asyncio.Future[Any]) -> None:
+        self._done(fut, req, route.observers, route.debug, send)
 
     def _fail(self, error: Exception, req: Request, route: Route, send: Send) -> None:
         INFLIGHT[0] -= 1
