@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import chain as chain_iterables
 from itertools import cycle, repeat
+from time import perf_counter
 from typing import Any
 
 from pycoredns import counters, wire
@@ -65,6 +66,7 @@ def _picker(chain: Handler | None, sampler: Sampler | None) -> Callable[[], Call
 
 
 _QUESTIONS = wire.QUESTIONS
+_new = object.__new__
 
 # Queries of this process waiting on an awaitable (a miss), counted for draining. A one-item
 # list, not a class attribute: assigning an attribute of a class invalidates the interpreter's
@@ -119,7 +121,25 @@ class Dispatcher:
             if len(_QUESTIONS) >= wire.QUESTIONS_MAX:
                 _QUESTIONS.clear()
             _QUESTIONS[tail] = q
-        req = Request(data, q, proto, remote, local, self.server)
+        # Request(data, q, proto, remote, local, self.server), its fields set here: a class
+        # called with a Python __init__ costs a frame the interpreter does not inline.
+        req = _new(Request)
+        req.wire = data
+        req.q = q
+        req.lname = q.lname
+        req.key = q.key
+        req.proto = proto
+        req.remote = remote
+        req.local = local
+        req.server = self.server
+        req.zone = "."
+        req.start = perf_counter()
+        req.answered_by = ""
+        req.error = None
+        req.meta = None
+        req.span = None
+        req._msg = None
+        req._qname = None
         if q.qclass != 1 and not self.any_class:
             self._refuse(req, send)
             return

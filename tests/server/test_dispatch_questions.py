@@ -47,3 +47,38 @@ def test_a_repeated_question_is_read_once_and_answered_each_time(monkeypatch: An
         d.handle(bytes(dnslib.DNSRecord.question(f"n{i}.example.org", "A").pack()),
                  ("127.0.0.1", 40000), ("127.0.0.1", 53), "udp", send)
     assert 1 <= len(wire.QUESTIONS) <= 3 and len(answered) == 7
+
+
+def test_the_request_a_query_gets_is_the_one_request_makes(monkeypatch: Any) -> None:
+    """The dispatcher sets a Request's fields itself (no __init__ call): every field, as
+    Request() sets it, and nothing left unset (a field added to Request must be set there too)."""
+    from pycoredns import request as request_module
+    from pycoredns.request import Request
+    from pycoredns.server import dispatch
+
+    monkeypatch.setattr(dispatch, "perf_counter", lambda: 12.5)
+    monkeypatch.setattr(request_module, "perf_counter", lambda: 12.5)
+    d = _dispatcher()
+    seen: list[Request] = []
+
+    class Chain:
+        def serve(self, req: Request) -> bytes:
+            seen.append(req)
+            return req.error_reply(wire.NOERROR)
+
+    route = d.root
+    assert route is not None
+    monkeypatch.setattr(route, "pick", lambda: Chain().serve)
+    data = bytes(dnslib.DNSRecord.question("fields.example.org", "AAAA").pack())
+    remote, local = ("127.0.0.1", 40000), ("127.0.0.1", 53)
+    d.handle(data, remote, local, "tcp", lambda reply, addr: None)
+    [got] = seen
+    want = Request(data, wire.read_question(data), "tcp", remote, local, d.server)
+    for name in Request.__slots__:
+        if name == "_msg_wire":  # set only with _msg
+            continue
+        assert hasattr(got, name), name
+        if name == "q":
+            assert got.q.key == want.q.key
+        else:
+            assert getattr(got, name) == getattr(want, name), name
