@@ -75,15 +75,15 @@ def shape_for(
 
 
 # TTL values repeat (3600, 30, 5...): entries share one int object per value.
-_ttls: dict[int, int] = {}
+TTLS: dict[int, int] = {}
 
 
-def _shared_ttl(ttl: int) -> int:
-    got = _ttls.get(ttl)
+def shared_ttl(ttl: int) -> int:
+    got = TTLS.get(ttl)
     if got is None:
         got = ttl
-        if len(_ttls) < 65536:
-            _ttls[ttl] = ttl
+        if len(TTLS) < 65536:
+            TTLS[ttl] = ttl
     return got
 
 
@@ -106,7 +106,7 @@ class Entry:
     __slots__ = ("tail", "tail_ttl", "orig_ttl", "stored", "shape", "state")
 
     def __init__(self, tail: bytes, shape: Shape, ttl: int, stored: float) -> None:
-        ttl = _ttls.get(ttl) or _shared_ttl(ttl)  # a call only for a TTL not seen yet (or 0)
+        ttl = TTLS.get(ttl) or shared_ttl(ttl)  # a call only for a TTL not seen yet (or 0)
         self.tail = tail  # bytes after the question name, TTLs patched to tail_ttl
         self.tail_ttl = ttl
         self.orig_ttl = ttl

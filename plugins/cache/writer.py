@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pycoredns.plugin import dns, wire
 from pycoredns.plugins.cache import response
-from pycoredns.plugins.cache.entry import Entry, Shape, shape_for
+from pycoredns.plugins.cache.entry import TTLS, Entry, Shape, shape_for, shared_ttl
 from pycoredns.plugins.cache.metrics import Stats
 from pycoredns.plugins.cache.response import Kind, Reply
 from pycoredns.plugins.cache.settings import CacheSettings
@@ -92,6 +92,7 @@ _RECORD_AFTER_NAME = struct.Struct(">HHIH").unpack_from
 _ONE_ANSWER = (10,)
 # The shapes of common replies, by (counts, TTL offsets, RA/AD/rcode): one lookup per store.
 _shapes: dict[object, Shape] = {}
+_new = object.__new__
 
 
 def write_common(
@@ -220,7 +221,14 @@ def write_common(
                                   bool(f2 & 0x20), success)
                 if len(_shapes) < 4096:
                     _shapes[shape_key] = shape
-            entry = Entry(data[name_end:opt_start], shape, ttl, cache.clock())
+            # Entry(data[name_end:opt_start], shape, ttl, cache.clock()), its fields set here:
+            # a class called with a Python __init__ costs a frame the interpreter does not inline.
+            entry = _new(Entry)
+            entry.tail = data[name_end:opt_start]
+            entry.tail_ttl = entry.orig_ttl = TTLS.get(ttl) or shared_ttl(ttl)
+            entry.stored = cache.clock()
+            entry.shape = shape
+            entry.state = None
             if s.prefer_positive or prefetch:
                 _keep(cache, Context(key, req, q.do, ad, stats, prefetch), entry, success)
             else:  # _keep's plain case, inlined: a store and the counts
