@@ -355,7 +355,9 @@ class Exchange(Deferred[Reply]):
                 and reply[4] == 0
                 and reply[5] == 1
                 and (reply[n] << 8 | reply[n + 1]) == q.qtype
-                and reply[12:n].lower() == q.lname
+                # Compared as sent first: an upstream mostly echoes the name as asked, and a
+                # lower-cased query's then needs no lower() (the same outcome either way).
+                and (reply[12:n] == q.lname or reply[12:n].lower() == q.lname)
             )
         except IndexError:  # shorter than the question: not ours (and the walk says why)
             ours = False

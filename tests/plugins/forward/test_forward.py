@@ -257,6 +257,37 @@ def test_reply_keeps_client_id_and_case_and_mirrors_edns(
     assert str(ups[0].queries[0][1].q.qname) == "MiXeD.Example.ORG."
 
 
+@pytest.mark.parametrize("asked", ["case.example.org", "CaSe.Example.ORG"], ids=["lower", "mixed"])
+@pytest.mark.parametrize("echoed", ["CASE.EXAMPLE.ORG", "case.example.org", "cAsE.eXaMpLe.oRg"])
+def test_a_reply_whose_question_differs_only_in_case_is_ours(
+    dns_client: DNSClient, fake_upstream: UpstreamFactory, dns_server: ServerFactory, asked: str, echoed: str
+) -> None:
+    # An upstream may spell the name otherwise (0x20 randomization): still the query's question.
+    def answer(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
+        r = q.reply()
+        r.q.qname = dnslib.DNSLabel(echoed)
+        r.add_answer(dnslib.RR(echoed, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.7"), ttl=60))
+        return r
+
+    dns_server(corefile([fake_upstream(answer)]))
+    r = dns_client.query(asked, "A")
+    assert r.header.rcode == 0 and [str(rr.rdata) for rr in r.rr] == ["192.0.2.7"]
+
+
+def test_a_reply_for_another_name_of_the_same_length_is_not_ours(
+    dns_client: DNSClient, fake_upstream: UpstreamFactory, dns_server: ServerFactory
+) -> None:
+    def answer(q: dnslib.DNSRecord, proto: str) -> dnslib.DNSRecord:
+        r = q.reply()
+        r.q.qname = dnslib.DNSLabel("casf.example.org")
+        r.add_answer(dnslib.RR("casf.example.org", dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.7"), ttl=60))
+        return r
+
+    dns_server(corefile([fake_upstream(answer)]))
+    r = dns_client.query("case.example.org", "A")
+    assert r.header.rcode == 1 and not r.rr  # FORMERR, as CoreDNS's request.Match fails
+
+
 # -- anti-spoofing ---------------------------------------------------------------------------------
 class SpoofingUpstream:
     """Answers each UDP query first with forgeries, then with the real answer.
