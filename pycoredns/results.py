@@ -60,6 +60,9 @@ class Deferred(Generic[T]):
     def __init__(self) -> None:
         self._state = _PENDING
         self._value: Any = None
+        # The steps waiting for the outcome. A list only while they wait (pending, or a step's
+        # awaitable running): appending to it is then what step() does, which the server does
+        # itself on every miss (Dispatcher.handle).
         self._steps: list[tuple[Callable[..., Any], Callable[..., Any] | None, tuple[Any, ...]]] | None = None
         self._cb: Callable[..., Any] | None = None
         self._args: tuple[Any, ...] = ()

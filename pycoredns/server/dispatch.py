@@ -181,7 +181,13 @@ class Dispatcher:
         if isinstance(result, Deferred):
             # Settled in the call that reads the upstream's reply: answered there, no loop hop.
             INFLIGHT[0] += 1
-            result.step(self._on_answer, self._on_fail, (req, route, send))
+            # Deferred.step, inlined for its usual case: the cache's step waits on forward's
+            # exchange already, so its step list is there (see Deferred._steps).
+            steps = result._steps
+            if steps is not None:
+                steps.append((self._on_answer, self._on_fail, (req, route, send)))
+            else:
+                result.step(self._on_answer, self._on_fail, (req, route, send))
             return
         if isinstance(result, (bytes, bytearray)):
             self._reply(req, route.observers, bytes(result), send)
