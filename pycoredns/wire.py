@@ -445,25 +445,22 @@ def check_reply(data: bytes, question_end: int = 0) -> bytes:
         left = an + ns + ar  # counted down: a range() costs more than a usual reply's records
         while left:
             left -= 1
+            # Owner (as a pointer), type, class, TTL and length in one unpack: the usual answer's
+            # owner points at the question. Any other owner (the root of a last OPT, 11 octets,
+            # included) is read as a name, then the rest.
             if pos + 12 <= n:
-                # Owner (as a pointer), type, class, TTL and length in one unpack: the usual
-                # answer's owner points at the question.
                 owner, rtype, _cls, _ttl, rdlen = _POINTER_RR_HEAD(data, pos)
-                if owner == 0xC00C:
-                    rdata = pos + 12
-                    pos = rdata + rdlen
-                else:
-                    pos = _name_after(data, pos) if owner >> 8 else pos + 1
-                    rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
-                    rdata = pos + 10
-                    pos = rdata + rdlen
-            else:  # a short last record (an OPT with its root owner: 11 octets)
+            else:
+                owner = -1
+            if owner == 0xC00C:
+                rdata = pos + 12
+            else:
                 if pos >= n:
                     raise _NotPlain
                 pos = _name_after(data, pos) if data[pos] else pos + 1
                 rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
                 rdata = pos + 10
-                pos = rdata + rdlen
+            pos = rdata + rdlen
             if pos > n:
                 raise _NotPlain
             if rdlen:

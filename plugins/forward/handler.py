@@ -254,28 +254,21 @@ class Exchange(Deferred[Reply]):
             return
 
     def attempt(self, now: float = 0.0) -> None:
-        """Send the query to ``self.proxy`` on a pooled or new connection."""
+        """Send the query to ``self.proxy`` on a pooled or new connection (a retry, or a query
+        that waited for its turn: the constructor makes a first attempt itself)."""
         proxy = self.proxy
-        req = self.req
         if self.force_tcp or proxy.tls is not None:
             proto = "tcp"
         elif self.fwd.opts.prefer_udp:
             proto = "udp"
         else:
-            proto = req.proto
+            proto = self.req.proto
         if not now:
             now = time.monotonic()
         self.started = now
         conn = proxy.take_idle(proto, now)
         if conn is not None:
-            # send(), inlined: nearly every attempt finds a pooled connection.
-            self.conn = conn
-            due = now + proxy.read_timeout
-            deadline = self.deadline
-            if due > deadline:
-                due = deadline if deadline > now else now + 0.001
-            conn.send(req.wire, len(req.key), now, due, 65535 if req.proto == "tcp" else req.q.udp_size,
-                      self.on_reply, True)
+            self.send(conn, True, now)
             return
         self._dial(proto, now)
 

@@ -235,10 +235,7 @@ class Dispatcher:
         callers: a lambda would make their variables cells, built on every call of the common path."""
         fut = asyncio.ensure_future(result)
         INFLIGHT[0] += 1
-        fut.add_done_callback(partial(self._settled, req, route, send))
-
-    def _settled(self, req: Request, route: Route, send: Send, fut: asyncio.Future[Any]) -> None:
-        self._done(fut, req, route.observers, route.debug, send)
+        fut.add_done_callback(partial(self._done, req, route, send))
 
     def _fail(self, error: Exception, req: Request, route: Route, send: Send) -> None:
         INFLIGHT[0] -= 1
@@ -248,10 +245,12 @@ class Dispatcher:
             self._panic(req, route.debug, error)
             self._finish(req, route.observers, wire.SERVFAIL, send, error)
 
-    def _done(self, fut: asyncio.Future[Any], req: Request, observers: Any, debug: bool, send: Send) -> None:
+    def _done(self, req: Request, route: Route, send: Send, fut: asyncio.Future[Any]) -> None:
+        """Send and observe what an awaitable result ended with (the future last: a done callback)."""
         INFLIGHT[0] -= 1
         if fut.cancelled():
             return
+        observers = route.observers
         # Read, not raised: raising would add this frame, which holds the future, to the error's
         # traceback, and the future holds the error (a cycle per failed query; see results.then).
         e = fut.exception()
@@ -259,7 +258,7 @@ class Dispatcher:
             if isinstance(e, HandlerError):
                 self._finish(req, observers, e.rcode, send, e)
             elif isinstance(e, Exception):
-                self._panic(req, debug, e)
+                self._panic(req, route.debug, e)
                 self._finish(req, observers, wire.SERVFAIL, send, e)
             return
         result = fut.result()
