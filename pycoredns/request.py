@@ -188,12 +188,13 @@ class Request:
     def with_flags(self, flags: int) -> Request:
         """A copy of this request whose header flags (the 16 bits after the ID) are ``flags``.
 
-        The question is the same, so it is not read again. :meth:`take_outcome` brings back
-        what the chain recorded on the copy."""
+        The question is the same, so it is not read again (unless CD changed: the question's
+        DNSSEC key holds that bit). :meth:`take_outcome` brings back what the chain recorded on
+        the copy."""
         w = self.wire
         r = Request.__new__(Request)
         r.wire = w[:2] + flags.to_bytes(2, "big") + w[4:]
-        r.q = self.q
+        r.q = self.q if not (flags ^ w[3]) & 0x10 else wire.read_question(r.wire)
         r.lname = self.lname
         r.key = self.key
         r.proto = self.proto
@@ -212,14 +213,17 @@ class Request:
 
     def swap_wire(self, data: bytes) -> bytes:
         """Carry ``data``, the same query with other header flags, in place of the bytes held now;
-        returns those. The question is not read again; a dnslib parse of the old bytes is not
-        reused (see :attr:`msg`).
+        returns those. The question is not read again unless CD changed (the question's DNSSEC
+        key holds that bit); a dnslib parse of the old bytes is not reused (see :attr:`msg`).
 
         What the cache does on a miss: the rest of the chain sees the query with AD set, and the
         request gets its own bytes back once that answered (no copy of the request per miss). The
         cache assigns ``wire`` itself, which is the same without a call."""
         old = self.wire
         self.wire = data
+        if (data[3] ^ old[3]) & 0x10:
+            # CD changed: the question's DNSSEC key (Question.dkey) holds that bit.
+            self.q = wire.read_question(data)
         return old
 
     def take_outcome(self, copy: Request) -> None:

@@ -48,6 +48,7 @@ class Question:
         "labels",
         "lname",
         "key",
+        "dkey",
         "name_end",
         "end",
         "qtype",
@@ -62,6 +63,9 @@ class Question:
     labels: list[int]
     lname: bytes  # the name lower-cased, wire form
     key: bytes  # lname + type + class: the question as a lookup key
+    # key + one byte holding the DO (2) and CD (1) bits: the key of a cache that keeps DNSSEC and
+    # checking-disabled answers apart. Made once per distinct query, so its hash is kept too.
+    dkey: bytes
     name_end: int
     end: int
     qtype: int
@@ -145,11 +149,13 @@ def parse_question(data: bytes) -> Question:
     q.end = end
     q.lname = lname = data[12 : pos + 1].lower()
     q.key = lname + data[pos + 1 : end]
+    cd = (data[3] >> 4) & 1
     if counts == _ONE_QUESTION:
         q.edns = False
         q.udp_size = 512
         q.do = False
         q.edns_version = 0
+        q.dkey = q.key + _DNSSEC_BITS[cd]
         return q
     if counts == _ONE_QUESTION_ONE_EXTRA and len(data) == end + 11 and data[end] == 0:
         rtype, size, _ext, version, flags, rdlen = _OPT_TAIL.unpack_from(data, end + 1)
@@ -158,9 +164,15 @@ def parse_question(data: bytes) -> Question:
             q.udp_size = size if size > 512 else 512
             q.do = flags & 0x8000 != 0
             q.edns_version = version
+            q.dkey = q.key + _DNSSEC_BITS[(2 if q.do else 0) | cd]
             return q
     _read_rest(data, q)
+    q.dkey = q.key + _DNSSEC_BITS[(2 if q.do else 0) | cd]
     return q
+
+
+# The last byte of Question.dkey, by DO << 1 | CD.
+_DNSSEC_BITS = (b"\x00", b"\x01", b"\x02", b"\x03")
 
 
 def _accepted(data: bytes) -> bool:

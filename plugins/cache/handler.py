@@ -21,8 +21,6 @@ from pycoredns.plugins.cache.writer import Context, write_common, write_other
 if TYPE_CHECKING:
     from pycoredns.plugin import Request
 
-# The last key byte: DO and CD, so DNSSEC and checking-disabled queries get their own entries.
-_FLAG_BYTES = (b"\x00", b"\x01", b"\x02", b"\x03")
 # The query's second flags octet with AD set, by its value.
 _WITH_AD = tuple(bytes((b | 0x20,)) for b in range(256))
 
@@ -57,8 +55,9 @@ class Cache(Plugin):
         w = req.wire
         if not self._all_zones and not self._in_zones(w, q):
             return self.next_or_failure(req)
-        f2 = w[3]  # read once: a byte read by index is not free
-        key = req.key + _FLAG_BYTES[(2 if q.do else 0) | ((f2 >> 4) & 1)]
+        # The question's key with its DO and CD bits, so DNSSEC and checking-disabled queries get
+        # their own entries: made with the question (once per distinct query), its hash kept.
+        key = q.dkey
         stats = self._stats.get(req.server) or self.stats_for(req.server)
         stats.requests += 1
         # The common hit, decided with two dict reads: no denial entry, a fresh success entry.
@@ -89,6 +88,7 @@ class Cache(Plugin):
             return entry.render(req, entry.orig_ttl if self.settings.keepttl else ttl)
         # A miss, handled here rather than in a method of its own: every miss comes through.
         stats.misses += 1
+        f2 = w[3]
         if not f2 & 0x20:
             # The query goes on with AD set, as CoreDNS's does. The request itself carries those
             # bytes until the rest of the chain has answered, then its own again (both

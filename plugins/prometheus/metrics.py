@@ -10,6 +10,7 @@ from __future__ import annotations
 import platform
 from bisect import bisect_left
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
@@ -64,11 +65,19 @@ class Series:
         self.seconds += took
 
 
+class Folder(Protocol):
+    """What counts in its own tallies and moves them into the series when asked (the observer)."""
+
+    def fold(self) -> None: ...
+
+
 class CoreStats:
     """The process's DNS request metrics plus coredns_plugin_enabled and coredns_build_info."""
 
     def __init__(self) -> None:
         self.series: dict[tuple[str, str, str], Series] = {}
+        # Observers that count fast replies in tallies of their own: folded in before every scrape.
+        self.folders: dict[int, Folder] = {}
         # coredns_plugin_enabled: label tuples by configuration (generation), in the order they
         # started; the last one still loaded is shown.
         self.enabled_by: dict[int, set[tuple[str, str, str, str]]] = {}
@@ -79,6 +88,17 @@ class CoreStats:
         if s is None:
             s = self.series[key] = Series()
         return s
+
+    def add_folder(self, folder: Folder) -> None:
+        self.folders[id(folder)] = folder
+
+    def remove_folder(self, folder: Folder) -> None:
+        self.folders.pop(id(folder), None)
+
+    def fold(self) -> None:
+        """Every observer's tallies into the series: what a scrape reads is then complete."""
+        for folder in list(self.folders.values()):
+            folder.fold()
 
     def set_enabled(self, owner: int, labels: list[tuple[str, str, str, str]]) -> None:
         """Record a block's plugins; the first block of a new configuration resets the gauge."""
@@ -144,6 +164,7 @@ class CoreStats:
             "coredns_dns_response_size_bytes", "Size of the returned response in bytes.",
             labels=["server", "zone", "view", "proto"],
         )
+        self.fold()
         # Requests and responses have no proto in some families: sum the per-proto series.
         req_counts: dict[tuple[str, ...], int] = {}
         do_counts: dict[tuple[str, str], int] = {}

@@ -1,7 +1,8 @@
 """The per-reply accounting: CoreDNS's ``vars.Report``, done in plain dict and list updates.
 
 This runs after every reply of a block that has ``prometheus``, the cache's fast hits included,
-so it reads only what the request already holds and touches one :class:`Series`.
+so it reads only what the request already holds. A fast reply (a cache hit) adds one to a
+:class:`Tally`; what the tallies counted is moved into the :class:`Series` when /metrics is scraped.
 """
 
 from __future__ import annotations
@@ -16,7 +17,32 @@ _DS = 43
 # A cache hit takes far less than the first duration bound: one comparison instead of a bisect.
 _FIRST_BOUND = TIME_BUCKETS[0]
 DROPPED = "dropped"  # CoreDNS's zone label for queries no chain handled
-_MEMO_SIZE = 8192
+_TALLIES_MAX = 8192  # per observer; then every tally is folded into its series and they start again
+
+
+class Tally:
+    """Fast replies to one question that share every label and bucket: a count and a duration sum,
+    folded into the series (:meth:`MetricsObserver.fold`) when /metrics is scraped. The other
+    fields are what the replies had in common, checked for each new one."""
+
+    __slots__ = ("count", "seconds", "plugin", "server", "zone", "proto", "rcode", "resp_wire", "req_wire",
+                 "v6", "series", "key", "resp_size")
+
+    def __init__(self, req: Request, reply: bytes, rcode: int, series: Series,
+                 key: tuple[int, int, bool, int, str, int, int, int], resp_size: int) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.plugin = req.answered_by
+        self.server = req.server
+        self.zone = req.zone
+        self.proto = req.proto
+        self.rcode = rcode
+        self.resp_wire = len(reply)
+        self.req_wire = len(req.wire)
+        self.v6 = ":" in req.remote[0]
+        self.series = series
+        self.key = key
+        self.resp_size = resp_size  # what the metric counts: 0 for a reply the server wrote
 
 
 class MetricsObserver:
@@ -27,16 +53,67 @@ class MetricsObserver:
         self.zones = list(zones)
         self.series = stats.series
         self._last: tuple[str, str, str, Series] = ("", "", "", Series())
-        # Per question read (the engine reuses one Question object for a repeated query): the
-        # cell its last reply was counted in, with what made that cell the right one.
-        self._memo: dict[object, tuple[Series, str, int, int, int, list[int]]] = {}
+        # A fast reply (the cache hit) counts into its question's tally (the engine reuses one
+        # Question object for a repeated query) when it has what the tally's replies had in
+        # common; /metrics folds the tallies into the series (stats.collect).
+        self._tallies: dict[object, Tally] = {}
 
     def zone_of(self, name: str) -> str:
         """The zone label: the longest of the block's zones holding ``name`` ("." when none does)."""
         return dns.zone_match(self.zones, name) or "."
 
     def observe(self, req: Request, reply: bytes | None, rcode: int, error: BaseException | None) -> None:
-        # Inlined on purpose (no helper calls): this runs for every cache hit.
+        # Inlined on purpose (no helper calls on the common path): this runs for every cache hit.
+        took = perf_counter() - req.start
+        tally = self._tallies.get(req.q)
+        if (
+            tally is not None
+            and took <= _FIRST_BOUND
+            and tally.plugin is req.answered_by
+            and tally.server is req.server
+            and tally.proto is req.proto
+            and tally.zone is req.zone
+            and tally.rcode == rcode
+            and reply is not None
+            and tally.resp_wire == len(reply)
+            and tally.req_wire == len(req.wire)
+            and tally.v6 is (":" in req.remote[0])
+        ):
+            tally.count += 1
+            tally.seconds += took
+            return
+        s, family, n, m = self._labels(req, reply)
+        q = req.q
+        if took > _FIRST_BOUND or reply is None:
+            # A slower reply (a miss) is counted at once under its key: one key holds every label
+            # and bucket of the reply, duration included.
+            key = (family, q.qtype, q.do, rcode, req.answered_by, SIZE_INDEX[n], SIZE_INDEX[m],
+                   bisect_left(TIME_BUCKETS, took))
+            cell = s.counts.get(key)
+            if cell is None:
+                cell = s.counts[key] = [0]
+            cell[0] += 1
+            s.req_bytes += n
+            s.resp_bytes += m
+            s.seconds += took
+            return
+        # A fast reply the question's tally does not cover: a new tally for it.
+        tallies = self._tallies
+        if len(tallies) >= _TALLIES_MAX:
+            # Bounded: questions the engine dropped are dropped here too, their counts kept.
+            self.fold()
+            tallies.clear()
+        else:
+            self.fold_one(tally)
+        tally = tallies[q] = Tally(req, reply, rcode, s,
+                                   (family, q.qtype, q.do, rcode, req.answered_by, SIZE_INDEX[n], SIZE_INDEX[m], 0),
+                                   m)
+        tally.count = 1
+        tally.seconds = took
+        self.stats.add_folder(self)  # from the first tally on (again after close)
+
+    def _labels(self, req: Request, reply: bytes | None) -> tuple[Series, int, int, int]:
+        """The reply's series, family, request size and response size."""
         q = req.q
         # The router already picked this block's longest zone holding the name, except for DS,
         # which it routes to the parent zone.
@@ -51,49 +128,38 @@ class MetricsObserver:
         else:
             s = self.series.get((server, zone, proto)) or self.stats.get(server, zone, proto)
             self._last = (server, zone, proto, s)
-        plugin = req.answered_by
-        n = len(req.wire)
         # A reply the server wrote for the chain (an rcode returned) was not written by any
         # plugin: CoreDNS's recorder then saw 0 bytes.
-        m = len(reply) if reply is not None and plugin else 0
-        took = perf_counter() - req.start
+        m = len(reply) if reply is not None and req.answered_by else 0
         family = 2 if ":" in req.remote[0] else 1
-        if took > _FIRST_BOUND:
-            # A slower reply (a miss) never takes a memo: counted under its key (one key holds
-            # every label and bucket of the reply, duration included).
-            key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m],
-                   bisect_left(TIME_BUCKETS, took))
-            cell = s.counts.get(key)
-            if cell is None:
-                cell = s.counts[key] = [0]
-            cell[0] += 1
-        else:
-            # A repeated question answered alike (same series, plugin, rcode, size, family, and
-            # in the first duration bucket, as every cache hit is) counts straight into the cell
-            # it used last.
-            memo = self._memo.get(q)
-            if (
-                memo is not None
-                and memo[0] is s
-                and memo[1] is plugin
-                and memo[2] == rcode
-                and memo[3] == m
-                and memo[4] == family
-            ):
-                memo[5][0] += 1
-            else:
-                key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m], 0)
-                cell = s.counts.get(key)
-                if cell is None:
-                    cell = s.counts[key] = [0]
-                cell[0] += 1
-                memos = self._memo
-                if len(memos) >= _MEMO_SIZE:
-                    memos.clear()  # bounded; questions the engine dropped are dropped here too
-                memos[q] = (s, plugin, rcode, m, family, cell)
-        s.req_bytes += n
-        s.resp_bytes += m
-        s.seconds += took
+        return s, family, len(req.wire), m
+
+    def fold(self) -> None:
+        """Move what the tallies counted into their series (before a scrape reads them)."""
+        for tally in self._tallies.values():
+            self.fold_one(tally)
+
+    @staticmethod
+    def fold_one(tally: Tally | None) -> None:
+        if tally is None or not tally.count:
+            return
+        count = tally.count
+        s = tally.series
+        cell = s.counts.get(tally.key)
+        if cell is None:
+            cell = s.counts[tally.key] = [0]
+        cell[0] += count
+        s.req_bytes += count * tally.req_wire
+        s.resp_bytes += count * tally.resp_size
+        s.seconds += tally.seconds
+        tally.count = 0
+        tally.seconds = 0.0
+
+    def close(self) -> None:
+        """The configuration retires: what is counted stays in the series, nothing more comes."""
+        self.fold()
+        self._tallies.clear()
+        self.stats.remove_folder(self)
 
 
 class DroppedObserver:

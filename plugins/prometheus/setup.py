@@ -70,6 +70,7 @@ def setup(c: Controller) -> None:
     async def shutdown() -> None:
         STATS.retire_enabled(generation)
         await server.release(observer)
+        observer.close()
 
     c.on_startup(startup)
     c.on_shutdown(shutdown)

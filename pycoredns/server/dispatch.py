@@ -33,7 +33,7 @@ Send = Callable[[bytes, Any], None]
 class Route:
     """What the query path needs of a matched zone, flattened for the hot path."""
 
-    __slots__ = ("zone", "chain", "observers", "reply_observers", "debug", "pick")
+    __slots__ = ("zone", "chain", "observers", "reply_observers", "on_reply", "debug", "pick")
 
     def __init__(self, site: Site) -> None:
         self.zone = site.zone
@@ -42,7 +42,19 @@ class Route:
         self.observers = tuple(site.config.observers)
         # For a reply without an error: the observers that care (not the errors plugin).
         self.reply_observers = tuple(o for o in self.observers if not getattr(o, "only_errors", False))
+        # What sees a reply without an error, as one call: the observer itself when there is one
+        # (prometheus, in a node cache's blocks), no loop per query.
+        self.on_reply: Callable[[Request, bytes, int, None], None] | None = (
+            None if not self.reply_observers
+            else self.reply_observers[0].observe if len(self.reply_observers) == 1
+            else partial(_observe_all, self.reply_observers)
+        )
         self.debug = site.config.debug
+
+
+def _observe_all(observers: tuple[Any, ...], req: Request, reply: bytes, rcode: int, err: None) -> None:
+    for o in observers:
+        o.observe(req, reply, rcode, err)
 
 
 def _picker(chain: Handler | None, sampler: Sampler | None) -> Callable[[], Callable[[Request], Result]]:
@@ -132,7 +144,6 @@ class Dispatcher:
         req.remote = remote
         req.local = local
         req.server = self.server
-        req.zone = "."
         req.start = perf_counter()
         req.answered_by = ""
         req.error = None
@@ -141,6 +152,7 @@ class Dispatcher:
         req._msg = None
         req._qname = None
         if q.qclass != 1 and not self.any_class:
+            req.zone = "."
             self._refuse(req, send)
             return
         if q.edns_version and q.edns:
@@ -149,6 +161,7 @@ class Dispatcher:
             return
         route = self.root if self.root_only else self.route(req)
         if route is None or route.chain is None:
+            req.zone = "."
             self._refuse(req, send)
             return
         req.zone = route.zone
@@ -171,9 +184,13 @@ class Dispatcher:
             if len(result) > req.q.udp_size and proto == "udp":
                 result = truncate(result, req.q.udp_size)
             send(result, remote)
-            err = req.error
-            for o in route.reply_observers if err is None else route.observers:
-                o.observe(req, result, result[3] & 0xF, err)
+            if req.error is None:
+                on_reply = route.on_reply
+                if on_reply is not None:
+                    on_reply(req, result, result[3] & 0xF, None)
+            else:
+                for o in route.observers:
+                    o.observe(req, result, result[3] & 0xF, req.error)
             return
         if type(result) is int:
             self._finish(req, route.observers, result, send, req.error)
@@ -217,9 +234,13 @@ class Dispatcher:
             if len(result) > req.q.udp_size and req.proto == "udp":
                 result = truncate(result, req.q.udp_size)
             send(result, req.remote)
-            err = req.error
-            for o in route.reply_observers if err is None else route.observers:
-                o.observe(req, result, result[3] & 0xF, err)
+            if req.error is None:
+                on_reply = route.on_reply
+                if on_reply is not None:
+                    on_reply(req, result, result[3] & 0xF, None)
+            else:
+                for o in route.observers:
+                    o.observe(req, result, result[3] & 0xF, req.error)
         elif type(result) is int:
             self._finish(req, route.observers, result, send, req.error)
         elif isinstance(result, (bytes, bytearray)):

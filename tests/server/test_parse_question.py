@@ -65,3 +65,27 @@ def test_a_question_cut_short_is_read_with_zeros(cut: int) -> None:
     with pytest.raises(wire.ShortQuestion) as e:
         wire.parse_question(QUERY[:cut])
     assert e.value.wire == QUERY[:cut] + b"\x00" * (NAME_END + 4 - cut)
+
+
+def _with_cd(data: bytes) -> bytes:
+    return data[:3] + bytes((data[3] | 0x10,)) + data[4:]
+
+
+def _general(do: bool) -> bytes:
+    rec = dnslib.DNSRecord.parse(_edns(2048, do))
+    rec.add_auth(dnslib.RR("example.org", dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.1")))
+    return bytes(rec.pack())
+
+
+@pytest.mark.parametrize(("data", "last"), [
+    pytest.param(QUERY, 0, id="plain"),
+    pytest.param(_with_cd(QUERY), 1, id="plain-cd"),
+    pytest.param(_edns(1232, False), 0, id="opt"),
+    pytest.param(_edns(1232, True), 2, id="opt-do"),
+    pytest.param(_with_cd(_edns(1232, True)), 3, id="opt-do-cd"),
+    pytest.param(_general(True), 2, id="general-do"),
+    pytest.param(_with_cd(_general(False)), 1, id="general-cd"),
+])
+def test_the_dnssec_key_holds_do_and_cd(data: bytes, last: int) -> None:
+    q = wire.parse_question(data)
+    assert q.dkey == q.key + bytes((last,))

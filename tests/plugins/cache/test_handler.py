@@ -127,7 +127,7 @@ def test_do_and_cd_get_their_own_entries() -> None:
     opts = [rr for rr in do_hit.ar if rr.rtype == wire.TYPE_OPT]
     assert opts and opts[0].ttl & 0x8000  # DO mirrored
     req = make_request("example.org", "A")
-    req.wire = req.wire[:3] + bytes((req.wire[3] | 0x10,)) + req.wire[4:]  # CD
+    req.swap_wire(req.wire[:3] + bytes((req.wire[3] | 0x10,)) + req.wire[4:])  # CD
     reply = dnslib.DNSRecord.parse(cache.serve(req))
     assert len(nxt.seen) == 3
     assert reply.header.bitmap & 0x10  # CD copied from the query
