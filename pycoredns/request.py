@@ -21,7 +21,9 @@ class Request:
     (it becomes the ``plugin`` label of coredns_dns_responses_total); ``error`` carries an error a
     handler wants the errors plugin to log while still writing a reply; ``meta`` is CoreDNS's
     metadata map; ``span`` is the tracing span the query is in, None unless a tracing plugin
-    sampled it (see ``pycoredns.plugin.Span``).
+    sampled it (see ``pycoredns.plugin.Span``). ``q`` is read from ``wire`` and stands for its
+    bytes after the ID (the cache keeps replies by it): change the bytes with :meth:`swap_wire`,
+    :meth:`with_flags` or :meth:`set_udp_size`, which keep the two together.
     """
 
     __slots__ = (
@@ -188,13 +190,12 @@ class Request:
     def with_flags(self, flags: int) -> Request:
         """A copy of this request whose header flags (the 16 bits after the ID) are ``flags``.
 
-        The question is the same, so it is not read again (unless CD changed: the question's
-        DNSSEC key holds that bit). :meth:`take_outcome` brings back what the chain recorded on
-        the copy."""
+        The question is read again when the flags differ (it stands for the bytes after the ID:
+        see :attr:`q`). :meth:`take_outcome` brings back what the chain recorded on the copy."""
         w = self.wire
         r = Request.__new__(Request)
         r.wire = w[:2] + flags.to_bytes(2, "big") + w[4:]
-        r.q = self.q if not (flags ^ w[3]) & 0x10 else wire.read_question(r.wire)
+        r.q = wire.read_question(r.wire) if r.wire[2:4] != w[2:4] else self.q
         r.lname = self.lname
         r.key = self.key
         r.proto = self.proto
@@ -213,16 +214,18 @@ class Request:
 
     def swap_wire(self, data: bytes) -> bytes:
         """Carry ``data``, the same query with other header flags, in place of the bytes held now;
-        returns those. The question is not read again unless CD changed (the question's DNSSEC
-        key holds that bit); a dnslib parse of the old bytes is not reused (see :attr:`msg`).
+        returns those. The question is read again when the flags differ (see :attr:`q`); a dnslib
+        parse of the old bytes is not reused (see :attr:`msg`).
 
         What the cache does on a miss: the rest of the chain sees the query with AD set, and the
         request gets its own bytes back once that answered (no copy of the request per miss). The
-        cache assigns ``wire`` itself, which is the same without a call."""
+        cache assigns ``wire`` itself and keeps the client's question meanwhile: below it the
+        query only goes upstream, and its own bytes are back before anything is made of it."""
         old = self.wire
         self.wire = data
-        if (data[3] ^ old[3]) & 0x10:
-            # CD changed: the question's DNSSEC key (Question.dkey) holds that bit.
+        if data[2:4] != old[2:4]:
+            # The question stands for the bytes after the ID (the cache keys on its DO and CD
+            # bits and keeps replies by it): other flags, another question.
             self.q = wire.read_question(data)
         return old
 

@@ -21,6 +21,9 @@ from pycoredns.plugins.cache.writer import Context, write_common, write_other
 if TYPE_CHECKING:
     from pycoredns.plugin import Request
 
+# Questions whose last fresh hit's reply is kept (a few hundred KB at most): a node cache's hits
+# are mostly a few hundred names asked again and again.
+_HOT_MAX = 1024
 # The query's second flags octet with AD set, by its value.
 _WITH_AD = tuple(bytes((b | 0x20,)) for b in range(256))
 
@@ -48,6 +51,8 @@ class Cache(Plugin):
         self._nmaps = self.ncache.maps
         self.refresher = Refresher(self)
         self._on_answer = self._answered  # bound once: a miss passes it on without making one
+        # Fresh hits' replies without their IDs, by question: (entry, TTL, bytes after the ID).
+        self._hot: dict[wire.Question, tuple[Entry, int, bytes]] = {}
 
     # -- the query path -------------------------------------------------------------------------
     def serve(self, req: Request) -> Result:
@@ -59,7 +64,6 @@ class Cache(Plugin):
         # their own entries: made with the question (once per distinct query), its hash kept.
         key = q.dkey
         stats = self._stats.get(req.server) or self.stats_for(req.server)
-        stats.requests += 1
         # The common hit, decided with two dict reads: no denial entry, a fresh success entry.
         shard = hash(key) & 0xFF
         if self._plain_lookup and self._nmaps[shard].get(key) is None:
@@ -72,7 +76,14 @@ class Cache(Plugin):
                     if self._prefetch and self._should_prefetch(entry, now, ttl):
                         self.refresher.prefetch(req, key, entry, stats, now, stale=False)
                     req.answered_by = "cache"
-                    return entry.render(req, entry.orig_ttl if self._keepttl else ttl)
+                    if self._keepttl:
+                        ttl = entry.orig_ttl
+                    # The reply after its ID, as last made for this question from this entry with
+                    # this TTL: the question object stands for the query's bytes after the ID.
+                    hot = self._hot.get(q)
+                    if hot is not None and hot[0] is entry and hot[1] == ttl:
+                        return w[:2] + hot[2]
+                    return self._render_hot(req, entry, ttl)
                 entry = self._get(key, now, stats)  # expired: what serve_stale may still use
             # else in neither cache: nothing stale to serve either
         else:
@@ -106,6 +117,14 @@ class Cache(Plugin):
         if isinstance(result, Deferred):
             return result.step(self._on_answer, _failed, (w, req, key, stats))
         return then(result, self._on_answer, w, req, key, stats, on_error=_failed)
+
+    def _render_hot(self, req: Request, entry: Entry, ttl: int) -> bytes:
+        reply = entry.render(req, ttl)
+        hot = self._hot
+        if len(hot) >= _HOT_MAX:
+            hot.clear()  # bounded; the questions asked again come back at their next hit
+        hot[req.q] = (entry, ttl, reply[2:])
+        return reply
 
     def stats_for(self, server: str) -> metrics.Stats:
         got = self._stats[server] = metrics.stats_for(server, self.settings.zones_label, self.view)

@@ -63,57 +63,27 @@ class MetricsObserver:
         return dns.zone_match(self.zones, name) or "."
 
     def observe(self, req: Request, reply: bytes | None, rcode: int, error: BaseException | None) -> None:
-        # Inlined on purpose (no helper calls on the common path): this runs for every cache hit.
+        # Inlined on purpose (no helper calls on the common paths): this runs for every reply.
         took = perf_counter() - req.start
-        tally = self._tallies.get(req.q)
-        if (
-            tally is not None
-            and took <= _FIRST_BOUND
-            and tally.plugin is req.answered_by
-            and tally.server is req.server
-            and tally.proto is req.proto
-            and tally.zone is req.zone
-            and tally.rcode == rcode
-            and reply is not None
-            and tally.resp_wire == len(reply)
-            and tally.req_wire == len(req.wire)
-            and tally.v6 is (":" in req.remote[0])
-        ):
-            tally.count += 1
-            tally.seconds += took
-            return
-        s, family, n, m = self._labels(req, reply)
-        q = req.q
-        if took > _FIRST_BOUND or reply is None:
-            # A slower reply (a miss) is counted at once under its key: one key holds every label
-            # and bucket of the reply, duration included.
-            key = (family, q.qtype, q.do, rcode, req.answered_by, SIZE_INDEX[n], SIZE_INDEX[m],
-                   bisect_left(TIME_BUCKETS, took))
-            cell = s.counts.get(key)
-            if cell is None:
-                cell = s.counts[key] = [0]
-            cell[0] += 1
-            s.req_bytes += n
-            s.resp_bytes += m
-            s.seconds += took
-            return
-        # A fast reply the question's tally does not cover: a new tally for it.
-        tallies = self._tallies
-        if len(tallies) >= _TALLIES_MAX:
-            # Bounded: questions the engine dropped are dropped here too, their counts kept.
-            self.fold()
-            tallies.clear()
+        if took <= _FIRST_BOUND:
+            tally = self._tallies.get(req.q)
+            if (
+                tally is not None
+                and tally.plugin is req.answered_by
+                and tally.server is req.server
+                and tally.proto is req.proto
+                and tally.zone is req.zone
+                and tally.rcode == rcode
+                and reply is not None
+                and tally.resp_wire == len(reply)
+                and tally.req_wire == len(req.wire)
+                and tally.v6 is (":" in req.remote[0])
+            ):
+                tally.count += 1
+                tally.seconds += took
+                return
         else:
-            self.fold_one(tally)
-        tally = tallies[q] = Tally(req, reply, rcode, s,
-                                   (family, q.qtype, q.do, rcode, req.answered_by, SIZE_INDEX[n], SIZE_INDEX[m], 0),
-                                   m)
-        tally.count = 1
-        tally.seconds = took
-        self.stats.add_folder(self)  # from the first tally on (again after close)
-
-    def _labels(self, req: Request, reply: bytes | None) -> tuple[Series, int, int, int]:
-        """The reply's series, family, request size and response size."""
+            tally = None
         q = req.q
         # The router already picked this block's longest zone holding the name, except for DS,
         # which it routes to the parent zone.
@@ -128,11 +98,41 @@ class MetricsObserver:
         else:
             s = self.series.get((server, zone, proto)) or self.stats.get(server, zone, proto)
             self._last = (server, zone, proto, s)
+        plugin = req.answered_by
+        n = len(req.wire)
         # A reply the server wrote for the chain (an rcode returned) was not written by any
         # plugin: CoreDNS's recorder then saw 0 bytes.
-        m = len(reply) if reply is not None and req.answered_by else 0
+        m = len(reply) if reply is not None and plugin else 0
         family = 2 if ":" in req.remote[0] else 1
-        return s, family, len(req.wire), m
+        key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m],
+               0 if took <= _FIRST_BOUND else bisect_left(TIME_BUCKETS, took))
+        if took > _FIRST_BOUND or reply is None:
+            # A slower reply (a miss) is counted at once under its key: one key holds every label
+            # and bucket of the reply, duration included.
+            cell = s.counts.get(key)
+            if cell is None:
+                cell = s.counts[key] = [0]
+            cell[0] += 1
+            s.req_bytes += n
+            s.resp_bytes += m
+            s.seconds += took
+            return
+        self._new_tally(tally, req, reply, rcode, s, key, m, took)
+
+    def _new_tally(self, old: Tally | None, req: Request, reply: bytes, rcode: int, s: Series,
+                   key: tuple[int, int, bool, int, str, int, int, int], m: int, took: float) -> None:
+        """A fast reply its question's tally does not cover: a tally of its own from now on."""
+        tallies = self._tallies
+        if len(tallies) >= _TALLIES_MAX:
+            # Bounded: questions the engine dropped are dropped here too, their counts kept.
+            self.fold()
+            tallies.clear()
+        else:
+            self.fold_one(old)
+        tally = tallies[req.q] = Tally(req, reply, rcode, s, key, m)
+        tally.count = 1
+        tally.seconds = took
+        self.stats.add_folder(self)  # from the first tally on (again after close)
 
     def fold(self) -> None:
         """Move what the tallies counted into their series (before a scrape reads them)."""

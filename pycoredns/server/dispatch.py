@@ -101,8 +101,10 @@ class Dispatcher:
         # Zones in wire form, lower-cased: b"\x07example\x03org\x00" -> Route.
         self.routes: dict[bytes, Route] = {zone_to_wire(z): Route(s) for z, s in sites.items()}
         self.root = self.routes.get(b"\x00")
-        # A listener serving only "." (a plain caching resolver) needs no suffix walk.
-        self.root_only = self.root is not None and len(self.routes) == 1
+        # A listener serving only "." (a plain caching resolver) needs no suffix walk: every query
+        # goes to that route, when it has a chain, without a check.
+        root = self.root
+        self.only = root if len(self.routes) == 1 and root is not None and root.chain is not None else None
         # A plugin of any block on the listener can open it to every class (CoreDNS's server.go).
         self.any_class = any(s.config.any_class for s in sites.values())
         self.dropped: list[DroppedObserver] = dropped or []
@@ -159,11 +161,13 @@ class Dispatcher:
             # Answered before any zone or plugin, neither counted nor logged (CoreDNS's server).
             send(wire.error_reply(data, wire.BADVERS, q.end, True, q.udp_size, q.do), remote)
             return
-        route = self.root if self.root_only else self.route(req)
-        if route is None or route.chain is None:
-            req.zone = "."
-            self._refuse(req, send)
-            return
+        route = self.only
+        if route is None:
+            route = self.route(req)
+            if route is None or route.chain is None:
+                req.zone = "."
+                self._refuse(req, send)
+                return
         req.zone = route.zone
         try:
             result = route.pick()(req)  # the chain's serve, or every Nth time the sampler's

@@ -356,24 +356,27 @@ def test_swap_wire_carries_other_flags_and_gives_the_old_bytes_back() -> None:
     assert req.swap_wire(own) is with_ad and req.msg.header.ad == 0
 
 
-def test_a_changed_cd_bit_reads_the_question_again() -> None:
-    """Question.dkey holds CD (the cache keys on it): a copy or swap that changes CD gets a
-    question that says so; one that changes only AD keeps the question it had."""
+def test_changed_flags_read_the_question_again() -> None:
+    """The question stands for the bytes after the ID (the cache keys on its DO and CD bits and
+    keeps replies by it): a copy or swap with other flags gets the question of its bytes."""
     req = make_request("Example.org.")
     own = req.wire
     q = req.q
     assert q.dkey[-1] == 0
-    with_ad = own[:3] + bytes((own[3] | 0x20,)) + own[4:]
-    req.swap_wire(with_ad)
-    assert req.q is q
     with_cd = own[:3] + bytes((own[3] | 0x10,)) + own[4:]
     req.swap_wire(with_cd)
-    assert req.q.dkey == q.key + b"\x01"
+    assert req.q is wire.read_question(with_cd) and req.q.dkey == q.key + b"\x01"
+    with_ad = own[:3] + bytes((own[3] | 0x20,)) + own[4:]
+    req.swap_wire(with_ad)
+    assert req.q is wire.read_question(with_ad) and req.q.dkey == q.dkey
     req.swap_wire(own)
-    assert req.q.dkey == q.dkey
+    assert req.q is wire.read_question(own)
+    same = own[:2][::-1] + own[2:]  # another ID, the same flags: the question held stays
+    req.swap_wire(same)
+    assert req.q is wire.read_question(own)
     copy = req.with_flags((own[2] << 8) | own[3] | 0x10)
     assert copy.q.dkey == q.key + b"\x01" and req.q.dkey == q.dkey
-    assert req.with_flags((own[2] << 8) | own[3] | 0x20).q is req.q
+    assert req.with_flags((own[2] << 8) | own[3]).q is req.q
 
 
 def test_a_parse_follows_the_wire_assigned() -> None:
