@@ -25,8 +25,8 @@ class Tally:
     folded into the series (:meth:`MetricsObserver.fold`) when /metrics is scraped. The other
     fields are what the replies had in common, checked for each new one."""
 
-    __slots__ = ("count", "seconds", "plugin", "server", "zone", "proto", "rcode", "resp_wire", "req_wire",
-                 "v6", "series", "key", "resp_size")
+    __slots__ = ("count", "seconds", "plugin", "server", "proto", "rcode", "resp_wire", "req_wire", "v6",
+                 "series", "key", "resp_size")
 
     def __init__(self, req: Request, reply: bytes, rcode: int, series: Series,
                  key: tuple[int, int, bool, int, str, int, int, int], resp_size: int) -> None:
@@ -34,7 +34,6 @@ class Tally:
         self.seconds = 0.0
         self.plugin = req.answered_by
         self.server = req.server
-        self.zone = req.zone
         self.proto = req.proto
         self.rcode = rcode
         self.resp_wire = len(reply)
@@ -66,17 +65,18 @@ class MetricsObserver:
         # Inlined on purpose (no helper calls on the common paths): this runs for every reply.
         took = perf_counter() - req.start
         if took <= _FIRST_BOUND:
+            # The question stands for the query's bytes after the ID (its size too), and within
+            # one block for its zone (the listeners of a block route a name alike): what can still
+            # differ between two replies to it is checked.
             tally = self._tallies.get(req.q)
             if (
                 tally is not None
                 and tally.plugin is req.answered_by
                 and tally.server is req.server
                 and tally.proto is req.proto
-                and tally.zone is req.zone
                 and tally.rcode == rcode
                 and reply is not None
                 and tally.resp_wire == len(reply)
-                and tally.req_wire == len(req.wire)
                 and tally.v6 is (":" in req.remote[0])
             ):
                 tally.count += 1

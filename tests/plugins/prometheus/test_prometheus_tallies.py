@@ -113,3 +113,16 @@ def test_a_slow_reply_is_counted_at_once_in_its_duration_bucket() -> None:
     assert observer._tallies == {}
     (key,) = _counts(stats)
     assert key[:5] == (1, 1, False, 0, "forward") and key[7] > 0
+
+
+def test_another_listener_or_transport_counts_in_its_own_series() -> None:
+    stats = CoreStats()
+    observer = MetricsObserver(stats, ["."])
+    reply = b"\x00" * 60
+    for server, proto in [("dns://:53", "udp"), ("dns://:53", "tcp"), ("dns://:1053", "udp"), ("dns://:53", "udp")]:
+        req = make_request("www.example.org", "A", server=server, proto=proto)
+        req.answered_by = "cache"
+        observer.observe(req, reply, 0, None)
+    stats.fold()
+    counts = {key: sum(n for (n,) in s.counts.values()) for key, s in stats.series.items()}
+    assert counts == {("dns://:53", ".", "udp"): 2, ("dns://:53", ".", "tcp"): 1, ("dns://:1053", ".", "udp"): 1}
