@@ -31,6 +31,12 @@ off under valgrind, where a miss takes milliseconds and the ticks per miss would
 Without ``--callgrind`` the child reports its CPU time per miss instead, ticker included (noisy
 on a shared machine: compare runs taken together).
 
+``--burst K`` overlaps K misses, as a load of a few thousand a second does: the client sends K
+queries at once, the upstream reads all K and only then answers them (over TCP, all K replies in
+one write, so the server reads them together), and the client reads the K replies. The server
+then reads several queries in one turn, writes their K upstream queries together (one write
+over TCP) and reads several replies per wakeup. ``--misses`` still counts queries.
+
 ``--tree DIR`` runs another checkout's pycoredns in the child (the base line before a change).
 """
 
@@ -183,32 +189,47 @@ class Peer:
     def upstream_port(self) -> int:
         return int(self.up.getsockname()[1])
 
-    def miss(self, timeout: float) -> None:
-        """One query for a new name, answered by the upstream; its reply read and checked."""
+    def miss(self, timeout: float, burst: int = 1) -> None:
+        """``burst`` queries for new names, sent at once and answered by the upstream once all of
+        them reached it; their replies read and checked."""
         import dnslib
 
-        self.sent += 1
-        name = f"m{self.sent}-{os.getpid()}.bench.test"
-        query = bytes(dnslib.DNSRecord.question(name, "A").pack())
+        queries: dict[bytes, bytes] = {}  # by ID: distinct, so each reply finds its query
+        while len(queries) < burst:
+            self.sent += 1
+            name = f"m{self.sent}-{os.getpid()}.bench.test"
+            query = bytes(dnslib.DNSRecord.question(name, "A").pack())
+            if query[:2] not in queries:
+                queries[query[:2]] = query
         self.client.settimeout(timeout)
         self.up.settimeout(timeout)
-        self.client.sendto(query, ("127.0.0.1", self.port))
+        for query in queries.values():
+            self.client.sendto(query, ("127.0.0.1", self.port))
+        questions = {query[12:] for query in queries.values()}
         if self.listener is None:
-            while True:  # the upstream: answer whatever comes (a health probe too) until the query
+            held: list[tuple[bytes, Any]] = []
+            left = set(questions)
+            while left:  # the upstream: answer whatever comes (a health probe too) once all came
                 data, addr = self.up.recvfrom(4096)
+                held.append((data, addr))
+                left.discard(data[12:])
+            for data, addr in held:
                 self.up.sendto(self.upstream_mod.answer(data, 3600) or data, addr)
-                if data[12:] == query[12:]:
-                    break
         else:
-            self._serve_tcp(query, timeout)
-        reply = self.client.recv(4096)
-        if reply[:2] != query[:2] or reply[3] & 0xF or reply[6:8] != b"\x00\x01":
-            raise RuntimeError(f"unexpected reply to {name}: {reply!r}")
+            self._serve_tcp(questions, timeout)
+        for _ in range(burst):
+            reply = self.client.recv(4096)
+            query = queries.pop(reply[:2], b"")
+            if not query or reply[3] & 0xF or reply[6:8] != b"\x00\x01" or reply[12 : len(query)] != query[12:]:
+                raise RuntimeError(f"unexpected reply: {reply!r}")
 
-    def _serve_tcp(self, query: bytes, timeout: float) -> None:
-        """Accept connections and answer the messages on them until the query."""
+    def _serve_tcp(self, questions: set[bytes], timeout: float) -> None:
+        """Accept connections and read the messages on them until every one of ``questions``
+        came; then answer each connection's messages in one write."""
         assert self.listener is not None
-        while True:
+        left = set(questions)
+        out: dict[socket.socket, list[bytes]] = {}
+        while left:
             ready, _, _ = select.select([self.listener, *self.streams], [], [], timeout)
             if not ready:
                 raise TimeoutError("the upstream got no query")
@@ -220,18 +241,18 @@ class Peer:
                 got = sock.recv(65536)
                 if not got:
                     del self.streams[sock]
+                    out.pop(sock, None)
                     sock.close()
                     continue
                 buf = self.streams[sock] + got
-                found = False
                 while len(buf) >= 2 and len(buf) >= 2 + (n := int.from_bytes(buf[:2], "big")):
                     data, buf = buf[2 : 2 + n], buf[2 + n :]
                     reply = self.upstream_mod.answer(data, 3600) or data
-                    sock.sendall(len(reply).to_bytes(2, "big") + reply)
-                    found = found or data[12:] == query[12:]
+                    out.setdefault(sock, []).append(len(reply).to_bytes(2, "big") + reply)
+                    left.discard(data[12:])
                 self.streams[sock] = buf
-                if found:
-                    return
+        for sock, replies in out.items():
+            sock.sendall(b"".join(replies))
 
     def close(self) -> None:
         self.client.close()
@@ -249,9 +270,10 @@ def _free_udp_port() -> int:
 
 
 def run_child(config: str, warm: int, misses: int, tree: str | None, callgrind: bool,
-              opcodes: bool = False, out: str = "/dev/null") -> tuple[int | None, float, str]:
-    """Run one server for ``warm`` then ``misses`` misses: (instructions collected or None, CPU
-    ns of the measured batch, the opcode counts when asked)."""
+              opcodes: bool = False, out: str = "/dev/null", burst: int = 1) -> tuple[int | None, float, str]:
+    """Run one server for ``warm`` then ``misses`` misses, ``burst`` at a time (both rounded down
+    to a multiple of it): (instructions collected or None, CPU ns of the measured batch, the
+    opcode counts when asked)."""
     peer = Peer(tcp=config.endswith(TCP_SUFFIX))
     parent_ctl, child_ctl = socket.socketpair()
     cmd = [sys.executable, __file__, "--child", config, "--port", str(peer.port),
@@ -272,13 +294,13 @@ def run_child(config: str, warm: int, misses: int, tree: str | None, callgrind: 
         parent_ctl.settimeout(600.0 if callgrind else 60.0)
         if parent_ctl.recv(1) != b"R":
             raise RuntimeError("the server did not start")
-        for _ in range(warm):
-            peer.miss(slow)
+        for _ in range(warm // burst):
+            peer.miss(slow, burst)
         parent_ctl.send(b"W")
         if parent_ctl.recv(1) != b"A":
             raise RuntimeError("the server did not start the measured batch")
-        for _ in range(misses):
-            peer.miss(slow)
+        for _ in range(misses // burst):
+            peer.miss(slow, burst)
         parent_ctl.send(b"E")
         done = _recv_all(parent_ctl)  # the CPU time (8 bytes), then the opcode counts
         took = int.from_bytes(done[:8], "big")
@@ -317,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--callgrind", action="store_true", help="count instructions with valgrind")
     ap.add_argument("--tree", help="measure the pycoredns of this source tree (its plugins/ and pycoredns/)")
     ap.add_argument("--only", choices=CONFIGS, action="append", help="these configurations only")
+    ap.add_argument("--burst", type=int, default=1, choices=range(1, 65), metavar="K",
+                    help="K misses at a time: sent together, answered together (default 1, lock step)")
     ap.add_argument("--out", metavar="DIR", help="keep valgrind's profiles there (callgrind_annotate reads them)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -336,29 +360,30 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which("valgrind") is None:
             print("valgrind not found (apt-get install valgrind)", file=sys.stderr)
             return 2
-        misses = args.misses or 1000
-        print(f"instructions per miss ({misses} misses after {args.warm}; a batch of none taken off)")
+        misses = (args.misses or 1000) // args.burst * args.burst
+        print(f"instructions per miss ({misses} misses after {args.warm}, {args.burst} at a time; a batch of none"
+              " taken off)")
         for config in configs:
-            empty, _, _ = run_child(config, args.warm, 0, args.tree, True)
+            empty, _, _ = run_child(config, args.warm, 0, args.tree, True, burst=args.burst)
             out = os.path.join(args.out, f"callgrind.{config.replace(' ', '-')}") if args.out else "/dev/null"
-            full, _, _ = run_child(config, args.warm, misses, args.tree, True, out=out)
+            full, _, _ = run_child(config, args.warm, misses, args.tree, True, out=out, burst=args.burst)
             assert empty is not None and full is not None
             print(f"{(full - empty) / misses:10.0f}  {config}   [batch of none: {empty}]", flush=True)
         return 0
     if args.opcodes:
-        misses = args.misses or 500
+        misses = (args.misses or 500) // args.burst * args.burst
         for config in configs:
-            _, _, report = run_child(config, args.warm, misses, args.tree, False, opcodes=True)
+            _, _, report = run_child(config, args.warm, misses, args.tree, False, opcodes=True, burst=args.burst)
             rows = [line.split(" ", 1) for line in report.splitlines() if line]
             total = sum(int(n) for n, _ in rows)
             print(f"{config}: {total / misses:.0f} Python opcodes per miss ({misses} misses)")
             for n, where in rows[: args.opcodes]:
                 print(f"{int(n) / misses:8.1f}  {where}")
         return 0
-    misses = args.misses or 3000
-    print(f"server CPU us per miss ({misses} misses after {args.warm}, one at a time)")
+    misses = (args.misses or 3000) // args.burst * args.burst
+    print(f"server CPU us per miss ({misses} misses after {args.warm}, {args.burst} at a time)")
     for config in configs:
-        _, took, _ = run_child(config, args.warm, misses, args.tree, False)
+        _, took, _ = run_child(config, args.warm, misses, args.tree, False, burst=args.burst)
         print(f"{took / misses / 1000:8.1f}  {config}", flush=True)
     return 0
 

@@ -318,3 +318,13 @@ def test_miss_loop_serves_each_query_over_a_tcp_upstream_with_force_tcp() -> Non
     for config in ("node-local-dns tcp", "floor tcp"):
         instructions, cpu_ns, report = miss_loop.run_child(config, 5, 20, None, False)
         assert instructions is None and cpu_ns > 0 and not report.strip()
+
+
+def test_miss_loop_overlaps_misses_in_bursts_over_udp_and_tcp_upstreams() -> None:
+    from benchmarks import miss_loop
+
+    # Four queries at once, answered only once all four reached the upstream (over TCP in one
+    # write): the peer raises if a reply is missing or does not answer its own query.
+    for config in ("node-local-dns", "node-local-dns tcp", "floor tcp"):
+        instructions, cpu_ns, report = miss_loop.run_child(config, 8, 24, None, False, burst=4)
+        assert instructions is None and cpu_ns > 0 and not report.strip()
