@@ -606,6 +606,49 @@ def test_a_stopped_forward_still_answers_what_reaches_it(
         assert r.header.rcode == dnslib.RCODE.NOERROR and a_of(r) == ["192.0.2.7"]
 
 
+def test_a_full_batch_holds_misses_only_until_the_next_turn(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory
+) -> None:
+    """The batch boundary counts per turn of the loop: a batch that filled holds the misses of
+    its own turn, not those of the next; and a turn that starts what waited starts no more than a
+    batch in all, with the misses read in it."""
+    up = fake_upstream(answer_a("192.0.2.9"))
+    s = dns_server(corefile([up]))
+    fwd = forwards(s)[0]
+
+    async def turns() -> tuple[list[int], list[int]]:
+        results = [fwd.serve(make_request(f"f{i}.example.org")) for i in range(START_BATCH)]
+        waiting = [fwd.waiting]  # a full batch, none held
+        await asyncio.sleep(0)
+        results.append(fwd.serve(make_request("next.example.org")))
+        waiting.append(fwd.waiting)  # the next turn's first miss starts at once
+        results += [fwd.serve(make_request(f"g{i}.example.org")) for i in range(START_BATCH)]
+        waiting.append(fwd.waiting)  # the batch filled again: the last one waits
+        await asyncio.sleep(0)
+        waiting.append(fwd.waiting)  # started on the next turn, with it the count of that turn
+        results += [fwd.serve(make_request(f"h{i}.example.org")) for i in range(START_BATCH)]
+        waiting.append(fwd.waiting)  # one started then: START_BATCH - 1 more start, one waits
+        await asyncio.sleep(0)
+        waiting.append(fwd.waiting)
+        # More than a batch waits: a miss read while a full batch's next turn is armed arms no
+        # second one (two would start two batches in one turn).
+        results += [fwd.serve(make_request(f"k{i}.example.org")) for i in range(3 * START_BATCH)]
+        waiting.append(fwd.waiting)
+        await asyncio.sleep(0)
+        results.append(fwd.serve(make_request("late.example.org")))
+        waiting.append(fwd.waiting)
+        for _ in range(2):
+            await asyncio.sleep(0)
+            waiting.append(fwd.waiting)
+        replies = [await r for r in results if isinstance(r, Deferred)]
+        return waiting, [dnslib.DNSRecord.parse(r).header.rcode for r in replies if isinstance(r, bytes)]
+
+    waiting, rcodes = s.call(turns())
+    b = START_BATCH
+    assert waiting == [0, 0, 1, 0, 1, 0, 2 * b + 1, b + 2, 2, 0]
+    assert rcodes == [dnslib.RCODE.NOERROR] * (6 * b + 2)
+
+
 def test_a_burst_of_misses_starts_in_batches_one_per_turn_of_the_loop(
     fake_upstream: UpstreamFactory, dns_server: ServerFactory
 ) -> None:
