@@ -25,9 +25,9 @@ measured batch inside ``functools.reduce``, whose C function is what valgrind co
 (``--toggle-collect``): the instructions of the measured misses, plus a fixed cost for starting
 and ending the batch, which a batch of no misses measures and is taken off. Exact and
 repeatable on a busy machine, where timings are not. The part of a miss that depends on wall time
-is left out: forward's read-timeout ticker (every 10 ms while queries are in flight, once in about
-30 misses at 3,000 a second, and each miss's entry taken off its queue two seconds later) is held
-off under valgrind, where a miss takes milliseconds and the ticks per miss would follow the load.
+is left out: forward's read-timeout ticker (when a connection's entry falls due, two seconds after
+it was queued, 10 ms apart at the soonest) is held off under valgrind, where a miss takes
+milliseconds and the ticks per miss would follow the load.
 Without ``--callgrind`` the child reports its CPU time per miss instead, ticker included (noisy
 on a shared machine: compare runs taken together).
 
@@ -108,10 +108,11 @@ def serve(config: str, port: int, upstream: int, ctl: socket.socket, mode: str) 
         from pycoredns.server.app import App
 
         if mode == "reduce":
-            # Forward's read-timeout ticker wakes every 10 ms of wall time while queries are in
-            # flight: under valgrind, where a miss takes milliseconds, that would be a share of a
-            # tick per miss that moves with the machine's load. Its ticks are held off instead
-            # (as hit_loop.py holds the cache's clock still), so the count is repeatable.
+            # Forward's read-timeout ticker wakes on wall time (when an entry falls due, TICK
+            # apart at the soonest): under valgrind, where a miss takes milliseconds, that would
+            # be a share of a tick per miss that moves with the machine's load. Its ticks are held
+            # off instead (as hit_loop.py holds the cache's clock still), so the count is
+            # repeatable.
             from pycoredns.plugins.forward import connections
 
             connections.TICK = 3600.0

@@ -17,11 +17,12 @@ ends with :class:`Spoofed`, and the handler asks again over TCP, which an off-pa
 cannot answer for: the odds of a guess landing stay at NEAR_MISSES in 65,536, however many
 guesses are sent.
 
-Read timeouts are not one timer per query: a :class:`Timeouts` ticker per upstream wakes every
-:data:`TICK` seconds while exchanges are in flight and ends the ones that are due. It keeps due
-times in send order, so a tick looks only at what is due, not at everything in flight (in an
-upstream outage that is thousands of exchanges, a hundred times a second); a connection queues
-one only when none it has queued would fire in time (see ``Conn.watched``).
+Read timeouts are not one timer per query: a :class:`Timeouts` ticker per upstream wakes when
+the earliest exchange it watches is due (:data:`TICK` seconds apart at the soonest) and ends the
+ones that are due. It keeps due times in send order, so a tick looks only at what is due, not at
+everything in flight (in an upstream outage that is thousands of exchanges, a hundred times a
+second); a connection queues one only when none it has queued would fire in time (see
+``Conn.watched``).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ _read = os.read
 _write = os.write
 _QD_ONE = b"\x00\x01"
 TICK = 0.01  # how late a read timeout may fire, at most (while the loop keeps up)
+TIMER_SLACK = 0.002  # a tick's timer runs this long after the entry it is for is due
 BATCH = 4  # timeouts handled in one turn of the event loop before it reads its sockets again
 PIPELINE = 16  # queries in flight on one stream connection, at most
 INF = float("inf")
@@ -129,9 +131,15 @@ class Timeouts:
     already comes no later (``Conn.watched``); it queues again, from ``time_out``, the exchanges
     still in flight when the tick takes its entry. Due times mostly come in send order (send time
     plus the upstream's read timeout), so they queue in a deque; the few that do not (clipped to
-    the query's deadline) go to a heap. Every :data:`TICK` seconds, while anything is queued, the
-    tick takes what is due from both and asks its connection to time out what is due on it: an
-    entry whose exchange ended meanwhile finds nothing to do. A timeout fires at most TICK late.
+    the query's deadline) go to a heap. The tick runs when the earliest entry is due (TICK
+    seconds after its timer was armed at the soonest), takes what is due from both and asks its
+    connection to time out what is due on it: an entry whose exchange ended meanwhile finds
+    nothing to do. A timeout fires at most TICK late.
+
+    The tick sleeps until an entry is due rather than waking every TICK: under load an entry is
+    always queued (each is taken a read timeout after it was queued), and a tick every 10 ms
+    that found nothing due woke the idle server a hundred times a second, each wake-up a
+    context switch in and out of the kernel for nothing.
 
     A tick handles at most :data:`BATCH` timeouts, and leaves the rest to the loop's next turn:
     each one asks again or answers SERVFAIL, and in an upstream outage thousands fall due
@@ -139,7 +147,7 @@ class Timeouts:
     once kept the loop from its sockets for up to a second, cached answers waiting behind them.
     """
 
-    __slots__ = ("loop", "queue", "late", "order", "timer")
+    __slots__ = ("loop", "queue", "late", "order", "timer", "fire_at")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -147,6 +155,7 @@ class Timeouts:
         self.late: list[tuple[float, int, Conn]] = []  # out of order: a heap
         self.order = itertools.count()  # ties in the heap, never compared further
         self.timer: asyncio.Handle | None = None
+        self.fire_at = INF  # when the armed timer runs (time.monotonic), INF when none is
 
     def watch(self, conn: Conn, due: float) -> None:
         """``conn`` has an exchange due at ``due``."""
@@ -155,11 +164,26 @@ class Timeouts:
             q.append((due, conn))
         else:
             heapq.heappush(self.late, (due, next(self.order), conn))
-        if self.timer is None:
-            self.timer = self.loop.call_later(TICK, self._tick)
+        # Mostly the timer runs for an entry queued before this one, no later than it: nothing to
+        # do. Else (none armed, or this one out of order) it runs in time for this one.
+        if due + TICK < self.fire_at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self._arm(due, time.monotonic())
+
+    def _arm(self, due: float, now: float) -> None:
+        # Just after ``due``, as the loop keeps its clock in milliseconds (a timer may run up to
+        # one early), and TICK from now at the soonest: an outage's timeouts, due one after
+        # another, are taken a tick's worth at a time (see BATCH).
+        delay = due - now + TIMER_SLACK
+        if delay < TICK:
+            delay = TICK
+        self.fire_at = now + delay
+        self.timer = self.loop.call_later(delay, self._tick)
 
     def _tick(self) -> None:
         self.timer = None
+        self.fire_at = INF
         now = time.monotonic()
         q = self.queue
         late = self.late
@@ -176,8 +200,17 @@ class Timeouts:
             if self.timer is not None:
                 self.timer.cancel()
             self.timer = self.loop.call_soon(self._tick)  # more are due: next turn, after the I/O
-        elif (q or late) and self.timer is None:
-            self.timer = self.loop.call_later(TICK, self._tick)
+            self.fire_at = now
+        elif q or late:
+            first = q[0][0] if q else INF
+            if late and late[0][0] < first:
+                first = late[0][0]
+            # Unless the timer a next attempt armed above runs in time for the earliest entry
+            # (it was armed for that attempt's own, maybe a later one).
+            if first + TICK < self.fire_at:
+                if self.timer is not None:
+                    self.timer.cancel()
+                self._arm(first, now)
 
     def in_flight(self) -> Iterator[Conn]:
         """The connections with an exchange in flight, each once."""
@@ -196,6 +229,7 @@ class Timeouts:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        self.fire_at = INF
 
 
 class Conn:

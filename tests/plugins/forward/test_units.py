@@ -251,6 +251,71 @@ def test_a_tick_times_out_a_batch_and_leaves_the_rest_to_the_next_turns() -> Non
     assert fired == sorted(fired) and len(fired) == 3 * BATCH
 
 
+def test_the_tick_sleeps_until_an_entry_is_due() -> None:
+    """With nothing due for a while the ticker does not run (it ran every TICK: under load an
+    entry is always queued, and each tick woke the idle server); an entry that comes out of
+    order, due sooner, is timed out in time all the same."""
+    fired: list[str] = []
+    ticks: list[float] = []
+
+    class Counted(Timeouts):
+        def _tick(self) -> None:
+            ticks.append(time.monotonic())
+            super()._tick()
+
+    class Due:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def time_out(self, now: float) -> None:
+            fired.append(self.name)
+
+    async def main() -> None:
+        timeouts = Counted(asyncio.get_running_loop())
+        timeouts.watch(cast(Conn, Due("later")), time.monotonic() + 60)
+        await asyncio.sleep(10 * TICK)
+        assert ticks == []  # nothing due: no tick
+        timeouts.watch(cast(Conn, Due("sooner")), time.monotonic() + TICK)  # before "later": the heap
+        for _ in range(100):
+            if fired:
+                break
+            await asyncio.sleep(TICK)
+        assert fired == ["sooner"]
+        timeouts.stop()
+
+    asyncio.run(main())
+
+
+def test_a_tick_that_asks_again_leaves_the_timer_on_the_earliest_entry() -> None:
+    """A timeout asked again from inside the tick queues its next attempt, due later than what
+    is still queued: the ticker still runs for the earliest entry, not for that attempt's."""
+    fired: list[str] = []
+
+    async def main() -> None:
+        timeouts = Timeouts(asyncio.get_running_loop())
+
+        class Retrying:
+            def time_out(self, now: float) -> None:
+                fired.append("first")
+                timeouts.watch(cast(Conn, Due()), time.monotonic() + 60)  # the next attempt
+
+        class Due:
+            def time_out(self, now: float) -> None:
+                fired.append("due")
+
+        now = time.monotonic()
+        timeouts.watch(cast(Conn, Retrying()), now + TICK)
+        timeouts.watch(cast(Conn, Due()), now + 3 * TICK)
+        for _ in range(100):
+            if len(fired) == 2:
+                break
+            await asyncio.sleep(TICK)
+        assert fired == ["first", "due"]
+        timeouts.stop()
+
+    asyncio.run(main())
+
+
 def test_the_upstream_back_ends_what_it_never_answered_in_batches_once() -> None:
     """When an upstream that failed its checks answers again, the exchanges sent to it before are
     ended at once rather than waited out, a batch per turn of the loop (thousands after an
