@@ -35,8 +35,10 @@ def test_upstream_blackholed_under_misses(tmp_path: Path) -> None:
     assert misses["lost"] == 0 and misses["completed"] == misses["sent"]
     assert set(misses["rcodes"]) <= {"NOERROR", "SERVFAIL"} and misses["rcodes"].get("SERVFAIL")
     # What is in flight is bounded by the rate times what a miss can wait (two read timeouts of
-    # 2 s), a socket each, and the pool's few.
-    assert out["open_files"]["max"] < out["open_files"]["before"] + MISS_QPS * 4 + 20
+    # 2 s), a socket each, and the pool's few; 5% over for dnsperf's pacing, which runs ahead of
+    # the rate in some 4 s windows (peaks of 1,606-1,626 measured above the start, at 1,600 a
+    # window). A socket kept past its timeout would hold all 2,000 of the 5 s blackout's misses.
+    assert out["open_files"]["max"] < out["open_files"]["before"] + MISS_QPS * 4 * 1.05 + 20
     assert out["rss_mb"]["max"] - out["rss_mb"]["before"] < 40
     hits = out["hits"]
     assert hits["lost"] == 0 and hits["rcodes"] == {"NOERROR": hits["sent"]}
