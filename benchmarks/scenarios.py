@@ -51,7 +51,7 @@ COUNTED_QUERIES = 1000
 @dataclass
 class Settings:
     seconds: float = 6.0  # one bounded dnsperf run
-    rounds: int = 3  # runs per server, servers alternating; the median is reported
+    rounds: int = 5  # runs per server, servers alternating; the median is reported
     peak_seconds: float = 4.0
     hit_rate: int = 10_000
     miss_rate: int = 3_000
