@@ -23,13 +23,13 @@ _TALLIES_MAX = 8192  # per observer; then every tally is folded into its series 
 class Tally:
     """Fast replies to one question that share every label and bucket: a count and a duration sum,
     folded into the series (:meth:`MetricsObserver.fold`) when /metrics is scraped. The other
-    fields are what the replies had in common, checked for each new one."""
+    fields are what the replies had in common, checked for each new one, and the series' cell
+    they count in (one for every tally of the same labels and buckets: no key kept per tally)."""
 
     __slots__ = ("count", "seconds", "plugin", "server", "proto", "rcode", "resp_wire", "req_wire", "v6",
-                 "series", "key", "resp_size")
+                 "series", "cell")
 
-    def __init__(self, req: Request, reply: bytes, rcode: int, series: Series,
-                 key: tuple[int, int, bool, int, str, int, int, int], resp_size: int) -> None:
+    def __init__(self, req: Request, reply: bytes, rcode: int, series: Series, cell: list[int]) -> None:
         self.count = 0
         self.seconds = 0.0
         self.plugin = req.answered_by
@@ -40,8 +40,7 @@ class Tally:
         self.req_wire = len(req.wire)
         self.v6 = ":" in req.remote[0]
         self.series = series
-        self.key = key
-        self.resp_size = resp_size  # what the metric counts: 0 for a reply the server wrote
+        self.cell = cell
 
 
 class MetricsObserver:
@@ -117,10 +116,10 @@ class MetricsObserver:
             s.resp_bytes += m
             s.seconds += took
             return
-        self._new_tally(tally, req, reply, rcode, s, key, m, took)
+        self._new_tally(tally, req, reply, rcode, s, key, took)
 
     def _new_tally(self, old: Tally | None, req: Request, reply: bytes, rcode: int, s: Series,
-                   key: tuple[int, int, bool, int, str, int, int, int], m: int, took: float) -> None:
+                   key: tuple[int, int, bool, int, str, int, int, int], took: float) -> None:
         """A fast reply its question's tally does not cover: a tally of its own from now on."""
         tallies = self._tallies
         if len(tallies) >= _TALLIES_MAX:
@@ -129,7 +128,10 @@ class MetricsObserver:
             tallies.clear()
         else:
             self.fold_one(old)
-        tally = tallies[req.q] = Tally(req, reply, rcode, s, key, m)
+        cell = s.counts.get(key)
+        if cell is None:
+            cell = s.counts[key] = [0]
+        tally = tallies[req.q] = Tally(req, reply, rcode, s, cell)
         tally.count = 1
         tally.seconds = took
         self.stats.add_folder(self)  # from the first tally on (again after close)
@@ -145,12 +147,10 @@ class MetricsObserver:
             return
         count = tally.count
         s = tally.series
-        cell = s.counts.get(tally.key)
-        if cell is None:
-            cell = s.counts[tally.key] = [0]
-        cell[0] += count
+        tally.cell[0] += count
         s.req_bytes += count * tally.req_wire
-        s.resp_bytes += count * tally.resp_size
+        # A reply the server wrote for the chain counts 0 bytes (see observe).
+        s.resp_bytes += (count * tally.resp_wire) if tally.plugin else 0
         s.seconds += tally.seconds
         tally.count = 0
         tally.seconds = 0.0
