@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MIB = 1 << 20
-WORKER_BYTES = 40 * MIB  # a worker's fixed RSS with the node-local-dns Corefile (36 MiB), rounded up
+WORKER_BYTES = 40 * MIB  # a worker's fixed RSS with the node-local-dns Corefile (about 38 MiB), rounded up
 RESERVED_BYTES = 40 * MIB + 40 * MIB  # node-cache's supervisor (39 MiB), and that Corefile's caches when full
 UNLIMITED = 1 << 62  # cgroup v1 writes "no limit" as a huge number
 
