@@ -193,8 +193,7 @@ class Dispatcher:
                 if on_reply is not None:
                     on_reply(req, result, result[3] & 0xF, None)
             else:
-                for o in route.observers:
-                    o.observe(req, result, result[3] & 0xF, req.error)
+                self._observe_all(req, route, result)
             return
         if type(result) is int:
             self._finish(req, route.observers, result, send, req.error)
@@ -238,13 +237,7 @@ class Dispatcher:
             if len(result) > req.q.udp_size and req.proto == "udp":
                 result = truncate(result, req.q.udp_size)
             send(result, req.remote)
-            if req.error is None:
-                on_reply = route.on_reply
-                if on_reply is not None:
-                    on_reply(req, result, result[3] & 0xF, None)
-            else:
-                for o in route.observers:
-                    o.observe(req, result, result[3] & 0xF, req.error)
+            self._observe(req, route, result)
         elif type(result) is int:
             self._finish(req, route.observers, result, send, req.error)
         elif isinstance(result, (bytes, bytearray)):
@@ -254,6 +247,21 @@ class Dispatcher:
             then(result, self._answer, req, route, send, on_error=self._fail)
         else:
             self._await(result, req, route, send)
+
+    @staticmethod
+    def _observe(req: Request, route: Route, reply: bytes) -> None:
+        """What handle does, inlined there for the hit, after a reply is sent."""
+        if req.error is None:
+            if route.on_reply is not None:
+                route.on_reply(req, reply, reply[3] & 0xF, None)
+        else:
+            Dispatcher._observe_all(req, route, reply)
+
+    @staticmethod
+    def _observe_all(req: Request, route: Route, reply: bytes) -> None:
+        """A reply that carries an error: every observer sees it (the errors plugin too)."""
+        for o in route.observers:
+            o.observe(req, reply, reply[3] & 0xF, req.error)
 
     def _await(self, result: Any, req: Request, route: Route, send: Send) -> None:
         """Answer once an awaitable result is done. A method of its own, not a lambda in the

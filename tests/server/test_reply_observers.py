@@ -60,3 +60,30 @@ def test_a_reply_with_an_error_goes_to_every_observer() -> None:
     route.pick = lambda: serve
     _ask(d)
     assert calls == [("errors", 0, failure), ("prometheus", 0, failure)]
+
+
+@pytest.mark.parametrize("with_error", [False, True])
+def test_a_reply_settled_later_is_observed_alike(with_error: bool) -> None:
+    from pycoredns.results import Deferred
+
+    calls: list[tuple[str, int, object]] = []
+    d, route = _route([Seen("errors", calls, only_errors=True), Seen("log", calls), Seen("prometheus", calls)])
+    pending: list[tuple[Deferred[bytes], Any]] = []
+    failure = RuntimeError("logged")
+
+    def serve(req: Any) -> Deferred[bytes]:
+        later: Deferred[bytes] = Deferred()
+        pending.append((later, req))
+        return later
+
+    route.pick = lambda: serve
+    _ask(d)
+    assert calls == []
+    later, req = pending[0]
+    if with_error:
+        req.error = failure
+    later.set_result(req.error_reply(0))
+    expected = [("log", 0, None), ("prometheus", 0, None)]
+    if with_error:
+        expected = [("errors", 0, failure), ("log", 0, failure), ("prometheus", 0, failure)]
+    assert calls == expected
