@@ -51,8 +51,9 @@ class Cache(Plugin):
         self._nmaps = self.ncache.maps
         self.refresher = Refresher(self)
         self._on_answer = self._answered  # bound once: a miss passes it on without making one
-        # Fresh hits' replies without their IDs, by question: (entry, TTL, bytes after the ID).
-        self._hot: dict[wire.Question, tuple[Entry, int, bytes]] = {}
+        # Fresh hits' replies without their IDs, by question: (entry, the age in seconds they stop
+        # being right at, bytes after the ID, listener, its counters).
+        self._hot: dict[wire.Question, tuple[Entry, int, bytes, str, metrics.Stats]] = {}
 
     # -- the query path -------------------------------------------------------------------------
     def serve(self, req: Request) -> Result:
@@ -63,30 +64,33 @@ class Cache(Plugin):
         # The question's key with its DO and CD bits, so DNSSEC and checking-disabled queries get
         # their own entries: made with the question (once per distinct query), its hash kept.
         key = q.dkey
-        stats = self._stats.get(req.server) or self.stats_for(req.server)
         # The common hit, decided with two dict reads: no denial entry, a fresh success entry.
         shard = hash(key) & 0xFF
         if self._plain_lookup and self._nmaps[shard].get(key) is None:
             entry = self._pmaps[shard].get(key)
             if entry is not None:
                 now = self.clock()  # read once an entry is found: a miss needs no clock here
+                # The reply after its ID, as last made for this question from this entry, while
+                # the entry's age is below the whole second its TTL changes at (the question
+                # stands for the query's bytes after the ID), for the same listener's counters.
+                hot = self._hot.get(q)
+                if hot is not None and hot[0] is entry and now - entry.stored < hot[1] and hot[3] is req.server:
+                    hot[4].hits_success += 1
+                    req.answered_by = "cache"
+                    return w[:2] + hot[2]
+                stats = self._stats.get(req.server) or self.stats_for(req.server)
                 ttl = entry.orig_ttl - int(now - entry.stored)
                 if ttl > 0:
                     stats.hits_success += 1
                     if self._prefetch and self._should_prefetch(entry, now, ttl):
                         self.refresher.prefetch(req, key, entry, stats, now, stale=False)
                     req.answered_by = "cache"
-                    if self._keepttl:
-                        ttl = entry.orig_ttl
-                    # The reply after its ID, as last made for this question from this entry with
-                    # this TTL: the question object stands for the query's bytes after the ID.
-                    hot = self._hot.get(q)
-                    if hot is not None and hot[0] is entry and hot[1] == ttl:
-                        return w[:2] + hot[2]
-                    return self._render_hot(req, entry, ttl)
+                    return self._render_hot(req, entry, ttl, stats)
                 entry = self._get(key, now, stats)  # expired: what serve_stale may still use
-            # else in neither cache: nothing stale to serve either
+            else:  # in neither cache: nothing stale to serve either
+                stats = self._stats.get(req.server) or self.stats_for(req.server)
         else:
+            stats = self._stats.get(req.server) or self.stats_for(req.server)
             now = self.clock()
             entry = self._get(key, now, stats)
         if entry is not None:
@@ -118,12 +122,19 @@ class Cache(Plugin):
             return result.step(self._on_answer, _failed, (w, req, key, stats))
         return then(result, self._on_answer, w, req, key, stats, on_error=_failed)
 
-    def _render_hot(self, req: Request, entry: Entry, ttl: int) -> bytes:
-        reply = entry.render(req, ttl)
-        hot = self._hot
-        if len(hot) >= _HOT_MAX:
-            hot.clear()  # bounded; the questions asked again come back at their next hit
-        hot[req.q] = (entry, ttl, reply[2:])
+    def _render_hot(self, req: Request, entry: Entry, ttl: int, stats: metrics.Stats) -> bytes:
+        """A fresh hit's reply, kept for the question's next hits unless prefetch counts each."""
+        if self._keepttl:
+            reply = entry.render(req, entry.orig_ttl)
+            until = entry.orig_ttl  # fresh until this age, the TTL written the same throughout
+        else:
+            reply = entry.render(req, ttl)
+            until = entry.orig_ttl - ttl + 1  # the age (whole seconds) at which the TTL drops
+        if not self._prefetch:
+            hot = self._hot
+            if len(hot) >= _HOT_MAX:
+                hot.clear()  # bounded; the questions asked again come back at their next hit
+            hot[req.q] = (entry, until, reply[2:], req.server, stats)
         return reply
 
     def stats_for(self, server: str) -> metrics.Stats:

@@ -83,3 +83,43 @@ def test_the_kept_replies_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
             assert cache.serve(req) == _rendered(cache, req)
             assert len(cache._hot) <= 2
     assert len(nxt.seen) == len(names)
+
+
+@pytest.mark.parametrize("keepttl", [False, True])
+def test_a_kept_reply_ends_at_the_second_its_ttl_changes(keepttl: bool) -> None:
+    cache, nxt, clock = make_cache(a_answer(ttl=3), keepttl=keepttl)
+    cache.serve(make_request("example.org", "A"))
+    entry = cache.pcache.get(make_request("example.org", "A").q.dkey)
+    assert entry is not None
+    orig = entry.orig_ttl  # the cache's least TTL for a success, above the answer's 3
+    for age in [k + f for k in range(orig) for f in (0.0, 0.000001, 0.5, 0.999999)]:
+        clock.now = entry.stored + age
+        req = make_request("example.org", "A")
+        got = cache.serve(req)
+        assert got == _rendered(cache, req), age
+        assert dnslib.DNSRecord.parse(got).rr[0].ttl == (orig if keepttl else orig - int(age))
+    clock.now = entry.stored + orig  # expired: asked again, not answered from the kept reply
+    cache.serve(make_request("example.org", "A"))
+    assert len(nxt.seen) == 2
+
+
+def test_each_listener_counts_its_own_hits() -> None:
+    cache, _, _ = make_cache(a_answer())
+    cache.serve(make_request("example.org", "A", server="dns://hot-a:53"))
+    for server in ["dns://hot-a:53"] * 3 + ["dns://hot-b:53"] * 2 + ["dns://hot-a:53"]:
+        cache.serve(make_request("example.org", "A", server=server))
+    assert cache._stats["dns://hot-a:53"].hits_success == 4
+    assert cache._stats["dns://hot-b:53"].hits_success == 2
+
+
+def test_with_prefetch_every_hit_is_counted_for_it() -> None:
+    cache, nxt, clock = make_cache(a_answer(ttl=100), prefetch=3, prefetch_percentage=50)
+    cache.serve(make_request("example.org", "A"))
+    assert cache._hot == {}
+    entry = cache.pcache.get(make_request("example.org", "A").q.dkey)
+    assert entry is not None
+    clock.now = entry.stored + 60  # below half the TTL left: the third hit prefetches
+    for _ in range(3):
+        req = make_request("example.org", "A")
+        assert cache.serve(req) == _rendered(cache, req)
+    assert cache._hot == {} and entry.hits == 3
