@@ -51,15 +51,19 @@ class Series:
         self.resp_bytes = 0
         self.seconds = 0.0
 
+    def cell(self, key: tuple[int, int, bool, int, str, int, int, int]) -> list[int]:
+        """The count cell of ``key``, made on first use."""
+        cell = self.counts.get(key)
+        if cell is None:
+            cell = self.counts[key] = [0]
+        return cell
+
     def count(self, family: int, qtype: int, do: bool, rcode: int, plugin: str, req_size: int, resp_size: int,
               took: float) -> None:
         """Count one reply (the observer inlines the same steps)."""
         key = (family, qtype, do, rcode, plugin, SIZE_INDEX[req_size], SIZE_INDEX[resp_size],
                bisect_left(TIME_BUCKETS, took))
-        cell = self.counts.get(key)
-        if cell is None:
-            cell = self.counts[key] = [0]
-        cell[0] += 1
+        self.cell(key)[0] += 1
         self.req_bytes += req_size
         self.resp_bytes += resp_size
         self.seconds += took
@@ -77,7 +81,7 @@ class CoreStats:
     def __init__(self) -> None:
         self.series: dict[tuple[str, str, str], Series] = {}
         # Observers that count fast replies in tallies of their own: folded in before every scrape.
-        self.folders: dict[int, Folder] = {}
+        self.folders: set[Folder] = set()
         # coredns_plugin_enabled: label tuples by configuration (generation), in the order they
         # started; the last one still loaded is shown.
         self.enabled_by: dict[int, set[tuple[str, str, str, str]]] = {}
@@ -90,14 +94,14 @@ class CoreStats:
         return s
 
     def add_folder(self, folder: Folder) -> None:
-        self.folders[id(folder)] = folder
+        self.folders.add(folder)
 
     def remove_folder(self, folder: Folder) -> None:
-        self.folders.pop(id(folder), None)
+        self.folders.discard(folder)
 
     def fold(self) -> None:
         """Every observer's tallies into the series: what a scrape reads is then complete."""
-        for folder in list(self.folders.values()):
+        for folder in list(self.folders):
             folder.fold()
 
     def set_enabled(self, owner: int, labels: list[tuple[str, str, str, str]]) -> None:

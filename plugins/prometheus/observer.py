@@ -128,10 +128,7 @@ class MetricsObserver:
             tallies.clear()
         else:
             self.fold_one(old)
-        cell = s.counts.get(key)
-        if cell is None:
-            cell = s.counts[key] = [0]
-        tally = tallies[req.q] = Tally(req, reply, rcode, s, cell)
+        tally = tallies[req.q] = Tally(req, reply, rcode, s, s.cell(key))
         tally.count = 1
         tally.seconds = took
         self.stats.add_folder(self)  # from the first tally on (again after close)

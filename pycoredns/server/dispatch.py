@@ -33,26 +33,27 @@ Send = Callable[[bytes, Any], None]
 class Route:
     """What the query path needs of a matched zone, flattened for the hot path."""
 
-    __slots__ = ("zone", "chain", "observers", "reply_observers", "on_reply", "debug", "pick")
+    __slots__ = ("zone", "chain", "observers", "on_reply", "debug", "pick")
 
     def __init__(self, site: Site) -> None:
         self.zone = site.zone
         self.chain = site.config.chain
         self.pick = _picker(self.chain, site.config.sampler)
         self.observers = tuple(site.config.observers)
-        # For a reply without an error: the observers that care (not the errors plugin).
-        self.reply_observers = tuple(o for o in self.observers if not getattr(o, "only_errors", False))
-        # What sees a reply without an error, as one call: the observer itself when there is one
-        # (prometheus, in a node cache's blocks), no loop per query.
+        # What sees a reply without an error (not the errors plugin), as one call: the observer
+        # itself when there is one (prometheus, in a node cache's blocks), no loop per query.
+        replying = tuple(o for o in self.observers if not getattr(o, "only_errors", False))
         self.on_reply: Callable[[Request, bytes, int, None], None] | None = (
-            None if not self.reply_observers
-            else self.reply_observers[0].observe if len(self.reply_observers) == 1
-            else partial(_observe_all, self.reply_observers)
+            None if not replying
+            else replying[0].observe if len(replying) == 1
+            else partial(_observe_each, replying)
         )
         self.debug = site.config.debug
 
 
-def _observe_all(observers: tuple[Any, ...], req: Request, reply: bytes, rcode: int, err: None) -> None:
+def _observe_each(
+    observers: tuple[Any, ...], req: Request, reply: bytes, rcode: int, err: BaseException | None
+) -> None:
     for o in observers:
         o.observe(req, reply, rcode, err)
 
@@ -193,7 +194,7 @@ class Dispatcher:
                 if on_reply is not None:
                     on_reply(req, result, result[3] & 0xF, None)
             else:
-                self._observe_all(req, route, result)
+                _observe_each(route.observers, req, result, result[3] & 0xF, req.error)
             return
         if type(result) is int:
             self._finish(req, route.observers, result, send, req.error)
@@ -254,14 +255,8 @@ class Dispatcher:
         if req.error is None:
             if route.on_reply is not None:
                 route.on_reply(req, reply, reply[3] & 0xF, None)
-        else:
-            Dispatcher._observe_all(req, route, reply)
-
-    @staticmethod
-    def _observe_all(req: Request, route: Route, reply: bytes) -> None:
-        """A reply that carries an error: every observer sees it (the errors plugin too)."""
-        for o in route.observers:
-            o.observe(req, reply, reply[3] & 0xF, req.error)
+        else:  # a reply that carries an error: every observer sees it (the errors plugin too)
+            _observe_each(route.observers, req, reply, reply[3] & 0xF, req.error)
 
     def _await(self, result: Any, req: Request, route: Route, send: Send) -> None:
         """Answer once an awaitable result is done. A method of its own, not a lambda in the
@@ -304,15 +299,12 @@ class Dispatcher:
         if req.proto == "udp" and len(result) > req.q.udp_size:
             result = truncate(result, req.q.udp_size)
         send(result, req.remote)
-        rcode = result[3] & 0xF
-        for o in observers:
-            o.observe(req, result, rcode, req.error)
+        _observe_each(observers, req, result, result[3] & 0xF, req.error)
 
     def _finish(self, req: Request, observers: Any, rcode: int, send: Send, err: BaseException | None) -> None:
         reply = req.error_reply(rcode)
         send(reply, req.remote)
-        for o in observers:
-            o.observe(req, reply, rcode, err)
+        _observe_each(observers, req, reply, rcode, err)
 
     def _refuse(self, req: Request, send: Send) -> None:
         reply = req.error_reply(wire.REFUSED)

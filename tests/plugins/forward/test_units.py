@@ -7,7 +7,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import dnslib
 import pytest
@@ -216,6 +216,21 @@ def test_a_udp_socket_that_timed_out_is_pooled_and_one_that_failed_is_closed() -
     asyncio.run(main())
 
 
+class _Due:
+    """A connection stand-in for Timeouts: records ``label`` when its exchange times out."""
+
+    def __init__(self, fired: list[Any], label: object) -> None:
+        self.fired = fired
+        self.label = label
+
+    def time_out(self, now: float) -> None:
+        self.fired.append(self.label)
+
+
+def _due(fired: list[Any], label: object) -> Conn:
+    return cast(Conn, _Due(fired, label))
+
+
 def test_a_tick_times_out_a_batch_and_leaves_the_rest_to_the_next_turns() -> None:
     """Thousands of timeouts due together (an outage) are handled a batch per turn of the loop,
     the loop reading its sockets between batches; each still fires, in order of due time."""
@@ -228,18 +243,11 @@ def test_a_tick_times_out_a_batch_and_leaves_the_rest_to_the_next_turns() -> Non
             super()._tick()
             per_tick.append(len(fired) - before)
 
-    class Due:
-        def __init__(self, n: int) -> None:
-            self.n = n
-
-        def time_out(self, now: float) -> None:
-            fired.append(self.n)
-
     async def main() -> None:
         timeouts = Counted(asyncio.get_running_loop())
         base = time.monotonic()
         for n in range(3 * BATCH):
-            timeouts.watch(cast(Conn, Due(n)), base + n * 1e-6)
+            timeouts.watch(_due(fired, n), base + n * 1e-6)
         for _ in range(100):
             if len(fired) == 3 * BATCH:
                 break
@@ -263,19 +271,12 @@ def test_the_tick_sleeps_until_an_entry_is_due() -> None:
             ticks.append(time.monotonic())
             super()._tick()
 
-    class Due:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def time_out(self, now: float) -> None:
-            fired.append(self.name)
-
     async def main() -> None:
         timeouts = Counted(asyncio.get_running_loop())
-        timeouts.watch(cast(Conn, Due("later")), time.monotonic() + 60)
+        timeouts.watch(_due(fired, "later"), time.monotonic() + 60)
         await asyncio.sleep(10 * TICK)
         assert ticks == []  # nothing due: no tick
-        timeouts.watch(cast(Conn, Due("sooner")), time.monotonic() + TICK)  # before "later": the heap
+        timeouts.watch(_due(fired, "sooner"), time.monotonic() + TICK)  # before "later": the heap
         for _ in range(100):
             if fired:
                 break
@@ -297,15 +298,11 @@ def test_a_tick_that_asks_again_leaves_the_timer_on_the_earliest_entry() -> None
         class Retrying:
             def time_out(self, now: float) -> None:
                 fired.append("first")
-                timeouts.watch(cast(Conn, Due()), time.monotonic() + 60)  # the next attempt
-
-        class Due:
-            def time_out(self, now: float) -> None:
-                fired.append("due")
+                timeouts.watch(_due(fired, "due"), time.monotonic() + 60)  # the next attempt
 
         now = time.monotonic()
         timeouts.watch(cast(Conn, Retrying()), now + TICK)
-        timeouts.watch(cast(Conn, Due()), now + 3 * TICK)
+        timeouts.watch(_due(fired, "due"), now + 3 * TICK)
         for _ in range(100):
             if len(fired) == 2:
                 break

@@ -99,7 +99,7 @@ def test_a_retired_block_leaves_its_counts_and_is_not_folded_again() -> None:
     observer = MetricsObserver(stats, ["."])
     _replies(observer)
     observer.close()
-    assert stats.folders == {}
+    assert stats.folders == set()
     assert _counts(stats) == EXPECTED
 
 
