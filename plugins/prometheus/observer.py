@@ -55,6 +55,10 @@ class MetricsObserver:
         # Question object for a repeated query) when it has what the tally's replies had in
         # common; /metrics folds the tallies into the series (stats.collect).
         self._tallies: dict[object, Tally] = {}
+        # Questions with one fast reply counted and no tally: a tally is made at the second. A
+        # miss answered fast (a near upstream) has a question mostly never asked again before it
+        # is cached, and a tally for it would only be folded and dropped.
+        self._seen: set[object] = set()
 
     def zone_of(self, name: str) -> str:
         """The zone label: the longest of the block's zones holding ``name`` ("." when none does)."""
@@ -105,18 +109,23 @@ class MetricsObserver:
         family = 2 if ":" in req.remote[0] else 1
         key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m],
                0 if took <= _FIRST_BOUND else bisect_left(TIME_BUCKETS, took))
-        if took > _FIRST_BOUND or reply is None:
-            # A slower reply (a miss) is counted at once under its key: one key holds every label
-            # and bucket of the reply, duration included.
-            cell = s.counts.get(key)
-            if cell is None:
-                cell = s.counts[key] = [0]
-            cell[0] += 1
-            s.req_bytes += n
-            s.resp_bytes += m
-            s.seconds += took
-            return
-        self._new_tally(tally, req, reply, rcode, s, key, took)
+        if took <= _FIRST_BOUND and reply is not None:
+            if tally is not None or q in self._seen:
+                self._new_tally(tally, req, reply, rcode, s, key, took)
+                return
+            seen = self._seen
+            if len(seen) >= _TALLIES_MAX:
+                seen.clear()  # bounded as the tallies are
+            seen.add(q)
+        # Counted at once under its key (a slower reply, or the first fast one to its question):
+        # one key holds every label and bucket of the reply, duration included.
+        cell = s.counts.get(key)
+        if cell is None:
+            cell = s.counts[key] = [0]
+        cell[0] += 1
+        s.req_bytes += n
+        s.resp_bytes += m
+        s.seconds += took
 
     def _new_tally(self, old: Tally | None, req: Request, reply: bytes, rcode: int, s: Series,
                    key: tuple[int, int, bool, int, str, int, int, int], took: float) -> None:
@@ -156,6 +165,7 @@ class MetricsObserver:
         """The configuration retires: what is counted stays in the series, nothing more comes."""
         self.fold()
         self._tallies.clear()
+        self._seen.clear()
         self.stats.remove_folder(self)
 
 

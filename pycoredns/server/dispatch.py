@@ -238,7 +238,13 @@ class Dispatcher:
             if len(result) > req.q.udp_size and req.proto == "udp":
                 result = truncate(result, req.q.udp_size)
             send(result, req.remote)
-            self._observe(req, route, result)
+            # What handle does after a reply is sent, inlined here too: one call less per miss.
+            if req.error is None:
+                on_reply = route.on_reply
+                if on_reply is not None:
+                    on_reply(req, result, result[3] & 0xF, None)
+            else:  # a reply that carries an error: every observer sees it (the errors plugin too)
+                _observe_each(route.observers, req, result, result[3] & 0xF, req.error)
         elif type(result) is int:
             self._finish(req, route.observers, result, send, req.error)
         elif isinstance(result, (bytes, bytearray)):
@@ -248,15 +254,6 @@ class Dispatcher:
             then(result, self._answer, req, route, send, on_error=self._fail)
         else:
             self._await(result, req, route, send)
-
-    @staticmethod
-    def _observe(req: Request, route: Route, reply: bytes) -> None:
-        """What handle does, inlined there for the hit, after a reply is sent."""
-        if req.error is None:
-            if route.on_reply is not None:
-                route.on_reply(req, reply, reply[3] & 0xF, None)
-        else:  # a reply that carries an error: every observer sees it (the errors plugin too)
-            _observe_each(route.observers, req, reply, reply[3] & 0xF, req.error)
 
     def _await(self, result: Any, req: Request, route: Route, send: Send) -> None:
         """Answer once an awaitable result is done. A method of its own, not a lambda in the

@@ -126,3 +126,37 @@ def test_another_listener_or_transport_counts_in_its_own_series() -> None:
     stats.fold()
     counts = {key: sum(n for (n,) in s.counts.values()) for key, s in stats.series.items()}
     assert counts == {("dns://:53", ".", "udp"): 2, ("dns://:53", ".", "tcp"): 1, ("dns://:1053", ".", "udp"): 1}
+
+
+def test_a_question_gets_a_tally_at_its_second_fast_reply() -> None:
+    """Fast replies to questions asked once (misses a near upstream answered) count at once and
+    leave no tally behind; a question answered fast again counts into a tally from then on."""
+    stats = CoreStats()
+    observer = MetricsObserver(stats, ["."])
+    reply = b"\x00" * 60
+    first = make_request("new0.example.org", "A", server="dns://:1053")
+    for i in range(5):
+        req = first if i == 0 else make_request(f"new{i}.example.org", "A", server="dns://:1053")
+        req.answered_by = "forward"
+        observer.observe(req, reply, 0, None)
+    assert observer._tallies == {}
+    assert _counts(stats) == {(1, 1, False, 0, "forward", 1, 1, 0): 5}  # nothing waits for a fold
+    again = make_request("new0.example.org", "A", server="dns://:1053")
+    again.q = first.q  # the engine's one Question object for a repeated query
+    again.answered_by = "cache"
+    observer.observe(again, reply, 0, None)
+    assert list(observer._tallies) == [first.q]
+    stats.fold()
+    assert _counts(stats) == {(1, 1, False, 0, "forward", 1, 1, 0): 5, (1, 1, False, 0, "cache", 1, 1, 0): 1}
+
+
+def test_the_questions_seen_once_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(observer_module, "_TALLIES_MAX", 3)
+    stats = CoreStats()
+    observer = MetricsObserver(stats, ["."])
+    for i in range(10):
+        req = make_request(f"new{i}.example.org", "A", server="dns://:1053")
+        req.answered_by = "forward"
+        observer.observe(req, b"\x00" * 60, 0, None)
+        assert len(observer._seen) <= 3
+    assert sum(_counts(stats).values()) == 10
