@@ -116,8 +116,12 @@ class Dispatcher:
         self._on_fail = self._fail
 
     # ------------------------------------------------------------------------------------------
-    def handle(self, data: bytes, remote: Any, local: Any, proto: str, send: Send) -> None:
-        """Answer one query. ``send(reply, remote)`` writes a reply (UDP: the transport's sendto)."""
+    def handle(self, local: Any, proto: str, send: Send, data: bytes, remote: Any) -> None:
+        """Answer one query. ``send(reply, remote)`` writes a reply (UDP: the transport's sendto).
+
+        The listener's own arguments come first, the query's last: a UDP socket binds its three
+        once (a ``functools.partial``, see listener.UDPProtocol) and the transport calls that with
+        each datagram and its sender, no Python call in between."""
         # wire.read_question, in place: a call fewer for every query.
         tail = data[2:]
         q = _QUESTIONS.get(tail)
@@ -125,7 +129,7 @@ class Dispatcher:
             try:
                 q = wire.parse_question(data)
             except wire.ShortQuestion as e:
-                self.handle(e.wire, remote, local, proto, send)  # served as miekg/dns reads it
+                self.handle(local, proto, send, e.wire, remote)  # served as miekg/dns reads it
                 return
             except wire.MalformedQuery as e:
                 if e.rcode is not None:

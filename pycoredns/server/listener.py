@@ -16,6 +16,8 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pycoredns.server.config import TCPLimits
@@ -32,8 +34,8 @@ class DispatcherHolder:
     """A mutable reference to the listener's current dispatcher (swapped on reload), and the
     listener's TCP connections and accepting sockets, which share its ``max_connections``.
 
-    UDP protocols keep the dispatcher's ``handle`` as their own attribute, so a datagram costs
-    no lookups through here; setting ``dispatcher`` updates them all at once.
+    UDP protocols bind the dispatcher's ``handle`` as their own ``datagram_received``, so a
+    datagram costs no lookups through here; setting ``dispatcher`` updates them all at once.
     """
 
     __slots__ = ("_dispatcher", "udp", "tcp", "acceptors", "paused", "evicting")
@@ -56,7 +58,7 @@ class DispatcherHolder:
     def dispatcher(self, dispatcher: Dispatcher) -> None:
         self._dispatcher = dispatcher
         for protocol in self.udp:
-            protocol.handle = dispatcher.handle
+            protocol.serve_with(dispatcher.handle)
         if self.paused:
             self.resume()  # the new configuration may allow more connections
 
@@ -226,9 +228,18 @@ def _shut_down(transport: asyncio.BaseTransport) -> None:
         pass  # already gone: the close that follows is enough
 
 
+# Dispatcher.handle: (local, proto, send, data, remote).
+Handle = Callable[[Any, str, Any, bytes, Any], None]
+
+
 class UDPProtocol(asyncio.DatagramProtocol):
+    """A UDP listener's socket. The transport calls ``datagram_received(data, addr)`` for each
+    datagram: an instance attribute, the dispatcher's ``handle`` with this socket's own arguments
+    bound (a C-level ``functools.partial``), so no Python method runs between the transport and
+    the dispatcher (one call fewer for every query). Bound again whenever one of them changes."""
+
     def __init__(self, holder: DispatcherHolder) -> None:
-        self.handle = holder.dispatcher.handle
+        self.handle: Handle = holder.dispatcher.handle
         holder.udp.append(self)
         self.sendto: Any = None
         self._sendto: Any = None  # the transport's, while replies are dropped
@@ -239,9 +250,19 @@ class UDPProtocol(asyncio.DatagramProtocol):
         # Its sendto is the reply writer: no closure per datagram.
         self.sendto = transport.sendto  # type: ignore[attr-defined]
         self.local = transport.get_extra_info("sockname") or ("", 0)
+        self._bind()
+
+    def serve_with(self, handle: Handle) -> None:
+        """Send the next datagrams to ``handle`` (a reloaded configuration's dispatcher)."""
+        self.handle = handle
+        self._bind()
+
+    def _bind(self) -> None:
+        self.datagram_received = partial(self.handle, self.local, "udp", self.sendto)  # type: ignore[method-assign]
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.handle(data, addr, self.local, "udp", self.sendto)
+        # Until connection_made binds the attribute (the transport calls nothing before it).
+        self.handle(self.local, "udp", self.sendto, data, addr)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors for earlier replies; nothing to do but not to die.
@@ -252,9 +273,11 @@ class UDPProtocol(asyncio.DatagramProtocol):
     # room for: a flood cannot grow the process's memory through its replies.
     def pause_writing(self) -> None:
         self._sendto, self.sendto = self.sendto, _drop
+        self._bind()
 
     def resume_writing(self) -> None:
         self.sendto = self._sendto
+        self._bind()
 
 
 def _drop(reply: bytes, addr: Any = None) -> None:
@@ -355,9 +378,9 @@ class TCPProtocol(asyncio.Protocol):
                 self.left -= 1
                 if self.left == 0:
                     buf.clear()
-                    self.holder.dispatcher.handle(msg, self.remote, self.local, "tcp", self._send)
+                    self.holder.dispatcher.handle(self.local, "tcp", self._send, msg, self.remote)
                     break
-            self.holder.dispatcher.handle(msg, self.remote, self.local, "tcp", self._send)
+            self.holder.dispatcher.handle(self.local, "tcp", self._send, msg, self.remote)
 
     def _send(self, reply: bytes, _remote: Any = None) -> None:
         self.pending -= 1

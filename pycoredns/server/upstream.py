@@ -37,7 +37,7 @@ class Answerer(Protocol):
     """A listener's query path (the Dispatcher): answers by calling ``send``, at once or later."""
 
     def handle(
-        self, data: bytes, remote: Any, local: Any, proto: str, send: Callable[[bytes, Any], None]
+        self, local: Any, proto: str, send: Callable[[bytes, Any], None], data: bytes, remote: Any
     ) -> None: ...
 
 
@@ -75,7 +75,7 @@ class ChainUpstream:
         # Tasks and callbacks the chain makes now copy the context: their own lookups nest.
         token = _depth.set(depth + 1)
         try:
-            listener.handle(sub.wire, req.remote, req.local, req.proto, send)
+            listener.handle(req.local, req.proto, send, sub.wire, req.remote)
         finally:
             _depth.reset(token)
         if got:

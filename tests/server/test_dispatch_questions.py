@@ -30,7 +30,7 @@ def test_a_repeated_question_is_read_once_and_answered_each_time(monkeypatch: An
     again = dnslib.DNSRecord.question("Repeat.example.org", "A")
     again.header.id = 2
     for rec in (first, again):
-        d.handle(bytes(rec.pack()), ("127.0.0.1", 40000), ("127.0.0.1", 53), "udp", send)
+        d.handle(("127.0.0.1", 53), "udp", send, bytes(rec.pack()), ("127.0.0.1", 40000))
     q = wire.QUESTIONS[bytes(first.pack())[2:]]
     assert wire.QUESTIONS[bytes(again.pack())[2:]] is q and q.lname == b"\x06repeat\x07example\x03org\x00"
     replies = [dnslib.DNSRecord.parse(r) for r in answered]
@@ -39,13 +39,13 @@ def test_a_repeated_question_is_read_once_and_answered_each_time(monkeypatch: An
 
     # A query that does not read is answered FORMERR and never remembered.
     bad = bytes(first.pack())[:12] + b"\x40" + b"x" * 64 + b"\x00\x00\x01\x00\x01"
-    d.handle(bad, ("127.0.0.1", 40000), ("127.0.0.1", 53), "udp", send)
+    d.handle(("127.0.0.1", 53), "udp", send, bad, ("127.0.0.1", 40000))
     assert answered[-1][3] & 0xF == wire.FORMERR and bad[2:] not in wire.QUESTIONS
 
     # Bounded: at the bound the questions held are dropped, then the new one is kept.
     for i in range(4):
-        d.handle(bytes(dnslib.DNSRecord.question(f"n{i}.example.org", "A").pack()),
-                 ("127.0.0.1", 40000), ("127.0.0.1", 53), "udp", send)
+        d.handle(("127.0.0.1", 53), "udp", send,
+                 bytes(dnslib.DNSRecord.question(f"n{i}.example.org", "A").pack()), ("127.0.0.1", 40000))
     assert 1 <= len(wire.QUESTIONS) <= 3 and len(answered) == 7
 
 
@@ -71,7 +71,7 @@ def test_the_request_a_query_gets_is_the_one_request_makes(monkeypatch: Any) -> 
     monkeypatch.setattr(route, "pick", lambda: Chain().serve)
     data = bytes(dnslib.DNSRecord.question("fields.example.org", "AAAA").pack())
     remote, local = ("127.0.0.1", 40000), ("127.0.0.1", 53)
-    d.handle(data, remote, local, "tcp", lambda reply, addr: None)
+    d.handle(local, "tcp", lambda reply, addr: None, data, remote)
     [got] = seen
     want = Request(data, wire.read_question(data), "tcp", remote, local, d.server)
     for name in Request.__slots__:

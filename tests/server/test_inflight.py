@@ -28,7 +28,7 @@ def test_a_miss_is_counted_in_flight_until_it_is_answered() -> None:
 
             before = dispatch.INFLIGHT[0]
             query = bytes(dnslib.DNSRecord.question("inflight.example.org", "A").pack())
-            d.handle(query, ("127.0.0.1", 40000), ("127.0.0.1", 53), "udp", send)
+            d.handle(("127.0.0.1", 53), "udp", send, query, ("127.0.0.1", 40000))
             # The upstream's reply is read by the event loop, which has not run since.
             assert dispatch.INFLIGHT[0] == before + 1 and not answered
             for _ in range(500):
@@ -36,7 +36,7 @@ def test_a_miss_is_counted_in_flight_until_it_is_answered() -> None:
                     break
                 await asyncio.sleep(0.01)
             assert answered and dispatch.INFLIGHT[0] == before
-            d.handle(query, ("127.0.0.1", 40000), ("127.0.0.1", 53), "udp", send)  # a hit: never in flight
+            d.handle(("127.0.0.1", 53), "udp", send, query, ("127.0.0.1", 40000))  # a hit: never in flight
             assert len(answered) == 2 and dispatch.INFLIGHT[0] == before
             for hook in inst.lifecycle.shutdown:
                 await hook()

@@ -33,8 +33,8 @@ def _route(observers: list[Seen]) -> tuple[Dispatcher, Route]:
 
 
 def _ask(d: Dispatcher) -> None:
-    d.handle(bytes(dnslib.DNSRecord.question("example.org", "A").pack()), ("127.0.0.1", 40000),
-             ("127.0.0.1", 53), "udp", lambda reply, addr: None)
+    d.handle(("127.0.0.1", 53), "udp", lambda reply, addr: None,
+             bytes(dnslib.DNSRecord.question("example.org", "A").pack()), ("127.0.0.1", 40000))
 
 
 @pytest.mark.parametrize("names", [[], ["prometheus"], ["log", "prometheus"], ["a", "b", "c"]])
