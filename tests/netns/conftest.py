@@ -15,12 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.processes import LoggedProcess, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").is_dir() else sys.executable
@@ -121,47 +122,23 @@ def make_netns(netns_capable: None) -> Iterator[Callable[[str], Netns]]:
         shutil.rmtree(f"/etc/netns/{ns.name}", ignore_errors=True)
 
 
-class ServerProcess:
+class ServerProcess(LoggedProcess):
     """``ip netns exec NS python -m pycoredns -conf FILE``, its output collected in a file."""
 
     def __init__(self, ns: Netns, corefile: str, env: dict[str, str]) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pcdnetns"))
         self.conf = self.dir / "Corefile"
         self.conf.write_text(corefile)
-        self.out_path = self.dir / "out.log"
-        self._out = self.out_path.open("w")
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns.name, PYTHON, "-m", "pycoredns", "-conf", str(self.conf)],
-            stdout=self._out, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT),
-        )
-
-    @property
-    def output(self) -> str:
-        return self.out_path.read_text()
+        super().__init__(["ip", "netns", "exec", ns.name, PYTHON, "-m", "pycoredns", "-conf", str(self.conf)],
+                         self.dir / "out.log", env)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Until the banner: printed after the listen hooks, so the rules are in place by then."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "CoreDNS-" in self.output:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"pycoredns exited {self.proc.returncode}:\n{self.output}")
-            time.sleep(0.05)
-        raise AssertionError(f"pycoredns not up after {timeout}s:\n{self.output}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self._out.close()
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._out.close()
+        wait_until(lambda: "CoreDNS-" in self.output or self.proc.poll() is not None, timeout, 0.05)
+        if self.proc.poll() is not None:
+            raise AssertionError(f"pycoredns exited {self.proc.returncode}:\n{self.output}")
+        if "CoreDNS-" not in self.output:
+            raise AssertionError(f"pycoredns not up after {timeout}s:\n{self.output}")
 
 
 @pytest.fixture
@@ -178,12 +155,3 @@ def start_server(interface_env: dict[str, str]) -> Iterator[Callable[[Netns, str
     for server in started:
         server.kill()
         shutil.rmtree(server.dir, ignore_errors=True)
-
-
-def wait_until(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()

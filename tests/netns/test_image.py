@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.image import podman, ulimits
-from tests.netns.conftest import PYTHON, ROOT, Netns, wait_until
+from tests.netns.conftest import PYTHON, ROOT, Netns
 from tests.netns.saves import ruleset
 from tests.nodecache.netns_kit import manifest_docs, mount_configmap
+from tests.processes import wait_until
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(1500)]
 

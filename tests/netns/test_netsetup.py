@@ -8,8 +8,9 @@ import subprocess
 
 import pytest
 
-from tests.netns.conftest import PYTHON, Netns, ServerProcess, wait_until
+from tests.netns.conftest import PYTHON, Netns, ServerProcess
 from tests.netns.saves import expected_tables, rules_by_table, ruleset
+from tests.processes import wait_until
 
 pytestmark = pytest.mark.netns
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns.conftest import PYTHON, ROOT, Netns, ServerProcess, wait_until
+from tests.netns.conftest import PYTHON, ROOT, Netns, ServerProcess
 from tests.netns.saves import ruleset
+from tests.processes import wait_until
 
 pytestmark = pytest.mark.netns
 

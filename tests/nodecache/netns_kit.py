@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 
 from pycoredns.testing import netns
+from tests.processes import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "nodelocaldns.yaml"
@@ -153,7 +154,7 @@ class Netns:
         script = Path(__file__).with_name("netns_upstreams.py")
         p = self.popen([sys.executable, str(script), str(log), f"{UPSTREAM_SVC_IP}=10.1.2.3",
                         f"{NODE_RESOLVER}=192.0.2.60", f"{STUB_SERVER}=192.0.2.70"], tmp / "upstreams.out")
-        wait_for(lambda: "ready" in (tmp / "upstreams.out").read_text() or p.poll() is not None, 30)
+        wait_until(lambda: "ready" in (tmp / "upstreams.out").read_text() or p.poll() is not None, 30)
         assert p.poll() is None, (tmp / "upstreams.out").read_text()
         return log
 
@@ -175,15 +176,6 @@ class Netns:
         if r.returncode != 0:
             return None
         return [line.split()[3] for line in r.stdout.splitlines()]
-
-
-def wait_for(pred: Callable[[], bool], timeout: float = 30.0, step: float = 0.1) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 def stop(p: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 40) -> int:

@@ -34,8 +34,8 @@ from tests.nodecache.netns_kit import (
     manifest_template,
     mount_configmap,
     stop,
-    wait_for,
 )
+from tests.processes import wait_until
 
 pytestmark = [
     pytest.mark.netns,
@@ -62,7 +62,7 @@ def _http(url: str) -> tuple[int, str]:
 
 def _start(ns: Netns, tmp: Path, metrics_port: int, *extra: str) -> subprocess.Popen[bytes]:
     p = ns.popen([NODE_CACHE, *canonical_args(tmp, metrics_port, *extra)], tmp / "node-cache.log", ENV)
-    ok = wait_for(lambda: (tmp / "node-cache.pid").exists() or p.poll() is not None, 60)
+    ok = wait_until(lambda: (tmp / "node-cache.pid").exists() or p.poll() is not None, 60)
     assert ok and p.poll() is None, (tmp / "node-cache.log").read_text()
     return p
 
@@ -86,7 +86,7 @@ def test_canonical_manifest_run(tmp_path: Path) -> None:
             assert f"health {LOCAL_DNS}:8080" in corefile and corefile.startswith("cluster.local:53 {")
 
             # Rules: 12 per local IP, installed once the server listens; the interface holds both IPs.
-            assert wait_for(lambda: len(ns.rules()) == 24, 30), ns.rules()
+            assert wait_until(lambda: len(ns.rules()) == 24, 30), ns.rules()
             addrs = ns.interface_addresses()
             assert addrs is not None and f"{LOCAL_DNS}/32" in addrs and f"{KUBE_DNS}/32" in addrs
 
@@ -137,7 +137,7 @@ def test_stub_domain_added_under_load_loses_no_query(tmp_path: Path) -> None:
         ns.start_upstreams(tmp_path)
         p = _start(ns, tmp_path, METRICS_PORT, "-reloadwithsignal")
         try:
-            assert wait_for(lambda: len(ns.rules()) == 24, 30)
+            assert wait_until(lambda: len(ns.rules()) == 24, 30)
             perf = ns.popen(["dnsperf", "-s", LOCAL_DNS, "-d", str(tmp_path / "queries.txt"), "-l", "10",
                              "-Q", "500", "-t", "5"], tmp_path / "dnsperf.out")
             time.sleep(2)
@@ -151,7 +151,7 @@ def test_stub_domain_added_under_load_loses_no_query(tmp_path: Path) -> None:
                 return [str(rr.rdata) for rr in r.rr] == ["192.0.2.70"]
 
             # One 1 s poll plus the reload; generous for a loaded machine.
-            assert wait_for(stub_answers, 15, 0.25), (tmp_path / "node-cache.log").read_text()
+            assert wait_until(stub_answers, 15, 0.25), (tmp_path / "node-cache.log").read_text()
             assert perf.wait(60) == 0
         finally:
             code = stop(p)
@@ -189,7 +189,7 @@ def test_sigterm_during_reload_still_tears_down(tmp_path: Path) -> None:
     with Netns() as ns:
         ns.start_upstreams(tmp_path)
         p = _start(ns, tmp_path, METRICS_PORT, "-reloadwithsignal")
-        assert wait_for(lambda: len(ns.rules()) == 24, 30)
+        assert wait_until(lambda: len(ns.rules()) == 24, 30)
         pid = p.pid
         stop_spam = threading.Event()
 

@@ -31,8 +31,8 @@ from tests.nodecache.netns_kit import (
     manifest_docs,
     mount_configmap,
     stop,
-    wait_for,
 )
+from tests.processes import wait_until
 
 pytestmark = [
     pytest.mark.netns,
@@ -94,7 +94,7 @@ class Node:
                  "-metrics-listen-address", f"127.0.0.1:{self.metrics_port}", "-instancedir", str(self.shared),
                  *extra]
         p = self.ns.popen([NODE_CACHE, *args], home / "node-cache.log", ENV)
-        assert wait_for(lambda: (home / "node-cache.pid").exists() or p.poll() is not None, 60)
+        assert wait_until(lambda: (home / "node-cache.pid").exists() or p.poll() is not None, 60)
         assert p.poll() is None, self.log(name)
         return p
 
@@ -128,7 +128,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
             ns.start_upstreams(tmp_path)
             kube_dns = ns.popen([sys.executable, str(ROOT / "tests/netns/kube_dns.py"), KUBE_DNS],
                                 tmp_path / "kube-dns.log")
-            assert wait_for(lambda: "ready" in (tmp_path / "kube-dns.log").read_text(), 30)
+            assert wait_until(lambda: "ready" in (tmp_path / "kube-dns.log").read_text(), 30)
             assert kube_dns.poll() is None
             n = Node(ns, pod, tmp_path / "host-run-node-local-dns", tmp_path)
             n.metrics_port = fixed_port()
@@ -192,7 +192,7 @@ def test_overlapped_upgrade_loses_no_query(node: Node, workers: str) -> None:
     ns = node.ns
     before = ruleset(ns.run("iptables-save").stdout)
     a = node.start("a", "-workers", workers)
-    assert wait_for(lambda: len(ns.rules()) == 24, 30), ns.rules()
+    assert wait_until(lambda: len(ns.rules()) == 24, 30), ns.rules()
     b = node.start("b", "-workers", workers)
     assert len(ns.rules()) == 24  # B found them in place: no duplicates
     assert "Joining 1 instance(s) serving on this node" in node.log("b")
@@ -230,7 +230,7 @@ def test_an_instance_killed_does_not_count(node: Node) -> None:
     ns = node.ns
     before = ruleset(ns.run("iptables-save").stdout)
     a = node.start("a", "-workers", "2")
-    assert wait_for(lambda: len(ns.rules()) == 24, 30)
+    assert wait_until(lambda: len(ns.rules()) == 24, 30)
     b = node.start("b")
     load, out = _load(node, CLUSTER_IP, 6, "kill")
     time.sleep(2)
@@ -254,12 +254,12 @@ def test_stop_and_start_loses_queries_the_overlap_does_not(node: Node) -> None:
     """The measurement the README quotes: a plain stop-and-start of one instance under load."""
     ns = node.ns
     a = node.start("a")
-    assert wait_for(lambda: len(ns.rules()) == 24, 30)
+    assert wait_until(lambda: len(ns.rules()) == 24, 30)
     loads = [_load(node, target, 10, "restart") for target in (CLUSTER_IP, LINK_LOCAL)]
     time.sleep(2.5)
     assert stop(a) == 0
     b = node.start("b")  # the new pod starts once the old one is gone
-    assert wait_for(lambda: len(ns.rules()) == 24, 30)
+    assert wait_until(lambda: len(ns.rules()) == 24, 30)
     results = [_finish(*load) for load in loads]
     via_cluster_ip, via_link_local = results
     print(f"\nstop and start: lost {via_cluster_ip.lost} of {via_cluster_ip.sent} via {CLUSTER_IP} "

@@ -31,8 +31,8 @@ from tests.nodecache.netns_kit import (
     manifest_template,
     mount_configmap,
     stop,
-    wait_for,
 )
+from tests.processes import wait_until
 
 pytestmark = [
     pytest.mark.netns,
@@ -49,7 +49,7 @@ def _start(ns: Netns, tmp: Path, metrics_port: int, *extra: str) -> subprocess.P
     mount_configmap(tmp / "kube-dns", {})
     p = ns.popen([NODE_CACHE, *canonical_args(tmp, metrics_port, "-workers", "2", *extra)],
                  tmp / "node-cache.log", ENV)
-    ok = wait_for(lambda: (tmp / "node-cache.pid").exists() or p.poll() is not None, 60)
+    ok = wait_until(lambda: (tmp / "node-cache.pid").exists() or p.poll() is not None, 60)
     assert ok and p.poll() is None, (tmp / "node-cache.log").read_text()
     return p
 
@@ -92,7 +92,7 @@ def test_canonical_args_with_two_workers(tmp_path: Path) -> None:
         p = _start(ns, tmp_path, metrics_port)
         log_path = tmp_path / "node-cache.log"
         try:
-            assert wait_for(lambda: len(ns.rules()) == 24, 30), ns.rules()
+            assert wait_until(lambda: len(ns.rules()) == 24, 30), ns.rules()
             kids = _workers(p.pid)
             assert len(kids) == 2
             names = [f"svc{i}.default.svc.cluster.local" for i in range(20)]
@@ -110,9 +110,9 @@ def test_canonical_args_with_two_workers(tmp_path: Path) -> None:
             victim = kids[1]
             os.kill(victim, signal.SIGKILL)
             # Reaped: every thread gone, its sockets closed (a query queued there would be lost).
-            assert wait_for(lambda: f"(PID {victim}) died" in log_path.read_text(), 10)
+            assert wait_until(lambda: f"(PID {victim}) died" in log_path.read_text(), 10)
             assert _answers(ns, names) == ["10.1.2.3"] * len(names)
-            assert wait_for(lambda: "Worker 1 started again" in log_path.read_text(), 30)
+            assert wait_until(lambda: "Worker 1 started again" in log_path.read_text(), 30)
             assert len(_workers(p.pid)) == 2 and victim not in _workers(p.pid)
             assert _answers(ns, names) == ["10.1.2.3"] * len(names)
             assert len(ns.rules()) == 24
@@ -139,7 +139,7 @@ def test_reload_under_dnsperf_with_two_workers_loses_no_query(tmp_path: Path) ->
         ns.start_upstreams(tmp_path)
         p = _start(ns, tmp_path, fixed_port(), "-reloadwithsignal")
         try:
-            assert wait_for(lambda: len(ns.rules()) == 24, 30)
+            assert wait_until(lambda: len(ns.rules()) == 24, 30)
             perf = ns.popen(["dnsperf", "-s", LOCAL_DNS, "-d", str(tmp_path / "queries.txt"), "-l", "8",
                              "-Q", "500", "-t", "5"], tmp_path / "dnsperf.out")
             time.sleep(1.5)
@@ -152,7 +152,7 @@ def test_reload_under_dnsperf_with_two_workers_loses_no_query(tmp_path: Path) ->
                 except Exception:
                     return False
 
-            assert wait_for(stub_answers, 15, 0.25), (tmp_path / "node-cache.log").read_text()
+            assert wait_until(stub_answers, 15, 0.25), (tmp_path / "node-cache.log").read_text()
             os.kill(p.pid, signal.SIGUSR1)  # and once more by hand, still under load
             assert perf.wait(60) == 0
         finally:

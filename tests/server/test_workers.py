@@ -25,59 +25,32 @@ import pytest
 
 from pycoredns.server import steering
 from pycoredns.testing import FakeUpstream, answer_a, fixed_port, query
+from tests.processes import LoggedProcess, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Instance:
+class Instance(LoggedProcess):
     """``pycoredns -conf FILE -workers N``, output in a file."""
 
     def __init__(self, tmp: Path, corefile: str, workers: int, *extra: str) -> None:
         self.conf = tmp / "Corefile"
         self.conf.write_text(corefile)
-        self.log = tmp / "out.log"
-        self._out = self.log.open("w")
-        self.proc = subprocess.Popen(
+        super().__init__(
             [sys.executable, "-m", "pycoredns", "-conf", str(self.conf), "-workers", str(workers), *extra],
-            stdout=self._out, stderr=subprocess.STDOUT, cwd=str(ROOT),
+            tmp / "out.log",
         )
 
-    @property
-    def output(self) -> str:
-        return self.log.read_text()
-
     def wait_banner(self, timeout: float = 30.0) -> None:
-        assert wait_for(lambda: "CoreDNS-" in self.output or self.proc.poll() is not None, timeout), self.output
+        assert wait_until(lambda: "CoreDNS-" in self.output or self.proc.poll() is not None, timeout), self.output
         assert self.proc.poll() is None, self.output
 
     def workers(self) -> list[int]:
         """The worker pids (children of the supervisor), in start order."""
         kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         return [int(k) for k in kids]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self._out.close()
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._out.close()
-
-
-def wait_for(check: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(step)
-    return check()
 
 
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
@@ -184,12 +157,12 @@ def test_a_dead_worker_is_replaced_and_counted(started: Callable[..., Instance],
     victim = inst.workers()[1]
     os.kill(victim, signal.SIGKILL)
     # Reaped (every thread gone, its sockets closed): a query queued at a dying socket is lost.
-    assert wait_for(lambda: f"(PID {victim}) died" in inst.output, 10)
+    assert wait_until(lambda: f"(PID {victim}) died" in inst.output, 10)
 
     # The other worker answers every name meanwhile, its own and the dead one's.
     for name in names:
         assert [str(rr.rdata) for rr in query(name, "A", dns, timeout=5).rr] == ["192.0.2.7"]
-    assert wait_for(lambda: "Worker 1 started again" in inst.output, 20), inst.output
+    assert wait_until(lambda: "Worker 1 started again" in inst.output, 20), inst.output
     assert re.search(rf"\[ERROR\] Worker 1 \(PID {victim}\) died: killed by SIGKILL; starting it again", inst.output)
     kids = inst.workers()
     assert len(kids) == 2 and victim not in kids
@@ -218,7 +191,7 @@ def test_sigusr1_reloads_every_worker(started: Callable[..., Instance], tmp_path
     def all_new() -> bool:
         return all([str(rr.rdata) for rr in query(n, "A", dns).rr] == ["192.0.2.2"] for n in names)
 
-    assert wait_for(all_new, 20, 0.2), inst.output
+    assert wait_until(all_new, 20, 0.2), inst.output
     assert inst.stop() == 0
 
 
@@ -235,7 +208,7 @@ def test_the_reload_plugin_reloads_every_worker(started: Callable[..., Instance]
     def all_new() -> bool:
         return all([str(rr.rdata) for rr in query(n, "A", dns).rr] == ["192.0.2.3"] for n in names)
 
-    assert wait_for(all_new, 20, 0.2), inst.output
+    assert wait_until(all_new, 20, 0.2), inst.output
     assert inst.stop() == 0
 
 
@@ -244,7 +217,7 @@ def test_ready_and_health_answer_for_the_instance(started: Callable[..., Instanc
     inst = started(
         f".:{dns} {{\n    bind 127.0.0.1\n    whoami\n    ready 127.0.0.1:{ready}\n    health 127.0.0.1:{health}\n}}\n"
     )
-    assert wait_for(lambda: http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK"), 10)
+    assert wait_until(lambda: http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK"), 10)
     assert http_get(f"http://127.0.0.1:{health}/health") == (200, "OK")
     # A worker that does not answer (stopped) makes the instance not ready: the other one says so.
     frozen = inst.workers()[1]
@@ -261,7 +234,7 @@ def test_ready_and_health_answer_for_the_instance(started: Callable[..., Instanc
     finally:
         os.kill(frozen, signal.SIGCONT)
     assert answers and answers[-1] == (503, "worker 1"), answers
-    assert wait_for(lambda: http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK"), 10)
+    assert wait_until(lambda: http_get(f"http://127.0.0.1:{ready}/ready") == (200, "OK"), 10)
     assert inst.stop() == 0
 
 

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from pycoredns.testing import DNSClient, fixed_port, loopback_address
 from pycoredns.testing.fixtures import ServerFactory
 from pycoredns.testing.http import http_get
 from pycoredns.testing.logs import CapturedLog
+from tests.processes import wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 HEALTH = "127.0.0.1:0"
@@ -32,24 +32,15 @@ def _corefile(host: str, option: str = "liveness 1s") -> str:
     return f".:0 {{\n    bind {host}\n    whoami\n    health {HEALTH} {{\n        {option}\n    }}\n}}\n"
 
 
-def wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
-
-
 def test_a_blocked_event_loop_fails_health_until_it_has_run_again_for_a_while(dns_server: ServerFactory) -> None:
     s = dns_server(_corefile(loopback_address()))
     url = f"http://127.0.0.1:{s.http_port(HEALTH)}/health"
-    assert wait_for(lambda: http_get(url) == (200, "OK"), 10)
+    assert wait_until(lambda: http_get(url) == (200, "OK"), 10)
     s.loop.call_soon_threadsafe(time.sleep, 1.5)  # the loop answers nothing for 1.5 s
     status, body = http_get(url)  # answered once the loop runs again
     assert status == 503 and "event loop blocked for 1." in body, body
     # Reported for twice the option's duration after the stall, then healthy again.
-    assert wait_for(lambda: http_get(url) == (200, "OK"), 10)
+    assert wait_until(lambda: http_get(url) == (200, "OK"), 10)
 
 
 @pytest.mark.parametrize("option", ["liveness 1s", "lameduck 1s"], ids=["liveness", "default"])
@@ -59,13 +50,13 @@ def test_a_listener_that_stops_receiving_fails_health_only_with_liveness(
     host = loopback_address()
     s = dns_server(_corefile(host, option))
     url = f"http://127.0.0.1:{s.http_port(HEALTH)}/health"
-    assert wait_for(lambda: http_get(url) == (200, "OK"), 10)
+    assert wait_until(lambda: http_get(url) == (200, "OK"), 10)
     assert dns_client.query("example.org", "A", host=host).header.rcode == 0
     (sock,) = s.server.udp_sockets()
     s.loop.call_soon_threadsafe(steering.leave, sock)  # connected to itself: no client reaches it
     if option == "liveness 1s":
         # Once a round of probes has timed out, the answer names the listener.
-        assert wait_for(lambda: http_get(url)[1].startswith(f"no DNS answer on {host}:{s.port} for "), 10)
+        assert wait_until(lambda: http_get(url)[1].startswith(f"no DNS answer on {host}:{s.port} for "), 10)
         assert http_get(url)[0] == 503
     else:  # CoreDNS's /health: the HTTP server answers, so it is healthy
         time.sleep(2)
@@ -103,18 +94,18 @@ def test_with_workers_health_answers_for_every_worker(tmp_path: Path) -> None:
             return (0, "")
 
     try:
-        assert wait_for(lambda: status() == (200, "OK"), 30), (tmp_path / "out.log").read_text()
+        assert wait_until(lambda: status() == (200, "OK"), 30), (tmp_path / "out.log").read_text()
         kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         frozen = int(kids[1])
         os.kill(frozen, signal.SIGSTOP)
         try:
-            assert wait_for(lambda: "worker 1 not answering" in status()[1], 20)
+            assert wait_until(lambda: "worker 1 not answering" in status()[1], 20)
             assert status()[0] in (0, 503)
         finally:
             os.kill(frozen, signal.SIGCONT)
         # Running again, it reports how long it was held, then the instance is healthy.
-        assert wait_for(lambda: "worker 1: event loop blocked for " in status()[1], 10)
-        assert wait_for(lambda: status() == (200, "OK"), 15)
+        assert wait_until(lambda: "worker 1: event loop blocked for " in status()[1], 10)
+        assert wait_until(lambda: status() == (200, "OK"), 15)
         assert DNSClient(dns).query("example.org", "A").header.rcode == 0
     finally:
         proc.terminate()
