@@ -16,7 +16,7 @@ from pycoredns.plugins.cache.entry import Entry
 from pycoredns.plugins.cache.refresh import Refresher
 from pycoredns.plugins.cache.settings import CacheSettings
 from pycoredns.plugins.cache.store import ShardedCache
-from pycoredns.plugins.cache.writer import Context, write_common, write_other
+from pycoredns.plugins.cache.writer import write_common
 
 if TYPE_CHECKING:
     from pycoredns.plugin import Request
@@ -174,13 +174,10 @@ class Cache(Plugin):
         return entry.hits >= s.prefetch and ttl <= threshold
 
     # -- misses (see the end of serve) ------------------------------------------------------------
-    def _answered(self, result: Reply, query: bytes, req: Request, key: bytes, stats: metrics.Stats) -> Reply:
-        req.wire = query  # the client's own bytes again (see serve)
-        if type(result) is bytes:
-            ad = query[3] & 0x20 != 0  # the client's own AD bit
-            return (write_common(self, req, key, stats, ad, result)
-                    or write_other(self, Context(key, req, req.q.do, ad, stats), result))[0]
-        return result
+    # The step a miss continues with: ``(reply, the client's query bytes, req, key, stats)``. The
+    # writer's own function, so the step is the store itself (a frame less per miss); it puts the
+    # client's bytes back on the request (see serve) and passes an rcode on.
+    _answered = write_common
 
     # -- stale entries (serve_stale) ---------------------------------------------------------------
     def _serve_stale(self, req: Request, key: bytes, entry: Entry, stats: metrics.Stats, now: float) -> Result:

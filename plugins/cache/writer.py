@@ -57,10 +57,10 @@ class Context:
         return self.req.name
 
 
-def write(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
-    """Process ``reply``: (the bytes for the client, the entry stored or None)."""
-    return (write_common(cache, ctx.req, ctx.key, ctx.stats, ctx.ad, reply, ctx.prefetch)
-            or write_other(cache, ctx, reply))
+def write(cache: Stores, ctx: Context, reply: bytes) -> None:
+    """Store a prefetch's ``reply`` when CoreDNS would (nothing is sent: its client had its reply
+    already, and its request carries that client's own bytes again)."""
+    write_common(cache, reply, ctx.req.wire, ctx.req, ctx.key, ctx.stats, ctx.prefetch)
 
 
 def write_other(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
@@ -95,21 +95,36 @@ _shapes: dict[object, Shape] = {}
 _new = object.__new__
 
 
+class NotCommon(Exception):
+    """A reply :func:`write_common` leaves to the general walk (raised and caught inside it)."""
+
+
 def write_common(
-    cache: Stores, req: Request, key: bytes, stats: Stats, ad: bool, data: bytes, prefetch: bool = False
-) -> tuple[bytes, Entry | None] | None:
-    """The two reply shapes nearly every miss gets, written in one walk: a NOERROR whose answers
+    cache: Stores, data: bytes | int, query: bytes, req: Request, key: bytes, stats: Stats, prefetch: bool = False
+) -> bytes | int:
+    """Write the next plugin's answer to ``req``: the step a miss continues with (the cache's
+    ``_answered`` is this function), and a prefetch's store.
+
+    ``query`` is the client's own bytes, put back on ``req`` (a miss is sent on with AD set); its
+    AD bit says whether an upstream AD stays in the reply. An rcode is passed on as it came.
+
+    The two reply shapes nearly every miss gets are written in one walk: a NOERROR whose answers
     are all of the asked type and class under the question's name (compressed to it), or an
     NXDOMAIN/NODATA with one SOA in authority; either with nothing or one final OPT in
-    additional. Same outcome as :func:`write_parsed`; None for any other reply.
-
-    The :class:`Context`'s fields come as arguments (the query's DO bit from ``req``): a miss
-    makes no Context unless the reply takes another path."""
+    additional. Any other reply takes :func:`write_other`, with the same outcome. The
+    :class:`Context`'s fields come as arguments (the query's DO bit from ``req``): a miss makes
+    no Context unless its reply takes the general path. One function, not a step calling the
+    writer: a frame less on every miss."""
+    req.wire = query
+    if type(data) is not bytes:
+        return data
     # The question the key was made from (key: its lower-cased name, type, class, flag byte):
     # compared as read already, rather than as slices of the key.
     q = req.q
     name_end = q.name_end
-    qend = name_end + 4  # after the question
+    pos = name_end + 4  # after the question
+    s = cache.settings
+    offsets: tuple[int, ...]  # of the TTL fields, from the end of the question name
     try:
         f1, f2, qd, an, ns, ar = _HEAD(data, 2)
         if an == 1 and not ns:
@@ -119,28 +134,22 @@ def write_common(
         else:
             qtype, qclass = _TYPE_CLASS(data, name_end)
             owner = -1
-    except struct.error:
-        return None
-    if (
-        f1 & 0xFA != 0x80  # a response, opcode QUERY, not truncated
-        or qd != 1
-        or qtype != q.qtype
-        or qclass != q.qclass
-        or qtype in _NOT_COMMON
-        # The name as read, compared with the query's lower-cased one; lower-cased first only
-        # when it is spelt otherwise (a query in capitals): a slice costs less than lower().
-        or (data[12:name_end] != q.lname and data[12:name_end].lower() != q.lname)
-    ):
-        return None
-    rcode = f2 & 0xF
-    s = cache.settings
-    offsets: tuple[int, ...]  # of the TTL fields, from the end of the question name
-    pos = qend
-    try:
+        if (
+            f1 & 0xFA != 0x80  # a response, opcode QUERY, not truncated
+            or qd != 1
+            or qtype != q.qtype
+            or qclass != q.qclass
+            or qtype in _NOT_COMMON
+            # The name as read, compared with the query's lower-cased one; lower-cased first only
+            # when it is spelt otherwise (a query in capitals): a slice costs less than lower().
+            or (data[12:name_end] != q.lname and data[12:name_end].lower() != q.lname)
+        ):
+            raise NotCommon
+        rcode = f2 & 0xF
         if rcode == 0 and owner >= 0:  # one answer record, read above
             success = True
             if owner != 0xC00C or rtype != qtype or rclass != qclass:
-                return None
+                raise NotCommon
             ttl = uniform if uniform < s.success_ttl else s.success_ttl
             if ttl < s.success_min_ttl:
                 ttl = s.success_min_ttl
@@ -149,7 +158,7 @@ def write_common(
             if ttl != uniform:
                 # Its TTL field is always 10 octets after the question name (name, type, class;
                 # then the record's pointer, type, class): rewritten here, with one copy.
-                at = qend + 6
+                at = pos + 6
                 data = data[:at] + ttl.to_bytes(4, "big") + data[at + 4 :]
                 uniform = ttl
             offsets = _ONE_ANSWER
@@ -164,7 +173,7 @@ def write_common(
                 left -= 1
                 owner, rtype, rclass, got, rdlen = _RECORD(data, pos)
                 if owner != 0xC00C or rtype != qtype or rclass != qclass:
-                    return None
+                    raise NotCommon
                 if got != uniform:
                     uniform = got if uniform == -1 else -2
                 if got < ttl:
@@ -181,22 +190,22 @@ def write_common(
             pos = wire.skip_name(data, pos)
             rtype, _rclass, ttl, rdlen = _RECORD_AFTER_NAME(data, pos)
             if rtype != response.TYPE_SOA:
-                return None
+                raise NotCommon
             uniform = ttl  # the TTL every record has (-2 when they differ)
             offsets = (pos + 4 - name_end,)
             pos += 10 + rdlen
             ttl = _clamp(ttl if ttl < s.denial_ttl else s.denial_ttl, s.denial_min_ttl, s.denial_ttl)
         else:
-            return None
+            raise NotCommon
         opt_start = pos
         if ar:
             if ar != 1 or data[pos : pos + 3] != _OPT_HEAD:
-                return None
+                raise NotCommon
             pos += 11 + _RECORD_AFTER_NAME(data, pos + 1)[3]
         if pos != len(data):
-            return None
-    except (struct.error, wire.MalformedMessage, IndexError):
-        return None
+            raise NotCommon
+    except (NotCommon, struct.error, wire.MalformedMessage, IndexError):
+        return write_other(cache, Context(key, req, q.do, query[3] & 0x20 != 0, stats, prefetch), data)[0]
     if ttl != uniform:  # one TTL for every record
         packed = ttl.to_bytes(4, "big")
         if len(offsets) == 1:  # the usual one record: one copy, not two
@@ -207,7 +216,6 @@ def write_common(
             for off in offsets:
                 buf[name_end + off : name_end + off + 4] = packed
             data = bytes(buf)
-    entry = None
     if ttl > 0:
         disabled = s.success_disabled if success else s.denial_disabled
         if not disabled or not dns.zone_match(disabled, req.name):
@@ -230,7 +238,7 @@ def write_common(
             entry.shape = shape
             entry.state = None
             if s.prefer_positive or prefetch:
-                _keep(cache, Context(key, req, q.do, ad, stats, prefetch), entry, success)
+                _keep(cache, Context(key, req, q.do, query[3] & 0x20 != 0, stats, prefetch), entry, success)
             else:  # _keep's plain case, inlined: a store and the counts
                 if success:
                     if cache.pcache.add(key, entry):
@@ -240,9 +248,10 @@ def write_common(
                 stats.entries_success = cache.pcache.count
                 stats.entries_denial = cache.ncache.count
                 stats.entries_set = True
-    if f2 & 0x20 and not q.do and not ad:
-        return data[:3] + bytes((f2 & ~0x20 & 0xFF,)) + data[4:], entry
-    return data, entry
+    # AD stays only when the client asked for DNSSEC (DO) or set AD itself.
+    if f2 & 0x20 and not q.do and not query[3] & 0x20:
+        return data[:3] + bytes((f2 & ~0x20 & 0xFF,)) + data[4:]
+    return data
 
 
 def write_parsed(cache: Stores, ctx: Context, rep: Reply) -> tuple[bytes, Entry | None]:

@@ -402,6 +402,7 @@ def _flags(**bits: int) -> Callable[[dnslib.DNSRecord], None]:
 
 @pytest.mark.parametrize("qname", ["Www.Example.org", "www.example.org"], ids=["mixed-case", "lower-case"])
 @pytest.mark.parametrize("edns", [False, True], ids=["plain", "edns"])
+@pytest.mark.parametrize("client_ad", [False, True], ids=["client-no-ad", "client-ad"])
 @pytest.mark.parametrize(
     ("settings", "build"),
     [
@@ -420,26 +421,34 @@ def _flags(**bits: int) -> Callable[[dnslib.DNSRecord], None]:
     ],
 )
 def test_the_common_reply_shapes_are_written_as_the_general_path_writes_them(
-    settings: dict[str, object], build: Callable[[dnslib.DNSRecord], None], edns: bool, qname: str
+    settings: dict[str, object], build: Callable[[dnslib.DNSRecord], None], edns: bool, qname: str,
+    client_ad: bool, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from pycoredns.plugins.cache import response, writer
+
+    def general_path(*args: object) -> None:
+        raise AssertionError("the common path should take this reply")
 
     req = make_request(qname, "A")
     key = req.key + b"\x00"
     data = _reply(dnslib.DNSRecord.parse(req.wire), build, edns)
+    # The client's own bytes, which the common path reads the client's AD bit from.
+    query = req.wire[:3] + bytes((req.wire[3] | 0x20 if client_ad else req.wire[3],)) + req.wire[4:]
     outcomes = []
     for path in ("common", "general"):
         cache = Cache(None, CacheSettings(**settings))  # type: ignore[arg-type]
         cache.clock = lambda: 1000.0
-        ctx = Context(key, req, False, False, cache.stats_for("dns://:53"))
+        ctx = Context(key, req, False, client_ad, cache.stats_for("dns://:53"))
         if path == "common":
-            got = writer.write_common(cache, req, key, ctx.stats, False, data)
-            assert got is not None, "the common path should take this reply"
+            with monkeypatch.context() as m:
+                m.setattr(writer, "write_other", general_path)
+                out = writer.write_common(cache, data, query, req, key, ctx.stats)
+            assert req.wire is query  # the client's bytes back on the request
         else:
-            got = writer.write_parsed(cache, ctx, response.parse(data))
-        out, entry = got
-        stored = cache.pcache.get(key) or cache.ncache.get(key)
-        assert stored is entry
+            out, entry = writer.write_parsed(cache, ctx, response.parse(data))
+            stored = cache.pcache.get(key) or cache.ncache.get(key)
+            assert stored is entry
+        entry = cache.pcache.get(key) or cache.ncache.get(key)
         fields = None
         if entry is not None:
             sh = entry.shape
@@ -466,10 +475,20 @@ def test_the_common_reply_shapes_are_written_as_the_general_path_writes_them(
                      id="other-question-other-case"),
     ],
 )
-def test_other_reply_shapes_take_the_general_path(build: Callable[[dnslib.DNSRecord], object]) -> None:
+def test_other_reply_shapes_take_the_general_path(
+    build: Callable[[dnslib.DNSRecord], object], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pycoredns.plugins.cache import writer
 
+    taken: list[bytes] = []
+
+    def general_path(cache: object, ctx: Context, reply: bytes) -> tuple[bytes, None]:
+        taken.append(reply)
+        return b"general", None
+
+    monkeypatch.setattr(writer, "write_other", general_path)
     req = make_request("www.example.org", "A")
     cache = Cache(None, CacheSettings())
     reply = _reply(dnslib.DNSRecord.parse(req.wire), build, False)
-    assert writer.write_common(cache, req, req.key + b"\x00", cache.stats_for("dns://:53"), False, reply) is None
+    out = writer.write_common(cache, reply, req.wire, req, req.key + b"\x00", cache.stats_for("dns://:53"))
+    assert out == b"general" and taken == [reply]
