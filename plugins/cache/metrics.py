@@ -26,7 +26,6 @@ class Stats:
         "evictions_denial",
         "entries_success",
         "entries_denial",
-        "entries_set",
     )
 
     def __init__(self) -> None:
@@ -38,9 +37,10 @@ class Stats:
         self.served_stale = 0
         self.evictions_success = 0
         self.evictions_denial = 0
-        self.entries_success = 0
+        # None until something was stored: the gauge appears then, as in CoreDNS (each store
+        # sets both).
+        self.entries_success: int | None = None
         self.entries_denial = 0
-        self.entries_set = False  # the gauge appears once something was stored, as in CoreDNS
 
     @property
     def requests(self) -> int:
@@ -93,8 +93,9 @@ def _families() -> dict[str, GaugeMetricFamily | CounterMetricFamily]:
 def collect() -> Iterator[Metric]:
     f = _families()
     for (server, zones, view), s in list(STATS.items()):
-        if s.entries_set:
-            f["entries"].add_metric([server, "success", zones, view], s.entries_success)
+        entries = s.entries_success
+        if entries is not None:
+            f["entries"].add_metric([server, "success", zones, view], entries)
             f["entries"].add_metric([server, "denial", zones, view], s.entries_denial)
         f["requests_total"].add_metric([server, zones, view], s.requests)
         if s.hits_success:

@@ -82,6 +82,8 @@ _OPT_HEAD = b"\x00\x00\x29"  # root owner, type OPT
 # The flags (2 octets) and the four counts; the question's type and class.
 _HEAD = struct.Struct(">BBHHHH").unpack_from
 _TYPE_CLASS = struct.Struct(">HH").unpack_from
+# A TTL field (a method call with no arguments to parse, unlike int.to_bytes).
+_PACK_TTL = struct.Struct(">I").pack
 # A record whose owner is a 2-octet pointer: pointer, type, class, TTL, rdata length.
 _RECORD = struct.Struct(">HHHIH").unpack_from
 # The question's type and class, then such a record.
@@ -150,16 +152,16 @@ def write_common(
             success = True
             if owner != 0xC00C or rtype != qtype or rclass != qclass:
                 raise NotCommon
-            ttl = uniform if uniform < s.success_ttl else s.success_ttl
-            if ttl < s.success_min_ttl:
-                ttl = s.success_min_ttl
-            if ttl > s.success_ttl:
-                ttl = s.success_ttl
+            # Clamped to [success_min_ttl, success_ttl] (the maximum wins): one comparison for
+            # the usual record, whose TTL is above the maximum.
+            ttl = s.success_ttl
+            if uniform < ttl:
+                ttl = uniform if uniform >= s.success_min_ttl else _clamp(uniform, s.success_min_ttl, ttl)
             if ttl != uniform:
                 # Its TTL field is always 10 octets after the question name (name, type, class;
                 # then the record's pointer, type, class): rewritten here, with one copy.
                 at = pos + 6
-                data = data[:at] + ttl.to_bytes(4, "big") + data[at + 4 :]
+                data = data[:at] + _PACK_TTL(ttl) + data[at + 4 :]
                 uniform = ttl
             offsets = _ONE_ANSWER
             pos += 12 + rdlen
@@ -207,7 +209,7 @@ def write_common(
     except (NotCommon, struct.error, wire.MalformedMessage, IndexError):
         return write_other(cache, Context(key, req, q.do, query[3] & 0x20 != 0, stats, prefetch), data)[0]
     if ttl != uniform:  # one TTL for every record
-        packed = ttl.to_bytes(4, "big")
+        packed = _PACK_TTL(ttl)
         if len(offsets) == 1:  # the usual one record: one copy, not two
             at = name_end + offsets[0]
             data = data[:at] + packed + data[at + 4 :]
@@ -247,7 +249,6 @@ def write_common(
                     stats.evictions_denial += 1
                 stats.entries_success = cache.pcache.count
                 stats.entries_denial = cache.ncache.count
-                stats.entries_set = True
     # AD stays only when the client asked for DNSSEC (DO) or set AD itself.
     if f2 & 0x20 and not q.do and not query[3] & 0x20:
         return data[:3] + bytes((f2 & ~0x20 & 0xFF,)) + data[4:]
@@ -371,7 +372,6 @@ def _keep(cache: Stores, ctx: Context, entry: Entry, success: bool) -> None:
             stats.evictions_denial += 1
     stats.entries_success = cache.pcache.count
     stats.entries_denial = cache.ncache.count
-    stats.entries_set = True
 
 
 def _entry(cache: Stores, rep: Reply, ttl: int) -> Entry | None:

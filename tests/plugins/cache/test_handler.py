@@ -411,6 +411,13 @@ def _flags(**bits: int) -> Callable[[dnslib.DNSRecord], None]:
         pytest.param({}, _a(300, 20, 7200), id="ttls-differ"),
         pytest.param({"success_ttl": 30}, _a(300), id="capped"),
         pytest.param({"success_min_ttl": 120}, _a(10), id="raised"),
+        pytest.param({"success_min_ttl": 120}, _a(120), id="at-the-minimum"),
+        pytest.param({"success_ttl": 300}, _a(300), id="at-the-maximum"),
+        pytest.param({"success_ttl": 300}, _a(299), id="below-the-maximum"),
+        # A minimum above the maximum: the maximum wins, below it and above it.
+        pytest.param({"success_ttl": 30, "success_min_ttl": 60}, _a(10), id="minimum-over-maximum-low"),
+        pytest.param({"success_ttl": 30, "success_min_ttl": 60}, _a(300), id="minimum-over-maximum-high"),
+        pytest.param({"success_ttl": 30, "success_min_ttl": 60}, _a(45), id="minimum-over-maximum-between"),
         pytest.param({}, _a(0), id="ttl-zero"),
         pytest.param({}, _denial(3, 60), id="nxdomain"),
         pytest.param({}, _denial(0, 60), id="nodata"),
