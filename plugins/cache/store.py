@@ -123,7 +123,7 @@ class ShardedCache:
         lay.index[key] = n
         keys.append(key)
         data[key] = entry
-        lay.shard._Cache__currsize += 1
+        lay.shard._Cache__currsize = n + 1  # the number of keys (no getsizeof: see _Layout)
         self.count += 1
         return False
 

@@ -86,8 +86,6 @@ _TYPE_CLASS = struct.Struct(">HH").unpack_from
 _PACK_TTL = struct.Struct(">I").pack
 # A record whose owner is a 2-octet pointer: pointer, type, class, TTL, rdata length.
 _RECORD = struct.Struct(">HHHIH").unpack_from
-# The question's type and class, then such a record.
-_QUESTION_AND_RECORD = struct.Struct(">HHHHHIH").unpack_from
 # What follows a record's owner name: type, class, TTL, rdata length.
 _RECORD_AFTER_NAME = struct.Struct(">HHIH").unpack_from
 # The TTL offsets of a reply with one answer record (see write_common).
@@ -95,6 +93,16 @@ _ONE_ANSWER = (10,)
 # The shapes of common replies, by (counts, TTL offsets, RA/AD/rcode): one lookup per store.
 _shapes: dict[object, Shape] = {}
 _new = object.__new__
+# By where the question name ends: readers of the header from its flags on, the question's type
+# and class, and a record after them whose owner is a pointer, in one unpack (the name skipped).
+# One call instead of two for the one answer most replies hold: about 500 instructions less.
+_READERS: list[Callable[[bytes, int], tuple[int, ...]] | None] = [None] * (12 + 256)
+
+
+def _reader(name_end: int) -> Callable[[bytes, int], tuple[int, ...]]:
+    """The reader for a question name ending at ``name_end`` (made once per length)."""
+    got = _READERS[name_end] = struct.Struct(f">BBHHHH{name_end - 12}xHHHHHIH").unpack_from
+    return got
 
 
 class NotCommon(Exception):
@@ -128,12 +136,15 @@ def write_common(
     s = cache.settings
     offsets: tuple[int, ...]  # of the TTL fields, from the end of the question name
     try:
-        f1, f2, qd, an, ns, ar = _HEAD(data, 2)
-        if an == 1 and not ns:
-            # The one answer record most replies hold, read with the question's type and class:
-            # one unpack, not two.
-            qtype, qclass, owner, rtype, rclass, uniform, rdlen = _QUESTION_AND_RECORD(data, name_end)
-        else:
+        read = _READERS[name_end] or _reader(name_end)
+        try:
+            # Read as if the reply held one answer record (most do); its fields count only when
+            # the counts say so.
+            f1, f2, qd, an, ns, ar, qtype, qclass, owner, rtype, rclass, uniform, rdlen = read(data, 2)
+            if an != 1 or ns:
+                owner = -1
+        except struct.error:  # too short for a record after the question
+            f1, f2, qd, an, ns, ar = _HEAD(data, 2)
             qtype, qclass = _TYPE_CLASS(data, name_end)
             owner = -1
         if (
