@@ -90,8 +90,14 @@ _RECORD = struct.Struct(">HHHIH").unpack_from
 _RECORD_AFTER_NAME = struct.Struct(">HHIH").unpack_from
 # The TTL offsets of a reply with one answer record (see write_common).
 _ONE_ANSWER = (10,)
-# The shapes of common replies, by (counts, TTL offsets, RA/AD/rcode): one lookup per store.
+# The shapes of the other common replies, by (counts, TTL offsets, RA/AD/rcode).
 _shapes: dict[object, Shape] = {}
+# The shape of a one-answer reply, by its second flags octet (RA, AD and rcode tell them apart;
+# its counts are (1, 1, 0, 0) with or without an OPT, which is not kept): a tuple index, not a key
+# built of masked bits and looked up.
+_ONE_ANSWER_SHAPES = tuple(
+    shape_for(_ONE_ANSWER, (1, 1, 0, 0), f2 & 0xF, bool(f2 & 0x80), bool(f2 & 0x20), True) for f2 in range(256)
+)
 _new = object.__new__
 # By where the question name ends: readers of the header from its flags on, the question's type
 # and class, and a record after them whose owner is a pointer, in one unpack (the name skipped).
@@ -175,6 +181,7 @@ def write_common(
                 data = data[:at] + _PACK_TTL(ttl) + data[at + 4 :]
                 uniform = ttl
             offsets = _ONE_ANSWER
+            shape: Shape | None = _ONE_ANSWER_SHAPES[f2]
             pos += 12 + rdlen
         elif rcode == 0 and an and not ns:
             success = True
@@ -198,6 +205,7 @@ def write_common(
             if ttl > s.success_ttl:
                 ttl = s.success_ttl
             offsets = tuple(found)
+            shape = None
         elif ns == 1 and not an and (rcode == 0 or rcode == 3):
             success = False
             pos = wire.skip_name(data, pos)
@@ -206,6 +214,7 @@ def write_common(
                 raise NotCommon
             uniform = ttl  # the TTL every record has (-2 when they differ)
             offsets = (pos + 4 - name_end,)
+            shape = None
             pos += 10 + rdlen
             ttl = _clamp(ttl if ttl < s.denial_ttl else s.denial_ttl, s.denial_min_ttl, s.denial_ttl)
         else:
@@ -232,16 +241,14 @@ def write_common(
     if ttl > 0:
         disabled = s.success_disabled if success else s.denial_disabled
         if not disabled or not dns.zone_match(disabled, req.name):
-            # By counts, TTL offsets, RA, AD and rcode (an int for one answer record: no tuple).
-            shape_key: object = (
-                ar << 8 | f2 & 0xAF if offsets is _ONE_ANSWER else (an, ns, ar, offsets, f2 & 0xAF)
-            )
-            shape = _shapes.get(shape_key)
-            if shape is None:
-                shape = shape_for(offsets, (1, an, ns, ar - 1 if ar else 0), rcode, bool(f2 & 0x80),
-                                  bool(f2 & 0x20), success)
-                if len(_shapes) < 4096:
-                    _shapes[shape_key] = shape
+            if shape is None:  # by counts, TTL offsets, RA, AD and rcode
+                shape_key = (an, ns, ar, offsets, f2 & 0xAF)
+                shape = _shapes.get(shape_key)
+                if shape is None:
+                    shape = shape_for(offsets, (1, an, ns, ar - 1 if ar else 0), rcode, bool(f2 & 0x80),
+                                      bool(f2 & 0x20), success)
+                    if len(_shapes) < 4096:
+                        _shapes[shape_key] = shape
             # Entry(data[name_end:opt_start], shape, ttl, cache.clock()), its fields set here:
             # a class called with a Python __init__ costs a frame the interpreter does not inline.
             entry = _new(Entry)
