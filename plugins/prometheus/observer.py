@@ -85,8 +85,10 @@ class MetricsObserver:
                 tally.count += 1
                 tally.seconds += took
                 return
+            duration = 0  # the first bucket: the bound was compared already
         else:
-            tally = None
+            # Above the first bound, so never bucket 0: the bucket also says the reply was slow.
+            duration = bisect_left(TIME_BUCKETS, took)
         q = req.q
         # The router already picked this block's longest zone holding the name, except for DS,
         # which it routes to the parent zone.
@@ -107,9 +109,8 @@ class MetricsObserver:
         # plugin: CoreDNS's recorder then saw 0 bytes.
         m = len(reply) if reply is not None and plugin else 0
         family = 2 if ":" in req.remote[0] else 1
-        key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m],
-               0 if took <= _FIRST_BOUND else bisect_left(TIME_BUCKETS, took))
-        if took <= _FIRST_BOUND and reply is not None:
+        key = (family, q.qtype, q.do, rcode, plugin, SIZE_INDEX[n], SIZE_INDEX[m], duration)
+        if not duration and reply is not None:
             if tally is not None or q in self._seen:
                 self._new_tally(tally, req, reply, rcode, s, key, took)
                 return
