@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 # Questions whose last fresh hit's reply is kept (a few hundred KB at most): a node cache's hits
 # are mostly a few hundred names asked again and again.
 _HOT_MAX = 1024
-# The query's second flags octet with AD set, by its value.
-_WITH_AD = tuple(bytes((b | 0x20,)) for b in range(256))
+# The query's second flags octet with AD set, by its value; None when AD is set already (an index
+# instead of masking the octet on every miss).
+_WITH_AD = tuple(None if b & 0x20 else bytes((b | 0x20,)) for b in range(256))
 
 
 class Cache(Plugin):
@@ -103,13 +104,13 @@ class Cache(Plugin):
             return entry.render(req, entry.orig_ttl if self.settings.keepttl else ttl)
         # A miss, handled here rather than in a method of its own: every miss comes through.
         stats.misses += 1
-        f2 = w[3]
-        if not f2 & 0x20:
+        with_ad = _WITH_AD[w[3]]
+        if with_ad is not None:
             # The query goes on with AD set, as CoreDNS's does. The request itself carries those
             # bytes until the rest of the chain has answered, then its own again (both
             # continuations put them back): no copy of the request per miss. Assigned, not through
             # Request.swap_wire: the same, without a call (req.msg follows the bytes).
-            req.wire = w[:3] + _WITH_AD[f2] + w[4:]
+            req.wire = w[:3] + with_ad + w[4:]
         nxt = self.next
         if nxt is None or req.span is not None:
             return self.next_then(req, self._on_answer, w, req, key, stats, on_error=_failed)

@@ -150,6 +150,30 @@ def test_ad_bit_sent_upstream_and_kept_only_for_do_or_ad() -> None:
     assert ask(cache, "example.org", do=True).header.ad == 1
 
 
+@pytest.mark.parametrize("f2", [0x00, 0x10, 0x20, 0x30, 0xCF, 0xFF],
+                         ids=["none", "cd", "ad", "ad-cd", "all-but-ad", "all"])
+def test_a_miss_goes_on_with_ad_set_and_the_other_flags_as_they_came(f2: int) -> None:
+    """AD is added to the query sent on (the bytes the client sent when it had AD already), and
+    the client's own bytes are back on the request afterwards."""
+    seen: list[bytes] = []
+
+    class Upstream:
+        name = "upstream"
+
+        def serve(self, req: Request) -> Result:
+            seen.append(req.wire)
+            return req.pack(a_answer()(req.msg))
+
+    base = make_request("example.org", "A").wire
+    own = base[:3] + bytes((f2,)) + base[4:]
+    req = Request(own, wire.read_question(own), "udp", ("127.0.0.1", 5353), ("127.0.0.1", 53), "dns://:53")
+    Cache(Upstream(), CacheSettings()).serve(req)  # type: ignore[arg-type]
+    assert seen[0] == own[:3] + bytes((f2 | 0x20,)) + own[4:]
+    if f2 & 0x20:
+        assert seen[0] is own  # nothing to change: no copy
+    assert req.wire is own
+
+
 @pytest.mark.parametrize("later", [False, True], ids=["at-once", "settled-later"])
 @pytest.mark.parametrize("fails", [False, True], ids=["answered", "failed"])
 def test_the_request_carries_the_clients_bytes_again_once_the_chain_is_done(later: bool, fails: bool) -> None:
