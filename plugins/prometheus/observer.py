@@ -50,7 +50,10 @@ class MetricsObserver:
         self.stats = stats
         self.zones = list(zones)
         self.series = stats.series
-        self._last: tuple[str, str, str, Series] = ("", "", "", Series())
+        # The last reply's (server, zone, proto) and their series, in attributes of their own
+        # (fewer steps than a tuple to unpack on every reply).
+        self._last_server = self._last_zone = self._last_proto = ""
+        self._last_series = Series()
         # A fast reply (the cache hit) counts into its question's tally (the engine reuses one
         # Question object for a repeated query) when it has what the tally's replies had in
         # common; /metrics folds the tallies into the series (stats.collect).
@@ -95,14 +98,13 @@ class MetricsObserver:
         zone = req.zone if q.qtype != _DS else self.zone_of(req.name)
         server = req.server
         proto = req.proto
-        last = self._last
         # Consecutive replies mostly share (server, zone, proto), the very same string objects
         # (the listener's label, the route's zone, a literal): compare identities, skip the lookup.
-        if last[0] is server and last[1] is zone and last[2] is proto:
-            s = last[3]
+        if self._last_server is server and self._last_zone is zone and self._last_proto is proto:
+            s = self._last_series
         else:
             s = self.series.get((server, zone, proto)) or self.stats.get(server, zone, proto)
-            self._last = (server, zone, proto, s)
+            self._last_server, self._last_zone, self._last_proto, self._last_series = server, zone, proto, s
         plugin = req.answered_by
         n = len(req.wire)
         # A reply the server wrote for the chain (an rcode returned) was not written by any

@@ -48,6 +48,30 @@ def test_counts_one_reply() -> None:
     assert count == [("coredns_dns_request_duration_seconds_count", labels, 1.0)]
 
 
+@pytest.mark.parametrize("slow", [False, True], ids=["fast", "slow"])
+def test_consecutive_replies_count_in_their_own_series(slow: bool) -> None:
+    """The observer keeps the last reply's series: a reply that differs from the one before in
+    server, zone or protocol alone counts in its own (fast replies through tallies, slow ones at
+    once)."""
+    from time import perf_counter
+
+    stats = CoreStats()
+    obs = MetricsObserver(stats, [".", "example.org."])
+    labels = [
+        ("dns://:53", ".", "udp"), ("dns://:53", ".", "udp"), ("dns://:53", ".", "tcp"),
+        ("dns://:53", "example.org.", "tcp"), ("dns://:1053", "example.org.", "tcp"), ("dns://:53", ".", "udp"),
+    ]
+    for i, (server, zone, proto) in enumerate(labels):
+        req = make_request(f"n{i}.example.org", "A", server=server, zone=zone, proto=proto)
+        req.answered_by = "whoami"
+        if slow:
+            req.start = perf_counter() - 1.0
+        obs.observe(req, _reply(), 0, None)
+    got = {(s[1]["server"], s[1]["zone"], s[1]["proto"]): s[2] for s in _scrape(stats)["coredns_dns_requests"]}
+    assert got == {("dns://:53", ".", "udp"): 3.0, ("dns://:53", ".", "tcp"): 1.0,
+                   ("dns://:53", "example.org.", "tcp"): 1.0, ("dns://:1053", "example.org.", "tcp"): 1.0}
+
+
 def test_server_written_reply_has_no_plugin_and_zero_size() -> None:
     stats = CoreStats()
     obs = MetricsObserver(stats, ["."])
