@@ -27,6 +27,7 @@ _HOT_MAX = 1024
 # The query's second flags octet with AD set, by its value; None when AD is set already (an index
 # instead of masking the octet on every miss).
 _WITH_AD = tuple(None if b & 0x20 else bytes((b | 0x20,)) for b in range(256))
+_join = b"".join  # one bytes made from its parts (a + b + c makes two, through the buffer protocol)
 
 
 class Cache(Plugin):
@@ -110,7 +111,7 @@ class Cache(Plugin):
             # bytes until the rest of the chain has answered, then its own again (both
             # continuations put them back): no copy of the request per miss. Assigned, not through
             # Request.swap_wire: the same, without a call (req.msg follows the bytes).
-            req.wire = w[:3] + with_ad + w[4:]
+            req.wire = _join((w[:3], with_ad, w[4:]))
         nxt = self.next
         if nxt is None or req.span is not None:
             return self.next_then(req, self._on_answer, w, req, key, stats, on_error=_failed)

@@ -99,6 +99,7 @@ _ONE_ANSWER_SHAPES = tuple(
     shape_for(_ONE_ANSWER, (1, 1, 0, 0), f2 & 0xF, bool(f2 & 0x80), bool(f2 & 0x20), True) for f2 in range(256)
 )
 _new = object.__new__
+_join = b"".join  # one bytes made from its parts (a + b + c makes two, through the buffer protocol)
 # By where the question name ends: readers of the header from its flags on, the question's type
 # and class, and a record after them whose owner is a pointer, in one unpack (the name skipped).
 # One call instead of two for the one answer most replies hold: about 500 instructions less.
@@ -178,7 +179,7 @@ def write_common(
                 # Its TTL field is always 10 octets after the question name (name, type, class;
                 # then the record's pointer, type, class): rewritten here, with one copy.
                 at = pos + 6
-                data = data[:at] + _PACK_TTL(ttl) + data[at + 4 :]
+                data = _join((data[:at], _PACK_TTL(ttl), data[at + 4 :]))
                 uniform = ttl
             offsets = _ONE_ANSWER
             shape: Shape | None = _ONE_ANSWER_SHAPES[f2]
@@ -232,7 +233,7 @@ def write_common(
         packed = _PACK_TTL(ttl)
         if len(offsets) == 1:  # the usual one record: one copy, not two
             at = name_end + offsets[0]
-            data = data[:at] + packed + data[at + 4 :]
+            data = _join((data[:at], packed, data[at + 4 :]))
         else:
             buf = bytearray(data)
             for off in offsets:
