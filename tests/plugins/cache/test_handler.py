@@ -506,6 +506,9 @@ def test_the_common_reply_shapes_are_written_as_the_general_path_writes_them(
                      id="cname"),
         pytest.param(lambda r: (_a(60)(r), r.add_auth(soa("example.org.", 60))), id="answer-and-authority"),
         pytest.param(lambda r: setattr(r.header, "tc", 1), id="truncated"),
+        pytest.param(lambda r: (_a(60)(r), setattr(r.header, "qr", 0)), id="not-a-response"),
+        pytest.param(lambda r: (_a(60)(r), setattr(r.header, "opcode", 4)), id="opcode-notify"),
+        pytest.param(lambda r: (_a(60)(r), setattr(r.header, "rcode", 2)), id="servfail-with-an-answer"),
         # Shorter than a record after the question: read field by field, then left to the general path.
         pytest.param(lambda r: None, id="no-records"),
         # Another question of the same length (its answer's owner points at it): not this query's.
