@@ -354,7 +354,6 @@ _RDATA_NAMES = {2: (0, 1, 0), 5: (0, 1, 0), 6: (0, 2, 20), 12: (0, 1, 0), 15: (2
                 39: (0, 1, 0)}
 _RDATA_LENGTH = {1: 4, 28: 16}
 _COUNTS = struct.Struct(">HHHH")
-_FOUR_COUNTS = _COUNTS.unpack_from
 _RR_HEAD = struct.Struct(">HHIH")
 _POINTER_RR_HEAD = struct.Struct(">HHHIH").unpack_from  # a record whose owner is a 2-octet pointer
 
@@ -413,7 +412,7 @@ def _name_after(data: bytes, pos: int) -> int:
 
 
 class _NotPlain(Exception):
-    """Raised by :func:`check_reply`'s one-pass read when the reply needs the general walk."""
+    """Raised by :func:`check_answer`'s one-pass read when the reply needs the general walk."""
 
 
 def check_reply(data: bytes, question_end: int = 0) -> bytes:
@@ -429,19 +428,11 @@ def check_reply(data: bytes, question_end: int = 0) -> bytes:
     ``question_end``, when given, says the caller already knows the message holds one question
     ending there whose name has no pointer (forward compared it with its own query's).
 
-    The usual reply is read here in one pass (every forwarded reply comes through, so without a
-    call more): one question whose name has no pointer, records whose owners are the root, a
-    pointer to the question (known good once it is) or any name that checks out, the counts
-    true and nothing after the last record. Anything else (:class:`_NotPlain` or an error on the
-    way) is read and judged by the general walk.
+    A response with one question whose name has no pointer is read by :func:`check_answer`'s
+    one pass, as its own question's answer; anything else by the general walk.
     """
-    try:
-        qd, an, ns, ar = _FOUR_COUNTS(data, 4)
-        if qd != 1:
-            raise _NotPlain
-        n = len(data)
-        pos = question_end
-        if not pos:
+    if not question_end:
+        try:
             p = 12
             octets = 1
             c = data[12]
@@ -453,7 +444,46 @@ def check_reply(data: bytes, question_end: int = 0) -> bytes:
                     raise _NotPlain
                 p += c + 1
                 c = data[p]
-            pos = p + 5
+        except (_NotPlain, IndexError):
+            return _check_reply_walk(data)
+        question_end = p + 5
+    if question_end > len(data):
+        return _check_reply_walk(data)  # cut inside the question (check_answer would take it whole)
+    checked = check_answer(data, data[12:question_end])
+    return _check_reply_walk(data) if checked is None else checked
+
+
+# A reply's first flags octet and its four counts, in one unpack.
+_FLAGS_FOUR_COUNTS = struct.Struct(">BxHHHH").unpack_from
+
+
+def check_answer(data: bytes, question: bytes) -> bytes | None:
+    """:func:`check_reply` for the reply a forwarded query nearly always gets: a response (QR)
+    with one question, ``question`` byte for byte (the query's as a lookup key: its name
+    lower-cased, type and class). ``data`` with its counts made true when it is that and unpacks;
+    None, with nothing more read, when it is not that (not a response, no or more questions,
+    another question, the name in other case or another class, cut inside the question): the
+    caller then judges it as any reply, CoreDNS's request.Match and :func:`check_reply`. Raises
+    :class:`MalformedMessage` as check_reply does.
+
+    What forward asked of every reply, in one unpack of the header and one comparison of the
+    question: the QR bit, the question count (there and in check_reply), the name and the type,
+    and check_reply's counts.
+
+    The records are read here in one pass: records whose owners are the root, a pointer to the
+    question (known good once it is) or any name that checks out, the counts true and nothing
+    after the last record. Anything else (:class:`_NotPlain` or an error on the way) is read and
+    judged by the general walk.
+    """
+    try:
+        f1, qd, an, ns, ar = _FLAGS_FOUR_COUNTS(data, 2)
+    except struct.error:
+        return None  # shorter than a header
+    pos = 12 + len(question)
+    if qd != 1 or not f1 & 0x80 or data[12:pos] != question:
+        return None
+    try:
+        n = len(data)
         left = an + ns + ar  # counted down: a range() costs more than a usual reply's records
         while left:
             left -= 1

@@ -105,9 +105,10 @@ def for_pending(data: bytes, qid: bytes) -> bool:
 
 
 def answers(data: bytes, key: bytes, name_len: int) -> bool:
-    """CoreDNS's request.Match on a reply whose counts are true (checked): a response with one
-    question, the query's name (in any case) and type. ``key`` is the question as a lookup key
-    (lower-cased name, type, class), ``name_len`` the name's length in it."""
+    """CoreDNS's request.Match: a response with one question, the query's name (in any case) and
+    type. ``key`` is the question as a lookup key (lower-cased name, type, class), ``name_len``
+    the name's length in it. For a reply that wire.check_answer did not take: read before
+    wire.check_reply, the question count as sent."""
     n = 12 + name_len
     return (
         data[2] & 0x80 != 0

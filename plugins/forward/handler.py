@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycoredns.plugin import Deferred, Handler, HandlerError, Plugin, Reply, Request, Result, dns, plugin_log, wire
-from pycoredns.plugins.forward.connections import CachedClosed, Conn, NetError, Spoofed, StreamConn, UDPConn
+from pycoredns.plugins.forward.connections import (
+    CachedClosed,
+    Conn,
+    NetError,
+    Spoofed,
+    StreamConn,
+    UDPConn,
+    answers,
+)
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.plugins.forward.policy import Policy, RandomPolicy
 from pycoredns.plugins.forward.proxy import Proxy
@@ -337,25 +345,19 @@ class Exchange(Deferred[Reply]):
         if proxy.fails and conn is not None:
             proxy.back(self.started)  # it answers again: what went out before will not be answered
         req = self.req
-        # CoreDNS's request.Match, read before the walk so that the walk can start after a
-        # question known to be ours; a reply that fails it is still walked in full first: one
-        # that does not unpack fails the attempt, whatever its question.
         q = req.q
-        n = q.name_end  # answers(), inlined, on the question as read: one reply per miss comes here
         try:
-            ours = (
-                reply[2] & 0x80 != 0
-                and reply[4] == 0
-                and reply[5] == 1
-                and (reply[n] << 8 | reply[n + 1]) == q.qtype
-                # Compared as sent first: an upstream mostly echoes the name as asked, and a
-                # lower-cased query's then needs no lower() (the same outcome either way).
-                and (reply[12:n] == q.lname or reply[12:n].lower() == q.lname)
-            )
-        except IndexError:  # shorter than the question: not ours (and the walk says why)
-            ours = False
-        try:
-            reply = wire.check_reply(reply, q.end) if ours else wire.check_reply(reply)
+            # The usual reply: a response to the question as sent, read and checked in one pass.
+            checked = wire.check_answer(reply, q.key)
+            if checked is not None:
+                ours = True
+                reply = checked
+            else:
+                # Any other: CoreDNS's request.Match, read before the walk so that the walk can
+                # start after a question known to be ours; a reply that fails it is still walked
+                # in full first: one that does not unpack fails the attempt, whatever its question.
+                ours = answers(reply, q.key, q.name_end - 12)
+                reply = wire.check_reply(reply, q.end) if ours else wire.check_reply(reply)
         except wire.MalformedMessage as e:
             # As CoreDNS's proxy: a reply that does not unpack closes the connection and fails
             # this attempt; it never reaches the cache or the client.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 
 import dnslib
@@ -197,7 +198,57 @@ def test_check_reply_judges_damaged_replies_as_its_general_walk_does() -> None:
             else:
                 data[rng.randrange(len(data))] = rng.choice((0xC0, 0x0C, 0x00, 0x3F, 0x40))
         packet = bytes(data)
-        assert _outcome(wire.check_reply, packet) == _outcome(wire._check_reply_walk, packet), packet
+        walked = _outcome(wire._check_reply_walk, packet)
+        assert _outcome(wire.check_reply, packet) == walked, packet
+        # forward's reading of its usual reply gives the same verdict, or leaves the reply to the
+        # general reading when its header or question is not the query's.
+        sample = samples[i % len(samples)]
+        question = sample[12 : wire._name_after(sample, 12) + 4]
+        answered = _outcome(functools.partial(wire.check_answer, question=question), packet)
+        if answered == ("ok", None):
+            assert not (packet[2] & 0x80 and packet[4:6] == b"\x00\x01" and packet[12:].startswith(question)), packet
+        else:
+            assert answered == walked, packet
+
+
+@pytest.mark.parametrize(
+    ("data", "question"),
+    [
+        pytest.param(b"\x00\x01\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00" + NAME + b"\x00\x01", None, id="no-class"),
+        pytest.param(b"\x00\x01\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00" + NAME[:5], None, id="cut-in-name"),
+        pytest.param(b"\x00\x01\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00" + NAME + b"\x00\x01",
+                     len(NAME) + 16, id="no-class-question-end-given"),
+    ],
+)
+def test_a_reply_cut_inside_its_question_does_not_unpack(data: bytes, question: int | None) -> None:
+    # Its question is what is left of it: read as the whole question, no record would follow.
+    with pytest.raises(wire.MalformedMessage):
+        wire.check_reply(data) if question is None else wire.check_reply(data, question)
+    assert wire.check_answer(data, NAME + b"\x00\x01\x00\x01") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "taken"),
+    [
+        pytest.param(lambda d: d, True, id="as-sent"),
+        pytest.param(lambda d: d[:2] + bytes((d[2] & 0x7F,)) + d[3:], False, id="no-qr"),
+        pytest.param(lambda d: d[:4] + b"\x00\x02" + d[6:], False, id="two-questions"),
+        pytest.param(lambda d: d[:4] + b"\x00\x00" + d[6:], False, id="no-question"),
+        pytest.param(lambda d: d[:13] + d[13:20].upper() + d[20:], False, id="name-in-other-case"),
+        pytest.param(lambda d: d[:27] + b"\x00\x03" + d[29:], False, id="other-class"),
+        pytest.param(lambda d: d[:25] + b"\x00\x1c" + d[27:], False, id="other-type"),
+        pytest.param(lambda d: d[:26], False, id="cut-in-question"),
+        pytest.param(lambda d: d[:11], False, id="shorter-than-a-header"),
+    ],
+)
+def test_check_answer_takes_only_a_response_to_the_question_as_sent(change: object, taken: bool) -> None:
+    question = NAME + b"\x00\x01\x00\x01"
+    data = struct.pack(">HHHHHH", 1, 0x8180, 1, 1, 0, 0) + question + _rr(b"\xc0\x0c", 1, b"\x01\x02\x03\x04")
+    assert data[25:29] == b"\x00\x01\x00\x01"  # type and class, where the changes above put them
+    changed = change(data)  # type: ignore[operator]
+    assert (wire.check_answer(changed, question) is not None) is taken
+    if taken:
+        assert wire.check_answer(changed, question) == wire.check_reply(changed) == changed
 
 
 def test_malformed_queries_over_the_wire_get_formerr() -> None:

@@ -288,6 +288,47 @@ def test_a_reply_for_another_name_of_the_same_length_is_not_ours(
     assert r.header.rcode == 1 and not r.rr  # FORMERR, as CoreDNS's request.Match fails
 
 
+def _changed(change: Callable[[bytes], bytes]) -> Callable[[dnslib.DNSRecord, str], bytes]:
+    """An upstream answering 192.0.2.7 with ``change`` made to its reply's bytes."""
+
+    def answer(q: dnslib.DNSRecord, proto: str) -> bytes:
+        r = q.reply()
+        r.add_answer(dnslib.RR(q.q.qname, dnslib.QTYPE.A, rdata=dnslib.A("192.0.2.7"), ttl=60))
+        return change(bytes(r.pack()))
+
+    return answer
+
+
+_QUESTION_END = 12 + len(b"\x05class\x07example\x03org\x00") + 4
+
+
+@pytest.mark.parametrize("proto", ["udp", "tcp"])
+@pytest.mark.parametrize(
+    ("change", "ours"),
+    [
+        pytest.param(lambda d: d, True, id="as-sent"),
+        # CoreDNS's request.Match compares the name and the type, not the class.
+        pytest.param(lambda d: d[: _QUESTION_END - 2] + b"\x00\x03" + d[_QUESTION_END:], True, id="other-class"),
+        pytest.param(lambda d: d[:2] + bytes((d[2] & 0x7F,)) + d[3:], False, id="not-a-response"),
+        pytest.param(lambda d: d[: _QUESTION_END - 4] + b"\x00\x1c" + d[_QUESTION_END - 2 :], False, id="other-type"),
+        # Two questions, the second the first again: it unpacks, but it is not one question.
+        pytest.param(lambda d: d[:4] + b"\x00\x02" + d[6:_QUESTION_END] + d[12:_QUESTION_END] + d[_QUESTION_END:],
+                     False, id="two-questions"),
+    ],
+)
+def test_what_a_reply_must_share_with_its_query(
+    dns_client: DNSClient, fake_upstream: UpstreamFactory, dns_server: ServerFactory,
+    change: Callable[[bytes], bytes], ours: bool, proto: str,
+) -> None:
+    options = " force_tcp" if proto == "tcp" else ""
+    dns_server(corefile([fake_upstream(_changed(change))], options))
+    r = dns_client.query("class.example.org", "A")
+    if ours:
+        assert r.header.rcode == 0 and a_of(r) == ["192.0.2.7"]
+    else:
+        assert r.header.rcode == 1 and not r.rr  # FORMERR, as CoreDNS's request.Match fails
+
+
 # -- anti-spoofing ---------------------------------------------------------------------------------
 class SpoofingUpstream:
     """Answers each UDP query first with forgeries, then with the real answer.
