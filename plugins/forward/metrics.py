@@ -22,8 +22,11 @@ class Counters:
     def __init__(self) -> None:
         self.request_duration: dict[tuple[str, str], Buckets] = {}  # (to, rcode), CoreDNS's TimeBuckets
         self.healthcheck_failures: dict[str, int] = {}  # to
-        self.conn_cache_hits: dict[tuple[str, str], int] = {}  # (to, proto)
-        self.conn_cache_misses: dict[tuple[str, str], int] = {}  # (to, proto)
+        # (to, proto): a count cell that an upstream keeps and counts into (a list index, where a
+        # dict's would hash the label tuple twice on every query). Made when the upstream is, so
+        # a cell may still hold 0: such a series is not shown (it is, once counted, as before).
+        self.conn_cache_hits: dict[tuple[str, str], list[int]] = {}
+        self.conn_cache_misses: dict[tuple[str, str], list[int]] = {}
         self.dropped_replies: dict[tuple[str, str], int] = {}  # (to, proto)
         self.healthcheck_broken = 0
         self.max_concurrent_rejects = 0
@@ -35,6 +38,14 @@ class Counters:
         if h is None:
             h = self.request_duration[key] = Buckets(TIME_BUCKETS)
         return h
+
+    @staticmethod
+    def cell(counts: dict[tuple[str, str], list[int]], key: tuple[str, str]) -> list[int]:
+        """The count cell of ``key`` in ``counts`` (conn_cache_hits or _misses), made on first use."""
+        cell = counts.get(key)
+        if cell is None:
+            cell = counts[key] = [0]
+        return cell
 
     def collect(self) -> Iterator[Metric]:
         yield from self._proxy_families()
@@ -84,8 +95,9 @@ class Counters:
              self.conn_cache_misses),
         ):
             fam = CounterMetricFamily(name, doc, labels=["proxy_name", "to", "proto"])
-            for (to, proto), n in list(values.items()):
-                fam.add_metric([PROXY_NAME, to, proto], n)
+            for (to, proto), (n,) in list(values.items()):
+                if n:
+                    fam.add_metric([PROXY_NAME, to, proto], n)
             yield fam
 
     def describe(self) -> Iterator[Metric]:

@@ -77,9 +77,13 @@ class Proxy:
         self.pool: deque[UDPConn] = deque()
         self._streams: list[StreamConn] = []  # open TCP/TLS connections, busy or idle
         self._timeouts: Timeouts | None = None
-        self._keys: dict[str, tuple[str, str]] = {}  # metric label tuples, made once
-        self._udp_key = self._key("udp")
-        self._stream_key = self._key("tcp-tls" if tls is not None else "tcp")
+        # The connection cache's count cells (COUNTERS.cell): UDP, and TCP or TLS.
+        udp = (self.to, "udp")
+        stream = (self.to, "tcp-tls" if tls is not None else "tcp")
+        self._udp_hits = COUNTERS.cell(COUNTERS.conn_cache_hits, udp)
+        self._udp_misses = COUNTERS.cell(COUNTERS.conn_cache_misses, udp)
+        self._stream_hits = COUNTERS.cell(COUNTERS.conn_cache_hits, stream)
+        self._stream_misses = COUNTERS.cell(COUNTERS.conn_cache_misses, stream)
         self.durations: dict[int, Buckets] = {}  # by rcode: the shared histogram of (to, rcode)
         self._avg_dial = MAX_DIAL_TIMEOUT / 2
         self._sweeper: asyncio.Task[None] | None = None
@@ -147,7 +151,6 @@ class Proxy:
         with room for another query), counting the connection cache hit or miss. ``now`` is
         ``time.monotonic()``, when the caller has it."""
         if proto == "udp" and self.tls is None:
-            key = self._udp_key
             pool = self.pool
             if pool:
                 if not now:
@@ -159,44 +162,30 @@ class Proxy:
                     if udp.closed or now - udp.used > expire or (oldest is not None and udp.created < oldest):
                         udp.close()
                         continue
-                    hits = COUNTERS.conn_cache_hits
-                    # Indexed, not .get(): no method call once the key is there (every query after
-                    # the first).
-                    try:
-                        hits[key] += 1
-                    except KeyError:
-                        hits[key] = 1
+                    self._udp_hits[0] += 1
                     return udp
-            conn: Conn | None = None
-        else:
-            key = self._stream_key  # proto is "tcp" here, or the upstream is TLS
-            streams = self._streams
-            conn = None
-            if streams:
-                if not now:
-                    now = time.monotonic()
-                # The usual case: the first stream is open, has room and is not too old to use.
-                first = streams[0]
-                if (
-                    not first.closed
-                    and not first.retired
-                    and len(first.pending) < PIPELINE
-                    and (first.pending or now - first.used <= self.expire)
-                    and (self.max_age <= 0 or first.created >= now - self.max_age)
-                ):
-                    conn = first
-                else:
-                    conn = self._take_stream(now)
-        counts = COUNTERS.conn_cache_misses if conn is None else COUNTERS.conn_cache_hits
-        try:
-            counts[key] += 1
-        except KeyError:
-            counts[key] = 1
+            self._udp_misses[0] += 1
+            return None
+        # proto is "tcp" here, or the upstream is TLS
+        streams = self._streams
+        conn = None
+        if streams:
+            if not now:
+                now = time.monotonic()
+            # The usual case: the first stream is open, has room and is not too old to use.
+            first = streams[0]
+            if (
+                not first.closed
+                and not first.retired
+                and len(first.pending) < PIPELINE
+                and (first.pending or now - first.used <= self.expire)
+                and (self.max_age <= 0 or first.created >= now - self.max_age)
+            ):
+                self._stream_hits[0] += 1
+                return first
+            conn = self._take_stream(now)
+        (self._stream_misses if conn is None else self._stream_hits)[0] += 1
         return conn
-
-    def _key(self, label: str) -> tuple[str, str]:
-        key = self._keys[label] = (self.to, label)
-        return key
 
     def observe_duration(self, rcode: int, seconds: float) -> None:
         """One exchange's duration, by rcode (coredns_proxy_request_duration_seconds)."""

@@ -124,7 +124,7 @@ def test_all_upstreams_down_gives_servfail_within_the_deadline(
 
 def dials(to: str) -> int:
     """Connection-pool lookups so far for upstream ``to`` (one per exchange attempted)."""
-    return sum(n for (t, _), n in (*COUNTERS.conn_cache_hits.items(), *COUNTERS.conn_cache_misses.items())
+    return sum(n for (t, _), (n,) in (*COUNTERS.conn_cache_hits.items(), *COUNTERS.conn_cache_misses.items())
                if t == to)
 
 
@@ -217,13 +217,13 @@ def test_force_tcp_sends_nothing_over_udp(
     ups = [fake_upstream(answer_a())]
     s = dns_server(corefile(ups, "force_tcp"))
     to = forwards(s)[0].proxies[0].to
-    misses, hits = COUNTERS.conn_cache_misses.get((to, "tcp"), 0), COUNTERS.conn_cache_hits.get((to, "tcp"), 0)
+    misses, hits = COUNTERS.conn_cache_misses[(to, "tcp")][0], COUNTERS.conn_cache_hits[(to, "tcp")][0]
     for i in range(5):
         assert a_of(dns_client.query(f"t{i}.example.org", "A")) == ["192.0.2.1"]
     assert ups[0].count("udp") == 0 and ups[0].count("tcp") == 5
     # One TCP connection, reused for the next four queries.
-    assert COUNTERS.conn_cache_misses[(to, "tcp")] == misses + 1
-    assert COUNTERS.conn_cache_hits[(to, "tcp")] == hits + 4
+    assert COUNTERS.conn_cache_misses[(to, "tcp")] == [misses + 1]
+    assert COUNTERS.conn_cache_hits[(to, "tcp")] == [hits + 4]
 
 
 def test_client_protocol_is_used_and_udp_sockets_are_reused(
@@ -232,13 +232,13 @@ def test_client_protocol_is_used_and_udp_sockets_are_reused(
     ups = [fake_upstream(answer_a())]
     s = dns_server(corefile(ups))
     to = forwards(s)[0].proxies[0].to
-    misses, hits = COUNTERS.conn_cache_misses.get((to, "udp"), 0), COUNTERS.conn_cache_hits.get((to, "udp"), 0)
+    misses, hits = COUNTERS.conn_cache_misses[(to, "udp")][0], COUNTERS.conn_cache_hits[(to, "udp")][0]
     for i in range(4):
         dns_client.query(f"u{i}.example.org", "A")
     dns_client.query("t.example.org", "A", proto="tcp")
     assert [p for p, _ in ups[0].queries] == ["udp"] * 4 + ["tcp"]
-    assert COUNTERS.conn_cache_misses[(to, "udp")] == misses + 1
-    assert COUNTERS.conn_cache_hits[(to, "udp")] == hits + 3
+    assert COUNTERS.conn_cache_misses[(to, "udp")] == [misses + 1]
+    assert COUNTERS.conn_cache_hits[(to, "udp")] == [hits + 3]
 
 
 def test_reply_keeps_client_id_and_case_and_mirrors_edns(

@@ -171,6 +171,43 @@ def test_pool_takes_oldest_first_and_drops_expired() -> None:
     asyncio.run(main())
 
 
+def _conn_cache_samples(to: str) -> dict[tuple[str, str], float]:
+    """coredns_proxy_conn_cache_{hits,misses} of upstream ``to`` as scraped, by (family, proto)."""
+    got = {}
+    for fam in COUNTERS.collect():
+        if fam.name.startswith("coredns_proxy_conn_cache_"):
+            for sample in fam.samples:
+                if sample.labels["to"] == to:
+                    got[(fam.name, sample.labels["proto"])] = sample.value
+    return got
+
+
+def test_conn_cache_series_show_once_counted() -> None:
+    # As CoreDNS's counters: a series is there from its first count on, never at 0 before it.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        p = Proxy("192.0.2.77", 5300)
+        assert _conn_cache_samples(p.to) == {}
+        assert p.take_idle("udp") is None
+        assert _conn_cache_samples(p.to) == {("coredns_proxy_conn_cache_misses", "udp"): 1}
+        udp = p.dial_udp(loop)
+        p.give_back(udp)
+        assert p.take_idle("udp") is udp and p.take_idle("tcp") is None
+        udp.close()
+        assert _conn_cache_samples(p.to) == {
+            ("coredns_proxy_conn_cache_misses", "udp"): 1,
+            ("coredns_proxy_conn_cache_hits", "udp"): 1,
+            ("coredns_proxy_conn_cache_misses", "tcp"): 1,
+        }
+        again = Proxy("192.0.2.77", 5300)  # a reload: the same upstream counts on
+        assert again.take_idle("udp") is None
+        assert _conn_cache_samples(p.to)[("coredns_proxy_conn_cache_misses", "udp")] == 2
+        p.stop()
+        again.stop()
+
+    asyncio.run(main())
+
+
 def test_pool_max_age_max_idle_and_sweep() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
