@@ -33,6 +33,7 @@ from pycoredns.plugins.forward.proxy import Proxy
 
 log = plugin_log("forward")
 _SETTLED = Deferred.SETTLED  # read once: a module global, not a class attribute, on every reply
+_new = object.__new__
 DEADLINE = 5.0  # CoreDNS's defaultTimeout: no query waits longer than this
 ATTEMPTS_PER_UPSTREAM = 2  # defaultConnectAttemptsPerUpstream
 NO_HEALTHY = "no healthy proxies"
@@ -107,7 +108,7 @@ class Forward(Plugin):
         if loop is None:  # served before start (a direct call): look the loop up once
             loop = self.loop = asyncio.get_running_loop()
         if self._waiting or self._started >= START_BATCH:
-            ex = Exchange(self, req, limit != 0, False)
+            ex = Exchange(self, req, limit != 0)
             self._waiting.append(ex)
             return ex
         self._started += 1
@@ -116,7 +117,58 @@ class Forward(Plugin):
             # Armed here rather than at a turn's first start: a server asked a few misses per
             # turn (most of the time) pays one callback per START_BATCH misses, not one per turn.
             loop.call_soon(self._next_turn, loop)
-        return Exchange(self, req, limit != 0, True)  # started as it is made
+        # Exchange(self, req, limit != 0), its fields set here: a class called with a Python
+        # __init__ costs a frame the interpreter does not inline (the two set the same fields).
+        ex = _new(Exchange)
+        ex._state = 0
+        ex._value = None
+        ex._steps = None
+        ex._cb = None
+        ex._args = ()
+        ex._more = None
+        ex.fwd = self
+        ex.req = req
+        proxies = self.proxies
+        ex.order = order = proxies if len(proxies) == 1 else self.policy.order(proxies)
+        ex.fails = 0
+        ex.attempts = 0
+        ex.failovers = 0
+        ex.started = now = time.monotonic()
+        ex.deadline = deadline = now + DEADLINE
+        opts = self.opts
+        ex.force_tcp = force_tcp = opts.force_tcp
+        ex.err = None
+        ex.proxy = proxy = order[0]
+        ex.counted = limit != 0
+        # The first attempt, made as the exchange is: run()'s first turn without the checks that
+        # cannot fail yet (nothing settled, no attempt made, the deadline 5 s away).
+        max_fails = opts.max_fails
+        if max_fails and proxy.fails > max_fails:
+            ex.i = 0
+            ex.conn = None
+            ex.run(now)  # down: the general walk picks another or gives up
+            return ex
+        ex.i = 1
+        meta = req.meta
+        if meta is not None:
+            meta["forward/upstream"] = proxy.to
+        # attempt(), inlined (one call less for every miss): the protocol, a pooled connection.
+        if force_tcp or proxy.tls is not None:
+            proto = "tcp"
+        elif opts.prefer_udp:
+            proto = "udp"
+        else:
+            proto = req.proto
+        ex.conn = conn = proxy.take_idle(proto, now)
+        if conn is None:
+            ex._dial(proto, now)
+            return ex
+        due = now + proxy.read_timeout
+        if due > deadline:  # the deadline is DEADLINE away: only a longer read timeout passes it
+            due = deadline
+        conn.send(req.wire, len(req.key), now, due, 65535 if req.proto == "tcp" else req.q.udp_size,
+                  ex.on_reply, True)
+        return ex
 
     @property
     def waiting(self) -> int:
@@ -159,8 +211,10 @@ class Exchange(Deferred[Reply]):
         "err", "proxy", "conn", "started", "counted",
     )
 
-    def __init__(self, fwd: Forward, req: Request, counted: bool, start: bool) -> None:
-        # Deferred.__init__, inlined (one call less for every miss).
+    def __init__(self, fwd: Forward, req: Request, counted: bool) -> None:
+        """An exchange not started yet (it waits for its turn: see START_BATCH); Forward.serve
+        makes the ones it starts at once itself, with the same fields."""
+        # Deferred.__init__, inlined (one call less).
         self._state = 0
         self._value = None
         self._steps = None
@@ -177,43 +231,11 @@ class Exchange(Deferred[Reply]):
         self.failovers = 0
         self.started = now = time.monotonic()
         self.deadline = now + DEADLINE
-        opts = fwd.opts
-        self.force_tcp = opts.force_tcp
+        self.force_tcp = fwd.opts.force_tcp
         self.err: BaseException | None = None
         self.proxy: Proxy = order[0]
         self.conn: Conn | None = None
         self.counted = counted  # holds one of max_concurrent's places until settled
-        if not start:
-            return
-        # The first attempt: run()'s first turn without the checks that cannot fail yet (nothing
-        # settled, no attempt made, the deadline 5 s away). Here rather than in a method of its
-        # own: one call less for every miss.
-        proxy = order[0]
-        max_fails = opts.max_fails
-        if max_fails and proxy.fails > max_fails:
-            self.run(now)  # down: the general walk picks another or gives up
-            return
-        self.i = 1
-        meta = req.meta
-        if meta is not None:
-            meta["forward/upstream"] = proxy.to
-        # attempt(), inlined (one call less for every miss): the protocol, a pooled connection.
-        if self.force_tcp or proxy.tls is not None:
-            proto = "tcp"
-        elif opts.prefer_udp:
-            proto = "udp"
-        else:
-            proto = req.proto
-        conn = proxy.take_idle(proto, now)
-        if conn is None:
-            self._dial(proto, now)
-            return
-        self.conn = conn
-        due = now + proxy.read_timeout
-        if due > self.deadline:  # the deadline is DEADLINE away: only a longer read timeout passes it
-            due = self.deadline
-        conn.send(req.wire, len(req.key), now, due, 65535 if req.proto == "tcp" else req.q.udp_size,
-                  self.on_reply, True)
 
     @property
     def max_attempts(self) -> int:

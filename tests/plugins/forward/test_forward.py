@@ -15,7 +15,7 @@ import dnslib
 import pytest
 
 from pycoredns.metrics import REGISTRY
-from pycoredns.plugins.forward.handler import START_BATCH, Forward
+from pycoredns.plugins.forward.handler import DEADLINE, START_BATCH, Exchange, Forward
 from pycoredns.plugins.forward.metrics import COUNTERS
 from pycoredns.results import Deferred
 from pycoredns.testing import DNSClient, FakeUpstream, answer_a
@@ -716,3 +716,45 @@ def test_a_burst_of_misses_starts_in_batches_one_per_turn_of_the_loop(
     asked = [str(q.q.qname) for _, q in up.queries]
     assert sorted(asked) == sorted(f"b{i}.example.org." for i in range(count))
     assert asked[:START_BATCH] == [f"b{i}.example.org." for i in range(START_BATCH)]
+
+
+@pytest.mark.parametrize(
+    ("upstreams", "options"),
+    [(1, ""), (1, "force_tcp\n max_concurrent 10"), (2, "policy sequential"), (2, "policy round_robin")],
+)
+def test_an_exchange_started_at_once_has_the_fields_of_one_that_waited(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, upstreams: int, options: str
+) -> None:
+    """Forward.serve makes the exchange it starts at once with its fields set in place, not
+    through Exchange.__init__ (which makes the ones that wait for their turn): the same fields,
+    with what the first attempt changed (the next upstream's index, the connection)."""
+    ups = [fake_upstream(answer_a("192.0.2.9")) for _ in range(upstreams)]
+    s = dns_server(corefile(ups, options))
+    fwd = forwards(s)[0]
+
+    async def both() -> tuple[dict[str, Any], dict[str, Any], list[bytes]]:
+        loop = asyncio.get_running_loop()
+        for p in fwd.proxies:  # a connection to each upstream, to be taken from the pool
+            p.give_back(await p.dial_stream("tcp") if "force_tcp" in options else p.dial_udp(loop))
+        await asyncio.sleep(0)  # a new turn: the batch is empty
+        req = make_request("fields.example.org")
+        started = fwd.serve(req)
+        waited = Exchange(fwd, req, fwd.opts.max_concurrent != 0)
+        assert isinstance(started, Exchange)
+        names = [n for cls in (Deferred, Exchange) for n in cls.__slots__]
+        got = {n: getattr(started, n) for n in names if hasattr(started, n)}
+        want = {n: getattr(waited, n) for n in names if hasattr(waited, n)}
+        waited.counted = False  # never started: holds no place
+        return got, want, [await started]
+
+    got, want, replies = s.call(both())
+    assert set(got) == set(want)
+    assert got["i"] == 1 and want["i"] == 0
+    assert got["conn"] is not None and want["conn"] is None
+    assert got["deadline"] - got["started"] == want["deadline"] - want["started"] == DEADLINE
+    assert got["order"][0] is got["proxy"] and want["order"][0] is want["proxy"]
+    assert sorted(map(id, got["order"])) == sorted(map(id, want["order"])) == sorted(map(id, fwd.proxies))
+    for name in ("i", "conn", "started", "deadline", "order", "proxy"):
+        del got[name], want[name]
+    assert got == want
+    assert dnslib.DNSRecord.parse(replies[0]).header.rcode == dnslib.RCODE.NOERROR
