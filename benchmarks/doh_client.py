@@ -47,14 +47,14 @@ async def ours(port: int, ctx: ssl.SSLContext, wires: list[bytes], concurrency: 
     loop = asyncio.get_running_loop()
 
     async def one(wire: bytes) -> None:
-        from pycoredns.plugins.forward.connections import CachedClosed
+        from pycoredns.plugins.forward.connections import CachedClosed, Told
 
         for _ in range(3):  # a kept connection the server closed (hypercorn: every 1000 requests)
             call = proxy.take_idle("tcp") or await proxy.dial_stream("tcp")
             fut: asyncio.Future[bytes] = loop.create_future()
             now = time.monotonic()
             question_len = wire.index(b"\x00", 12) + 5 - 12  # the name, its type and class
-            call.send(wire, question_len, now, now + 2.0, 65535, functools.partial(_settle, fut), False)
+            call.send(wire, question_len, now, now + 2.0, 65535, Told(functools.partial(_settle, fut)), False)
             try:
                 await fut
                 return

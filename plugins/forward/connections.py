@@ -1,14 +1,14 @@
 """Upstream connections: connected UDP sockets, one query at a time, and TCP/TLS streams that
 carry several queries at once, matched by ID.
 
-Each exchange reports its outcome through a callback, so the miss path needs no coroutine: a UDP
-reply is read by a reader callback on the socket, a stream's by its protocol. As miekg/dns's
-client, a connection takes the first message that carries the query's ID (on a stream, the ID of
-one of its queries in flight, unique on that connection); the handler then checks that it unpacks
-and answers the question (:func:`answers`), as CoreDNS's forward does. The UDP socket is
-connected, so the kernel already drops datagrams from any other address or port. Messages with
-another ID are dropped and counted. Query IDs come from the kernel's random source, drawn a few
-thousand at a time.
+Each exchange is told its outcome by a call to its :class:`Waiter`, so the miss path needs no
+coroutine: a UDP reply is read by a reader callback on the socket, a stream's by its protocol.
+As miekg/dns's client, a connection takes the first message that carries the query's ID (on a
+stream, the ID of one of its queries in flight, unique on that connection); the handler then
+checks that it unpacks and answers the question (:func:`answers`), as CoreDNS's forward does.
+The UDP socket is connected, so the kernel already drops datagrams from any other address or
+port. Messages with another ID are dropped and counted. Query IDs come from the kernel's random
+source, drawn a few thousand at a time.
 
 Beyond CoreDNS: more than :data:`NEAR_MISSES` messages with another ID during one UDP exchange
 are taken for what they are, someone guessing the ID to slip a forged answer in (the source
@@ -36,12 +36,26 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import cast
+from typing import Protocol, cast
 
 from pycoredns.plugins.forward.metrics import COUNTERS
 
-# on_done(reply, error): exactly one of them is set.
-Done = Callable[[bytes | None, BaseException | None], None]
+
+class Waiter(Protocol):
+    """What an exchange in flight reports to: ``on_reply(reply, error)``, once, with exactly one
+    of them set. An object rather than a callback: forward passes its exchange itself, where a
+    bound method would be made for every query."""
+
+    def on_reply(self, reply: bytes | None, error: BaseException | None, /) -> None: ...
+
+
+class Told:
+    """A :class:`Waiter` that calls ``fn(reply, error)`` (a health check, a test)."""
+
+    __slots__ = ("on_reply",)
+
+    def __init__(self, fn: Callable[[bytes | None, BaseException | None], None]) -> None:
+        self.on_reply = fn
 
 _LEN = struct.Struct(">H")
 _LEN_ID = struct.Struct(">H2s")  # a stream message's length and query ID
@@ -93,9 +107,9 @@ class CachedClosed(ConnectionError):
         super().__init__("cached connection was closed by peer")
 
 
-# One exchange a stream connection is waiting on, by its query ID: (on_done, sent, due, cached).
+# One exchange a stream connection is waiting on, by its query ID: (waiter, sent, due, cached).
 # A tuple, not an object: one is made for every query sent on a stream.
-Pending = tuple[Done, float, float, bool]
+Pending = tuple[Waiter, float, float, bool]
 
 
 def for_pending(data: bytes, qid: bytes) -> bool:
@@ -257,9 +271,9 @@ class Conn:
         self.watched = due
         self.timeouts.watch(self, due)
 
-    def _fail_soon(self, on_done: Done, error: BaseException) -> None:
+    def _fail_soon(self, waiter: Waiter, error: BaseException) -> None:
         # Never call back from inside send(): the caller may be several retries deep already.
-        self.loop.call_soon(on_done, None, error)
+        self.loop.call_soon(waiter.on_reply, None, error)
 
     def _dropped(self) -> None:
         key = (self.to, self.proto)
@@ -278,8 +292,8 @@ class Conn:
         raise NotImplementedError
 
     def send(self, query: bytes, question_len: int, now: float, due: float, bufsize: int,
-             on_done: Done, cached: bool) -> None:
-        """Send ``query`` under a new random ID at ``now``; ``on_done`` is called once with the
+             waiter: Waiter, cached: bool) -> None:
+        """Send ``query`` under a new random ID at ``now``; ``waiter`` is told once of the
         reply that carries that ID (the upstream's ID in it) or the error, a timeout once
         ``time.monotonic()`` passes ``due``. ``question_len``: the question's length on the wire
         (a reply too big for ``bufsize`` keeps its header and question)."""
@@ -312,13 +326,13 @@ class UDPConn(Conn):
         # the socket's send and recv, with less argument parsing around them (-1 once closed).
         self.fd = sock.fileno()
         self.bufsize = 512
-        # The exchange in flight (on_done is None when there is none).
+        # The exchange in flight (waiter is None when there is none).
         self.qid = b""
         self.question_len = 0
         self.sent = 0.0
         self.due = 0.0
         self.near_misses = 0
-        self.on_done: Done | None = None
+        self.waiter: Waiter | None = None
         self.local = ""  # "host:port", read once (the error messages name it)
         loop.add_reader(sock.fileno(), self._readable)
 
@@ -342,15 +356,15 @@ class UDPConn(Conn):
 
     @property
     def busy(self) -> bool:
-        return self.on_done is not None
+        return self.waiter is not None
 
     def send(self, query: bytes, question_len: int, now: float, due: float, bufsize: int,
-             on_done: Done, cached: bool) -> None:
+             waiter: Waiter, cached: bool) -> None:
         qid = _ids.pop() if _ids else new_id()
         try:
             _write(self.fd, qid + query[2:])
         except OSError as e:
-            self._fail_soon(on_done, _net_error(e, self))
+            self._fail_soon(waiter, _net_error(e, self))
             return
         self.bufsize = bufsize
         self.qid = qid
@@ -358,7 +372,7 @@ class UDPConn(Conn):
         self.sent = now
         self.due = due
         self.near_misses = 0
-        self.on_done = on_done
+        self.waiter = waiter
         if due < self.watched:  # else an entry queued already fires in time (see Conn.watched)
             self._watch(due)
 
@@ -372,9 +386,9 @@ class UDPConn(Conn):
             self._finish(None, _net_error(e, self))
             return
         # for_pending(), inlined: one reply per miss comes through here.
-        if data[:2] != self.qid or len(data) < 12 or self.on_done is None:
+        if data[:2] != self.qid or len(data) < 12 or self.waiter is None:
             self._dropped()
-            if self.on_done is not None:
+            if self.waiter is not None:
                 self.near_misses += 1
                 if self.near_misses > NEAR_MISSES:
                     why = f"read udp {self._endpoints()}: {self.near_misses} replies with another ID"
@@ -382,27 +396,27 @@ class UDPConn(Conn):
             return
         if len(data) > self.bufsize:
             data = overflow_reply(data, self.question_len)
-        on_done = self.on_done  # _finish(), inlined: one reply per miss comes through here
-        self.on_done = None
-        on_done(data, None)
+        waiter = self.waiter  # _finish(), inlined: one reply per miss comes through here
+        self.waiter = None
+        waiter.on_reply(data, None)
 
     def _finish(self, reply: bytes | None, error: BaseException | None) -> None:
-        on_done = self.on_done
-        if on_done is None:
+        waiter = self.waiter
+        if waiter is None:
             return
-        self.on_done = None
-        on_done(reply, error)
+        self.waiter = None
+        waiter.on_reply(reply, error)
 
     def time_out(self, now: float) -> None:
         self.watched = INF  # the tick took this connection's entry
-        if self.on_done is not None:
+        if self.waiter is not None:
             if self.due <= now:
                 self._finish(None, self._timeout_error())
             else:
                 self._watch(self.due)  # sent after that entry was queued: still watched
 
     def cut(self, since: float, error: BaseException) -> None:
-        if self.on_done is not None and self.sent < since:
+        if self.waiter is not None and self.sent < since:
             self._finish(None, error)
 
     def _endpoints(self) -> str:
@@ -467,7 +481,7 @@ class StreamConn(Conn, asyncio.Protocol):
             frame = data[2:]
             p = pending.pop(frame[:2], None)
             if p is not None:
-                p[0](frame, None)
+                p[0].on_reply(frame, None)
                 if self.retired and not pending:
                     self.close()
                 return
@@ -484,7 +498,7 @@ class StreamConn(Conn, asyncio.Protocol):
             if p is None:
                 self._dropped()
                 continue
-            p[0](frame, None)
+            p[0].on_reply(frame, None)
         if start < end:
             self.buf = data[start:]
         if self.retired and not pending:
@@ -498,21 +512,21 @@ class StreamConn(Conn, asyncio.Protocol):
         pending = list(self.pending.values())
         self.pending.clear()
         for p in pending:
-            p[0](None, error(p))
+            p[0].on_reply(None, error(p))
 
     # -- exchanges -------------------------------------------------------------------------------
     def send(self, query: bytes, question_len: int, now: float, due: float, bufsize: int,
-             on_done: Done, cached: bool) -> None:
+             waiter: Waiter, cached: bool) -> None:
         t = self.transport
         if self.closed or t is None or t.is_closing():
             closed = NetError(f"write {self.proto} {self.to}: connection closed")
-            self._fail_soon(on_done, CachedClosed() if cached else closed)
+            self._fail_soon(waiter, CachedClosed() if cached else closed)
             return
         pending = self.pending
         qid = _ids.pop() if _ids else new_id()
         while qid in pending:  # unique among this connection's queries in flight
             qid = new_id()
-        pending[qid] = (on_done, now, due, cached)
+        pending[qid] = (waiter, now, due, cached)
         if due < self.watched:  # else an entry queued already fires in time (see Conn.watched)
             self._watch(due)
         t.write(_LEN_ID.pack(len(query), qid) + query[2:])
@@ -524,7 +538,7 @@ class StreamConn(Conn, asyncio.Protocol):
         for qid, _p in due:
             del pending[qid]
         for _qid, p in due:
-            p[0](None, self._timeout_error())
+            p[0].on_reply(None, self._timeout_error())
         if pending:  # sent after that entry was queued: still watched, from the earliest
             first = min(p[2] for p in pending.values())
             if first < self.watched:
@@ -536,7 +550,7 @@ class StreamConn(Conn, asyncio.Protocol):
         for qid, _p in stale:
             del pending[qid]
         for _qid, p in stale:
-            p[0](None, error)
+            p[0].on_reply(None, error)
 
     def retire(self) -> None:
         """Take no new query; close once the ones in flight are done."""

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from typing import Any, cast
 
-from pycoredns.plugins.forward.connections import CachedClosed, Done, NetError
+from pycoredns.plugins.forward.connections import CachedClosed, NetError, Told, Waiter
 from pycoredns.plugins.forward.health import CHECK_TIMEOUT, HealthChecker
 from pycoredns.plugins.forward.proxy import Proxy
 
@@ -58,17 +58,17 @@ class Call:
         self.conn = conn
         self.cached = cached
         self.stream = 0
-        self.on_done: Done | None = None
+        self.waiter: Waiter | None = None
         self.qid = b"\x00\x00"
         self.status = 0
         self.body = bytearray()
         self.timer: asyncio.TimerHandle | None = None
 
     def send(self, wire: bytes, question_len: int, now: float, due: float, bufsize: int,
-             on_done: Done, cached: bool) -> None:
+             waiter: Waiter, cached: bool) -> None:
         """As a DNS connection's send (connections.Conn): the reply comes back with the query's ID."""
         self.qid = wire[:2]
-        self.on_done = on_done
+        self.waiter = waiter
         body = b"\x00\x00" + wire[2:]  # RFC 8484: ID 0 (restored on the reply)
         timeout = max(due - now, 0.001)
         self.timer = self.conn.loop.call_later(min(timeout, TIMEOUT), self._timed_out)
@@ -83,8 +83,8 @@ class Call:
         return len(self.body) <= MAX_BODY
 
     def done(self, error: BaseException | None = None) -> None:
-        on_done, self.on_done = self.on_done, None
-        if on_done is None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is None:
             return
         if self.timer is not None:
             self.timer.cancel()
@@ -93,9 +93,9 @@ class Call:
         if error is None and len(self.body) < 12:
             error = DoHError(f"{self.conn.to}: dns: overflow unpacking uint16")  # miekg's text for a short body
         if error is not None:
-            on_done(None, error)
+            waiter.on_reply(None, error)
             return
-        on_done(self.qid + bytes(self.body[2:]), None)
+        waiter.on_reply(self.qid + bytes(self.body[2:]), None)
 
     def _timed_out(self) -> None:
         self.timer = None
@@ -442,7 +442,7 @@ class DoHHealthChecker(HealthChecker):
                         done.set_result(reply or b"")
 
                 now = time.monotonic()
-                Call(conn, False).send(wire, 0, now, now + CHECK_TIMEOUT, 65535, finish, False)
+                Call(conn, False).send(wire, 0, now, now + CHECK_TIMEOUT, 65535, Told(finish), False)
                 await done  # any DNS reply is healthy (the body was checked to hold a header)
             finally:
                 conn.close()

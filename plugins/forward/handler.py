@@ -167,7 +167,7 @@ class Forward(Plugin):
         if due > deadline:  # the deadline is DEADLINE away: only a longer read timeout passes it
             due = deadline
         conn.send(req.wire, len(req.key), now, due, 65535 if req.proto == "tcp" else req.q.udp_size,
-                  ex.on_reply, True)
+                  ex, True)
         return ex
 
     @property
@@ -344,7 +344,7 @@ class Exchange(Deferred[Reply]):
         if due > self.deadline:
             due = self.deadline if self.deadline > now else now + 0.001
         size = 65535 if req.proto == "tcp" else req.q.udp_size
-        conn.send(req.wire, len(req.key), now, due, size, self.on_reply, cached)
+        conn.send(req.wire, len(req.key), now, due, size, self, cached)
 
     def on_reply(self, reply: bytes | None, err: BaseException | None) -> None:
         conn, self.conn = self.conn, None

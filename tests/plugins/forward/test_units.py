@@ -6,7 +6,6 @@ import asyncio
 import socket
 import struct
 import time
-from collections.abc import Callable
 from typing import Any, cast
 
 import dnslib
@@ -21,6 +20,7 @@ from pycoredns.plugins.forward.connections import (
     NetError,
     ReadTimeout,
     Timeouts,
+    Told,
     UDPConn,
     answers,
     for_pending,
@@ -240,7 +240,7 @@ def test_a_udp_socket_that_timed_out_is_pooled_and_one_that_failed_is_closed() -
         done: asyncio.Future[BaseException | None] = loop.create_future()
         req = make_request("example.org")
         now = time.monotonic()
-        conn.send(req.wire, len(req.key), now, now + 0.05, 512, lambda r, e: done.set_result(e), False)
+        conn.send(req.wire, len(req.key), now, now + 0.05, 512, Told(lambda r, e: done.set_result(e)), False)
         err = await asyncio.wait_for(done, 10)
         assert isinstance(err, ReadTimeout) and "i/o timeout" in str(err)
         p.give_up(conn, err)
@@ -367,7 +367,7 @@ def test_the_upstream_back_ends_what_it_never_answered_in_batches_once() -> None
             for _ in range(n):
                 now = time.monotonic()
                 p.dial_udp(loop).send(req.wire, len(req.key), now, now + 30.0, 512,
-                                      lambda r, e: errors.append(e), False)
+                                      Told(lambda r, e: errors.append(e)), False)
 
         send_some(3 * CUT_BATCH)
         p.fails, p._unanswered = 3, True  # as after failed checks
@@ -395,7 +395,7 @@ def test_udp_conn_reports_connection_refused() -> None:
         done: asyncio.Future[tuple[bytes | None, BaseException | None]] = loop.create_future()
         req = make_request("example.org")
         now = time.monotonic()
-        free.send(req.wire, len(req.key), now, now + 2.0, 512, lambda r, e: done.set_result((r, e)), False)
+        free.send(req.wire, len(req.key), now, now + 2.0, 512, Told(lambda r, e: done.set_result((r, e))), False)
         reply, err = await asyncio.wait_for(done, 10)
         assert reply is None and "connection refused" in str(err)
         free.close()
@@ -469,7 +469,7 @@ def test_a_stream_reads_every_frame_however_the_bytes_come(chunk: int) -> None:
         for name in ("a.example.org", "b.example.org", "c.example.org"):
             req = make_request(name, "A")
             conn.send(req.wire, len(req.key), now, now + 2.0, 65535,
-                      lambda r, e, name=name: got.setdefault(name, []).append((r, e)), False)
+                      Told(lambda r, e, name=name: got.setdefault(name, []).append((r, e))), False)
         ids = [w[2:4] for w in transport.written]
         assert len(set(ids)) == 3
         other = next(i for i in (b"\xff\xff", b"\xff\xfe", b"\xff\xfd") if i not in ids)
@@ -515,8 +515,8 @@ def test_a_reused_connection_queues_one_timeout_entry_and_still_times_out_its_la
         got: dict[str, asyncio.Future[tuple[bytes | None, BaseException | None]]] = {
             k: loop.create_future() for k in ("udp1", "udp2", "tcp1", "tcp2")}
 
-        def done(k: str) -> Callable[[bytes | None, BaseException | None], None]:
-            return lambda r, e: got[k].set_result((r, e))
+        def done(k: str) -> Told:
+            return Told(lambda r, e: got[k].set_result((r, e)))
 
         req = make_request("example.org")
         now = time.monotonic()
