@@ -355,7 +355,10 @@ _RDATA_NAMES = {2: (0, 1, 0), 5: (0, 1, 0), 6: (0, 2, 20), 12: (0, 1, 0), 15: (2
 _RDATA_LENGTH = {1: 4, 28: 16}
 _COUNTS = struct.Struct(">HHHH")
 _RR_HEAD = struct.Struct(">HHIH")
-_POINTER_RR_HEAD = struct.Struct(">HHHIH").unpack_from  # a record whose owner is a 2-octet pointer
+# A record's type and rdata length, after its owner: the class and TTL skipped (no int made
+# for the TTL); and the same after an owner that is a 2-octet pointer, with the pointer.
+_TYPE_RDLEN = struct.Struct(">H6xH").unpack_from
+_POINTER_TYPE_RDLEN = struct.Struct(">HH6xH").unpack_from
 
 
 def skip_name(data: bytes, pos: int) -> int:
@@ -487,11 +490,11 @@ def check_answer(data: bytes, question: bytes) -> bytes | None:
         left = an + ns + ar  # counted down: a range() costs more than a usual reply's records
         while left:
             left -= 1
-            # Owner (as a pointer), type, class, TTL and length in one unpack: the usual answer's
-            # owner points at the question. Any other owner (the root of a last OPT, 11 octets,
+            # Owner (as a pointer), type and length in one unpack: the usual answer's owner
+            # points at the question. Any other owner (the root of a last OPT, 11 octets,
             # included) is read as a name, then the rest.
             if pos + 12 <= n:
-                owner, rtype, _cls, _ttl, rdlen = _POINTER_RR_HEAD(data, pos)
+                owner, rtype, rdlen = _POINTER_TYPE_RDLEN(data, pos)
             else:
                 owner = -1
             if owner == 0xC00C:
@@ -500,7 +503,7 @@ def check_answer(data: bytes, question: bytes) -> bytes | None:
                 if pos >= n:
                     raise _NotPlain
                 pos = _name_after(data, pos) if data[pos] else pos + 1
-                rtype, _cls, _ttl, rdlen = _RR_HEAD.unpack_from(data, pos)
+                rtype, rdlen = _TYPE_RDLEN(data, pos)
                 rdata = pos + 10
             pos = rdata + rdlen
             if pos > n:
