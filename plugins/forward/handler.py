@@ -130,25 +130,21 @@ class Forward(Plugin):
         ex.req = req
         proxies = self.proxies
         ex.order = order = proxies if len(proxies) == 1 else self.policy.order(proxies)
-        ex.fails = 0
-        ex.attempts = 0
-        ex.failovers = 0
+        ex.walk = None  # the first attempt (below) goes to order[0]
         ex.started = now = time.monotonic()
         ex.deadline = deadline = now + DEADLINE
         opts = self.opts
         ex.force_tcp = force_tcp = opts.force_tcp
-        ex.err = None
         ex.proxy = proxy = order[0]
         ex.counted = limit != 0
         # The first attempt, made as the exchange is: run()'s first turn without the checks that
         # cannot fail yet (nothing settled, no attempt made, the deadline 5 s away).
         max_fails = opts.max_fails
         if max_fails and proxy.fails > max_fails:
-            ex.i = 0
+            ex.walk = Walk(0)
             ex.conn = None
             ex.run(now)  # down: the general walk picks another or gives up
             return ex
-        ex.i = 1
         meta = req.meta
         if meta is not None:
             meta["forward/upstream"] = proxy.to
@@ -202,13 +198,28 @@ class Forward(Plugin):
             p.stop()
 
 
+class Walk:
+    """Where an exchange's walk over the upstreams is, and what failed on it (CoreDNS's ServeDNS
+    loop). Made with an exchange that waits for its turn, and for one started at once on its
+    first failure or retry: the usual exchange, answered on its first attempt, reads none of it
+    (it had 5 fields of its own set for that)."""
+
+    __slots__ = ("i", "fails", "attempts", "failovers", "err")
+
+    def __init__(self, i: int) -> None:
+        self.i = i  # the next upstream in the exchange's order
+        self.fails = 0  # upstreams found down in this pass over the order
+        self.attempts = 0  # connection attempts that failed (max_connect_attempts)
+        self.failovers = 0  # replies whose rcode sent the query on (failover)
+        self.err: BaseException | None = None  # the last attempt's error
+
+
 class Exchange(Deferred[Reply]):
     """One query's walk over the upstreams (CoreDNS's ServeDNS loop), driven by callbacks; settled
     with the client's reply or the error. Times are ``time.monotonic`` seconds."""
 
     __slots__ = (
-        "fwd", "req", "order", "i", "fails", "attempts", "failovers", "deadline", "force_tcp",
-        "err", "proxy", "conn", "started", "counted",
+        "fwd", "req", "order", "walk", "deadline", "force_tcp", "proxy", "conn", "started", "counted",
     )
 
     def __init__(self, fwd: Forward, req: Request, counted: bool) -> None:
@@ -225,14 +236,10 @@ class Exchange(Deferred[Reply]):
         self.req = req
         proxies = fwd.proxies
         self.order = order = proxies if len(proxies) == 1 else fwd.policy.order(proxies)
-        self.i = 0
-        self.fails = 0
-        self.attempts = 0
-        self.failovers = 0
+        self.walk: Walk | None = Walk(0)
         self.started = now = time.monotonic()
         self.deadline = now + DEADLINE
         self.force_tcp = fwd.opts.force_tcp
-        self.err: BaseException | None = None
         self.proxy: Proxy = order[0]
         self.conn: Conn | None = None
         self.counted = counted  # holds one of max_concurrent's places until settled
@@ -243,31 +250,39 @@ class Exchange(Deferred[Reply]):
         cap = self.fwd.opts.max_connect_attempts
         return ATTEMPTS_PER_UPSTREAM * len(self.order) if cap is None else cap
 
-    def _out_of_attempts(self) -> bool:
+    def _walked(self) -> Walk:
+        """The walk's state, made when first needed (the first attempt went to order[0])."""
+        walk = self.walk
+        if walk is None:
+            walk = self.walk = Walk(1)
+        return walk
+
+    def _out_of_attempts(self, walk: Walk) -> bool:
         cap = self.max_attempts
-        return cap != 0 and self.attempts >= cap
+        return cap != 0 and walk.attempts >= cap
 
     def run(self, now: float = 0.0) -> None:
         """Pick the next upstream to try, or give up (``now``: the time, when the caller has it)."""
         fwd = self.fwd
         opts = fwd.opts
         total = len(fwd.proxies)
+        walk = self._walked()
         while True:
             if self._state:
                 return
             if not now:
                 now = time.monotonic()
-            if now >= self.deadline or (self.attempts and self._out_of_attempts()):
+            if now >= self.deadline or (walk.attempts and self._out_of_attempts(walk)):
                 self.give_up()
                 return
-            if self.i >= len(self.order):
-                self.i = 0
-                self.fails = 0
-            proxy = self.order[self.i]
-            self.i += 1
+            if walk.i >= len(self.order):
+                walk.i = 0
+                walk.fails = 0
+            proxy = self.order[walk.i]
+            walk.i += 1
             if opts.max_fails and proxy.fails > opts.max_fails:  # down
-                self.fails += 1
-                if self.fails < total:
+                walk.fails += 1
+                if walk.fails < total:
                     continue
                 COUNTERS.healthcheck_broken += 1
                 if opts.failfast:
@@ -447,8 +462,9 @@ class Exchange(Deferred[Reply]):
             self._formerr()
             return True
         if opts.failover_rcodes and rcode in opts.failover_rcodes:
-            self.failovers += 1
-            if self.failovers < len(self.fwd.proxies):
+            walk = self._walked()
+            walk.failovers += 1
+            if walk.failovers < len(self.fwd.proxies):
                 self.run()
                 return True
         if (opts.next_rcodes or opts.next_on_nodata) and isinstance(self.fwd.next, Forward) and (
@@ -459,16 +475,17 @@ class Exchange(Deferred[Reply]):
         return False
 
     def failed(self, err: BaseException | None) -> None:
-        self.err = err
+        walk = self._walked()
+        walk.err = err
         fwd = self.fwd
         if fwd.opts.max_fails:
             self.proxy.healthcheck()  # is *our* upstream broken?
         if self.max_attempts:
-            self.attempts += 1
-            if self._out_of_attempts():
+            walk.attempts += 1
+            if self._out_of_attempts(walk):
                 self.give_up()
                 return
-        if self.fails < len(fwd.proxies):
+        if walk.fails < len(fwd.proxies):
             self.run()
             return
         self.give_up()
@@ -482,7 +499,8 @@ class Exchange(Deferred[Reply]):
         if self._state:
             return
         self._release()
-        message = str(self.err) if self.err is not None else NO_HEALTHY
+        err = self.walk.err if self.walk is not None else None
+        message = str(err) if err is not None else NO_HEALTHY
         self.set_exception(HandlerError(wire.SERVFAIL, message))
 
     def finish(self, data: bytes) -> None:

@@ -564,6 +564,20 @@ def test_failover_tries_the_next_upstream(
     assert dns_client.query("f.example.org", "A").header.rcode == dnslib.RCODE.SERVFAIL
 
 
+@pytest.mark.parametrize("fault", ["servfail", "garbage"])
+def test_a_failed_first_attempt_goes_on_to_the_next_upstream_in_order(
+    fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient, fault: str
+) -> None:
+    # The first attempt is made as the exchange is, the rest of the walk from where it left off:
+    # the second upstream next (not the first again), once each.
+    first, second = fake_upstream(answer_a("192.0.2.1")), fake_upstream(answer_a("192.0.2.8"))
+    first.always(fault)
+    options = "policy sequential\nmax_fails 0" + ("\nfailover SERVFAIL" if fault == "servfail" else "")
+    dns_server(corefile([first, second], options))
+    assert a_of(dns_client.query("walk.example.org", "A")) == ["192.0.2.8"]
+    assert (first.count(), second.count()) == (1, 1)
+
+
 def test_from_and_except_pass_other_names_on(
     fake_upstream: UpstreamFactory, dns_server: ServerFactory, dns_client: DNSClient
 ) -> None:
@@ -727,7 +741,7 @@ def test_an_exchange_started_at_once_has_the_fields_of_one_that_waited(
 ) -> None:
     """Forward.serve makes the exchange it starts at once with its fields set in place, not
     through Exchange.__init__ (which makes the ones that wait for their turn): the same fields,
-    with what the first attempt changed (the next upstream's index, the connection)."""
+    with what the first attempt changed (the walk's state, made only if needed; the connection)."""
     ups = [fake_upstream(answer_a("192.0.2.9")) for _ in range(upstreams)]
     s = dns_server(corefile(ups, options))
     fwd = forwards(s)[0]
@@ -749,12 +763,14 @@ def test_an_exchange_started_at_once_has_the_fields_of_one_that_waited(
 
     got, want, replies = s.call(both())
     assert set(got) == set(want)
-    assert got["i"] == 1 and want["i"] == 0
+    # The first attempt went to order[0]: the walk's state is made on a failure or retry.
+    assert got["walk"] is None and (want["walk"].i, want["walk"].fails, want["walk"].attempts) == (0, 0, 0)
+    assert want["walk"].failovers == 0 and want["walk"].err is None
     assert got["conn"] is not None and want["conn"] is None
     assert got["deadline"] - got["started"] == want["deadline"] - want["started"] == DEADLINE
     assert got["order"][0] is got["proxy"] and want["order"][0] is want["proxy"]
     assert sorted(map(id, got["order"])) == sorted(map(id, want["order"])) == sorted(map(id, fwd.proxies))
-    for name in ("i", "conn", "started", "deadline", "order", "proxy"):
+    for name in ("walk", "conn", "started", "deadline", "order", "proxy"):
         del got[name], want[name]
     assert got == want
     assert dnslib.DNSRecord.parse(replies[0]).header.rcode == dnslib.RCODE.NOERROR
