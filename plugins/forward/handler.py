@@ -14,6 +14,7 @@ import struct
 import time
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,18 +108,8 @@ class Forward(Plugin):
         loop = self.loop
         if loop is None:  # served before start (a direct call): look the loop up once
             loop = self.loop = asyncio.get_running_loop()
-        if self._waiting or self._started >= START_BATCH:
-            ex = Exchange(self, req, limit != 0)
-            self._waiting.append(ex)
-            return ex
-        self._started += 1
-        if self._started == START_BATCH:
-            # A batch started since the last boundary: what comes after waits for the next turn.
-            # Armed here rather than at a turn's first start: a server asked a few misses per
-            # turn (most of the time) pays one callback per START_BATCH misses, not one per turn.
-            loop.call_soon(self._next_turn, loop)
-        # Exchange(self, req, limit != 0), its fields set here: a class called with a Python
-        # __init__ costs a frame the interpreter does not inline (the two set the same fields).
+        # The Exchange's fields set here, the one place it is made: a class called with a Python
+        # __init__ costs a frame the interpreter does not inline.
         ex = _new(Exchange)
         ex._state = 0
         ex._value = None
@@ -130,21 +121,31 @@ class Forward(Plugin):
         ex.req = req
         proxies = self.proxies
         ex.order = order = proxies if len(proxies) == 1 else self.policy.order(proxies)
-        ex.walk = None  # the first attempt (below) goes to order[0]
         ex.started = now = time.monotonic()
         ex.deadline = deadline = now + DEADLINE
         opts = self.opts
         ex.force_tcp = force_tcp = opts.force_tcp
         ex.proxy = proxy = order[0]
-        ex.counted = limit != 0
+        ex.counted = limit != 0  # holds one of max_concurrent's places until settled
+        ex.conn = None
+        if self._waiting or self._started >= START_BATCH:
+            ex.walk = Walk(0)  # started by _next_turn, through the general walk
+            self._waiting.append(ex)
+            return ex
+        self._started += 1
+        if self._started == START_BATCH:
+            # A batch started since the last boundary: what comes after waits for the next turn.
+            # Armed here rather than at a turn's first start: a server asked a few misses per
+            # turn (most of the time) pays one callback per START_BATCH misses, not one per turn.
+            loop.call_soon(self._next_turn, loop)
         # The first attempt, made as the exchange is: run()'s first turn without the checks that
         # cannot fail yet (nothing settled, no attempt made, the deadline 5 s away).
         max_fails = opts.max_fails
         if max_fails and proxy.fails > max_fails:
             ex.walk = Walk(0)
-            ex.conn = None
             ex.run(now)  # down: the general walk picks another or gives up
             return ex
+        ex.walk = None  # the first attempt goes to order[0]: the walk's state only if it fails
         meta = req.meta
         if meta is not None:
             meta["forward/upstream"] = proxy.to
@@ -221,28 +222,17 @@ class Exchange(Deferred[Reply]):
     __slots__ = (
         "fwd", "req", "order", "walk", "deadline", "force_tcp", "proxy", "conn", "started", "counted",
     )
-
-    def __init__(self, fwd: Forward, req: Request, counted: bool) -> None:
-        """An exchange not started yet (it waits for its turn: see START_BATCH); Forward.serve
-        makes the ones it starts at once itself, with the same fields."""
-        # Deferred.__init__, inlined (one call less).
-        self._state = 0
-        self._value = None
-        self._steps = None
-        self._cb = None
-        self._args = ()
-        self._more = None
-        self.fwd = fwd
-        self.req = req
-        proxies = fwd.proxies
-        self.order = order = proxies if len(proxies) == 1 else fwd.policy.order(proxies)
-        self.walk: Walk | None = Walk(0)
-        self.started = now = time.monotonic()
-        self.deadline = now + DEADLINE
-        self.force_tcp = fwd.opts.force_tcp
-        self.proxy: Proxy = order[0]
-        self.conn: Conn | None = None
-        self.counted = counted  # holds one of max_concurrent's places until settled
+    # Set by Forward.serve, which makes every exchange (no __init__: see there).
+    fwd: Forward
+    req: Request
+    order: Sequence[Proxy]
+    walk: Walk | None
+    deadline: float
+    force_tcp: bool
+    proxy: Proxy
+    conn: Conn | None
+    started: float
+    counted: bool
 
     @property
     def max_attempts(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import socket
 import struct
 import threading
@@ -739,9 +740,9 @@ def test_a_burst_of_misses_starts_in_batches_one_per_turn_of_the_loop(
 def test_an_exchange_started_at_once_has_the_fields_of_one_that_waited(
     fake_upstream: UpstreamFactory, dns_server: ServerFactory, upstreams: int, options: str
 ) -> None:
-    """Forward.serve makes the exchange it starts at once with its fields set in place, not
-    through Exchange.__init__ (which makes the ones that wait for their turn): the same fields,
-    with what the first attempt changed (the walk's state, made only if needed; the connection)."""
+    """Forward.serve makes every exchange with its fields set in place: one started at once has
+    the fields of one that waits for its turn (a batch is full), with what the first attempt
+    changed (the walk's state, made only if needed; the connection)."""
     ups = [fake_upstream(answer_a("192.0.2.9")) for _ in range(upstreams)]
     s = dns_server(corefile(ups, options))
     fwd = forwards(s)[0]
@@ -751,15 +752,16 @@ def test_an_exchange_started_at_once_has_the_fields_of_one_that_waited(
         for p in fwd.proxies:  # a connection to each upstream, to be taken from the pool
             p.give_back(await p.dial_stream("tcp") if "force_tcp" in options else p.dial_udp(loop))
         await asyncio.sleep(0)  # a new turn: the batch is empty
-        req = make_request("fields.example.org")
-        started = fwd.serve(req)
-        waited = Exchange(fwd, req, fwd.opts.max_concurrent != 0)
-        assert isinstance(started, Exchange)
+        batch = [fwd.serve(make_request(f"fields{i}.example.org")) for i in range(START_BATCH + 1)]
+        started, waited = batch[0], batch[-1]
+        assert isinstance(started, Exchange) and isinstance(waited, Exchange)
+        assert fwd.waiting == 1
         names = [n for cls in (Deferred, Exchange) for n in cls.__slots__]
         got = {n: getattr(started, n) for n in names if hasattr(started, n)}
         want = {n: getattr(waited, n) for n in names if hasattr(waited, n)}
-        waited.counted = False  # never started: holds no place
-        return got, want, [await started]
+        got["req"] = want["req"] = None  # each its own query
+        want["walk"] = copy.copy(want["walk"])  # as it was made: it walks on when it starts
+        return got, want, [await ex for ex in batch]  # the one that waited starts next turn
 
     got, want, replies = s.call(both())
     assert set(got) == set(want)
@@ -773,4 +775,4 @@ def test_an_exchange_started_at_once_has_the_fields_of_one_that_waited(
     for name in ("walk", "conn", "started", "deadline", "order", "proxy"):
         del got[name], want[name]
     assert got == want
-    assert dnslib.DNSRecord.parse(replies[0]).header.rcode == dnslib.RCODE.NOERROR
+    assert all(dnslib.DNSRecord.parse(r).header.rcode == dnslib.RCODE.NOERROR for r in replies)
