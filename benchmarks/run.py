@@ -1,8 +1,12 @@
 """Run the pycoredns benchmarks against unbound, dnsmasq and the Python floors; write
 results/latest.md and the plot results/latest.png.
 
-    .venv/bin/python benchmarks/run.py            # the full run (about 11 minutes); updates the README's table
-    .venv/bin/python benchmarks/run.py --quick    # every scenario for ~2 s: checks the harness
+    .venv-bench/bin/python benchmarks/run.py            # the full run (about 19 minutes); updates the README's table
+    .venv-bench/bin/python benchmarks/run.py --quick    # every scenario for ~2 s: checks the harness
+
+``.venv-bench`` is a venv made from the kind of CPython the image runs (PGO and LTO; on Debian,
+/usr/bin/python3.11): see benchmarks/README.md, "Which Python". Any other interpreter runs too,
+and the results name it.
 
 Installs nothing: it names the missing tools and stops (the plot needs matplotlib, the ``bench``
 extra; without it the run notes that and writes the tables only). Everything listens on
@@ -82,6 +86,12 @@ def _version(argv: list[str]) -> str:
     return m.group(1) if m else "?"
 
 
+def interpreter() -> str:
+    """The interpreter that runs pycoredns and the floors (a venv's python is a link to it): the
+    figures depend on its build, and the image's is built with PGO and LTO (benchmarks/README.md)."""
+    return os.path.realpath(sys.executable)
+
+
 def meta(quick: bool, server_cpu: int | None, client_cpu: int | None) -> dict[str, str]:
     cpu_model = "?"
     try:
@@ -99,7 +109,7 @@ def meta(quick: bool, server_cpu: int | None, client_cpu: int | None) -> dict[st
         "load before the run": f"{os.getloadavg()[0]:.2f} (1-minute load average)",
         "pinning": f"servers on CPU {server_cpu}, dnsperf and upstream on CPU {client_cpu}"
         if server_cpu is not None else "none (fewer than 2 CPUs)",
-        "versions": f"python {platform.python_version()}, unbound {_version(['unbound', '-V'])}, "
+        "versions": f"python {platform.python_version()} ({interpreter()}), unbound {_version(['unbound', '-V'])}, "
         f"dnsmasq {_version(['dnsmasq', '-v'])}, dnsperf {_version(['dnsperf', '-h'])}",
     }
 

@@ -328,3 +328,20 @@ def test_miss_loop_overlaps_misses_in_bursts_over_udp_and_tcp_upstreams() -> Non
     for config in ("node-local-dns", "node-local-dns tcp", "floor tcp"):
         instructions, cpu_ns, report = miss_loop.run_child(config, 8, 24, None, False, burst=4)
         assert instructions is None and cpu_ns > 0 and not report.strip()
+
+
+def test_a_run_names_the_interpreter_its_figures_were_taken_on(tmp_path: Path) -> None:
+    """A venv's python is a link: the run names the build behind it, since the figures depend on
+    it (the image's CPython is built with PGO and LTO, a plain source build is not)."""
+    link = tmp_path / "python"
+    link.symlink_to(sys.executable)
+    real = Path(sys.executable).resolve()
+    assert run.interpreter() == str(real)
+    versions = run.meta(False, 1, 0)["versions"]
+    assert versions.startswith(f"python {sys.version.split()[0]} ({real}), unbound ")
+    saved = sys.executable
+    try:
+        sys.executable = str(link)
+        assert run.interpreter() == str(real)
+    finally:
+        sys.executable = saved
