@@ -23,7 +23,10 @@ class Request:
     metadata map; ``span`` is the tracing span the query is in, None unless a tracing plugin
     sampled it (see ``pycoredns.plugin.Span``). ``q`` is read from ``wire`` and stands for its
     bytes after the ID (the cache keeps replies by it): change the bytes with :meth:`swap_wire`,
-    :meth:`with_flags` or :meth:`set_udp_size`, which keep the two together.
+    :meth:`with_flags` or :meth:`set_udp_size`, which keep the two together. ``local`` is the
+    listener's own address object, the very same one for every query of a UDP socket or of a TCP
+    connection and never shared between two of them: an observer may take the same object to mean
+    the same server, protocol and address family (prometheus does).
     """
 
     __slots__ = (

@@ -24,21 +24,22 @@ class Tally:
     """Fast replies to one question that share every label and bucket: a count and a duration sum,
     folded into the series (:meth:`MetricsObserver.fold`) when /metrics is scraped. The other
     fields are what the replies had in common, checked for each new one, and the series' cell
-    they count in (one for every tally of the same labels and buckets: no key kept per tally)."""
+    they count in (one for every tally of the same labels and buckets: no key kept per tally).
 
-    __slots__ = ("count", "seconds", "plugin", "server", "proto", "rcode", "resp_wire", "req_wire", "v6",
-                 "series", "cell")
+    ``local`` is the listener's own address object, one per UDP socket and per TCP connection
+    (``Request.local``): the same object means the same server, protocol and address family, the
+    three labels a question's replies could otherwise differ in, checked with one comparison."""
+
+    __slots__ = ("count", "seconds", "plugin", "local", "rcode", "resp_wire", "req_wire", "series", "cell")
 
     def __init__(self, req: Request, reply: bytes, rcode: int, series: Series, cell: list[int]) -> None:
         self.count = 0
         self.seconds = 0.0
         self.plugin = req.answered_by
-        self.server = req.server
-        self.proto = req.proto
+        self.local = req.local
         self.rcode = rcode
         self.resp_wire = len(reply)
         self.req_wire = len(req.wire)
-        self.v6 = ":" in req.remote[0]
         self.series = series
         self.cell = cell
 
@@ -72,18 +73,17 @@ class MetricsObserver:
         took = perf_counter() - req.start
         if took <= _FIRST_BOUND:
             # The question stands for the query's bytes after the ID (its size too), and within
-            # one block for its zone (the listeners of a block route a name alike): what can still
-            # differ between two replies to it is checked.
+            # one block for its zone (the listeners of a block route a name alike); the listener's
+            # address object for server, protocol and family (see Tally): what can still differ
+            # between two replies to it is checked.
             tally = self._tallies.get(req.q)
             if (
                 tally is not None
+                and tally.local is req.local
                 and tally.plugin is req.answered_by
-                and tally.server is req.server
-                and tally.proto is req.proto
                 and tally.rcode == rcode
                 and reply is not None
                 and tally.resp_wire == len(reply)
-                and tally.v6 is (":" in req.remote[0])
             ):
                 tally.count += 1
                 tally.seconds += took

@@ -121,7 +121,8 @@ class Dispatcher:
 
         The listener's own arguments come first, the query's last: a UDP socket binds its three
         once (a ``functools.partial``, see listener.UDPProtocol) and the transport calls that with
-        each datagram and its sender, no Python call in between."""
+        each datagram and its sender, no Python call in between. ``local`` is the socket's (or the
+        TCP connection's) own address object, the same one for each of its queries (Request)."""
         # wire.read_question, in place: a call fewer for every query.
         tail = data[2:]
         q = _QUESTIONS.get(tail)

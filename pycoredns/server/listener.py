@@ -228,6 +228,12 @@ def _shut_down(transport: asyncio.BaseTransport) -> None:
         pass  # already gone: the close that follows is enough
 
 
+def unknown_address() -> tuple[Any, ...]:
+    """A socket's address when the transport cannot say: a new object each time, since a
+    listener's ``local`` object stands for that one socket (see Request)."""
+    return tuple(["", 0])
+
+
 # Dispatcher.handle: (local, proto, send, data, remote).
 Handle = Callable[[Any, str, Any, bytes, Any], None]
 
@@ -243,13 +249,13 @@ class UDPProtocol(asyncio.DatagramProtocol):
         holder.udp.append(self)
         self.sendto: Any = None
         self._sendto: Any = None  # the transport's, while replies are dropped
-        self.local: tuple[Any, ...] = ("", 0)
+        self.local: tuple[Any, ...] = unknown_address()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's UDPTransport does not subclass asyncio.DatagramTransport; it has the same API.
         # Its sendto is the reply writer: no closure per datagram.
         self.sendto = transport.sendto  # type: ignore[attr-defined]
-        self.local = transport.get_extra_info("sockname") or ("", 0)
+        self.local = transport.get_extra_info("sockname") or unknown_address()
         self._bind()
 
     def serve_with(self, handle: Handle) -> None:
@@ -304,7 +310,7 @@ class TCPProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.remote: tuple[Any, ...] = ("", 0)
-        self.local: tuple[Any, ...] = ("", 0)
+        self.local: tuple[Any, ...] = unknown_address()
         self.pending = 0
         self.limits: TCPLimits = holder.dispatcher.tcp
         self.left = self.limits.max_queries  # queries still to serve; negative: no limit
@@ -322,7 +328,7 @@ class TCPProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.remote = transport.get_extra_info("peername") or ("", 0)
-        self.local = transport.get_extra_info("sockname") or ("", 0)
+        self.local = transport.get_extra_info("sockname") or unknown_address()
         self._expect(self.limits.read)
         # The transport reads what waits in the socket on the loop's next poll; a callback
         # scheduled now runs after that poll.

@@ -31,7 +31,10 @@ def make_request(
     if edns is not None or do:
         q.add_ar(dnslib.EDNS0(udp_len=edns or 1232, flags="do" if do else ""))
     data = bytes(q.pack())
-    req = Request(data, wire.read_question(data), proto, remote, TEST_LOCAL, server)
+    # A local address object of its own, as a socket of its own has (Request.local): requests
+    # made here for different servers, protocols or families never pass for one listener's.
+    local = (TEST_LOCAL[0], TEST_LOCAL[1])
+    req = Request(data, wire.read_question(data), proto, remote, local, server)
     req.zone = zone
     return req
 

@@ -33,15 +33,22 @@ def _scrape(stats: CoreStats) -> dict[str, float]:
     }
 
 
+# One UDP socket's address object, as its listener passes it with each of its queries.
+SOCKET = ("0.0.0.0", 1053)
+
+
 def _replies(observer: MetricsObserver) -> Request:
-    """Ten replies to one question (a shared Question object) and one from an IPv6 client."""
+    """Ten replies to one question (a shared Question object) on one socket, whose plugin, size and
+    rcode change on the way, and one from an IPv6 client on a socket of its own."""
     reply = b"\x00" * 60
     req = make_request("www.example.org", "A", server="dns://:1053")
     for i in range(10):
         req = make_request("www.example.org", "A", server="dns://:1053")
+        req.local = SOCKET
         req.answered_by = "cache" if i < 6 else "forward"
         observer.observe(req, reply if i < 8 else reply * 2, 0 if i < 9 else 2, None)
     v6 = make_request("www.example.org", "A", server="dns://:1053", remote=("2001:db8::1", 5353))
+    v6.local = ("::", 1053, 0, 0)
     v6.answered_by = "cache"
     observer.observe(v6, reply, 0, None)
     return req
@@ -160,3 +167,55 @@ def test_the_questions_seen_once_are_bounded(monkeypatch: pytest.MonkeyPatch) ->
         observer.observe(req, b"\x00" * 60, 0, None)
         assert len(observer._seen) <= 3
     assert sum(_counts(stats).values()) == 10
+
+
+def test_replies_on_one_socket_count_in_their_questions_tally() -> None:
+    """The listener's address object stands for server, protocol and family: the replies of one
+    socket count in one tally, a TCP connection's and an IPv6 socket's apart, each in its labels."""
+    stats = CoreStats()
+    observer = MetricsObserver(stats, ["."])
+    reply = b"\x00" * 60
+    udp4, tcp4, udp6 = ("0.0.0.0", 53), ("127.0.0.1", 53), ("::", 53, 0, 0)
+    sockets = [(udp4, "udp", ("192.0.2.7", 5300)), (tcp4, "tcp", ("192.0.2.7", 5301)),
+               (udp6, "udp", ("2001:db8::7", 5302, 0, 0))]
+    for _ in range(5):
+        for local, proto, remote in sockets:
+            req = make_request("www.example.org", "A", server="dns://:53", proto=proto, remote=remote)
+            req.local = local
+            req.answered_by = "cache"
+            observer.observe(req, reply, 0, None)
+    q = req.q
+    tally = observer._tallies[q]
+    # Each socket's second reply made its tally, replacing the other socket's (one per question);
+    # the last socket's replies after that counted there without a new one.
+    assert tally.local is udp6 and tally.count == 1
+    stats.fold()
+    assert _counts(stats) == {
+        (1, 1, False, 0, "cache", 1, 1, 0): 10,  # udp4 and tcp4, each in its own series
+        (2, 1, False, 0, "cache", 1, 1, 0): 5,
+    }
+    by_series = {key: sum(n for (n,) in s.counts.values()) for key, s in stats.series.items()}
+    assert by_series == {("dns://:53", ".", "udp"): 10, ("dns://:53", ".", "tcp"): 5}
+
+
+def test_one_socket_counts_its_fast_replies_in_one_tally() -> None:
+    stats = CoreStats()
+    observer = MetricsObserver(stats, ["."])
+    reply = b"\x00" * 60
+    for _ in range(50):
+        req = make_request("www.example.org", "A", server="dns://:53")
+        req.local = SOCKET
+        req.answered_by = "cache"
+        observer.observe(req, reply, 0, None)
+    tally = observer._tallies[req.q]
+    assert tally.count == 49  # the first reply counted at once (see the seen set), then one tally
+    stats.fold()
+    assert _counts(stats) == {(1, 1, False, 0, "cache", 1, 1, 0): 50}
+
+
+def test_test_kit_requests_never_share_a_socket() -> None:
+    """make_request gives each request an address object of its own, as a socket of its own has:
+    requests made for other servers, protocols or families never pass for one listener's."""
+    a = make_request("www.example.org", "A")
+    b = make_request("www.example.org", "A", proto="tcp")
+    assert a.local == b.local and a.local is not b.local
