@@ -186,8 +186,8 @@ def test_replies_on_one_socket_count_in_their_questions_tally() -> None:
             observer.observe(req, reply, 0, None)
     q = req.q
     tally = observer._tallies[q]
-    # Each socket's second reply made its tally, replacing the other socket's (one per question);
-    # the last socket's replies after that counted there without a new one.
+    # Taken in turn, each socket's reply finds another socket's tally and makes its own in its
+    # place (one tally per question): the last holds the last reply; every count stays exact.
     assert tally.local is udp6 and tally.count == 1
     stats.fold()
     assert _counts(stats) == {
