@@ -172,18 +172,24 @@ class Peer:
     health probe's own one too)."""
 
     def __init__(self, tcp: bool = False) -> None:
+        # Here, not at the top: the child imports pycoredns from --tree's checkout, after this file.
+        from pycoredns.testing.ports import fixed_port
+
         self.upstream_mod = _load("upstream")
         self.client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.client.bind(("127.0.0.1", 0))
+        # The upstream's and the server's ports are outside the ephemeral range, free for UDP and
+        # TCP when chosen: a port 0 bind gives one from it, whose TCP twin an outgoing connection
+        # of another test can hold (the server's TCP bind then failed: "Address already in use").
         self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.up.bind(("127.0.0.1", 0))
+        self.up.bind(("127.0.0.1", fixed_port()))
         self.listener: socket.socket | None = None
         self.streams: dict[socket.socket, bytes] = {}  # accepted connections, what is unread on each
         if tcp:
             self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self.listener.bind(("127.0.0.1", self.upstream_port))
             self.listener.listen(16)
-        self.port = _free_udp_port()
+        self.port = fixed_port()
         self.sent = 0
 
     @property
@@ -262,12 +268,6 @@ class Peer:
             sock.close()
         if self.listener is not None:
             self.listener.close()
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_child(config: str, warm: int, misses: int, tree: str | None, callgrind: bool,
