@@ -63,13 +63,13 @@ def write(cache: Stores, ctx: Context, reply: bytes) -> None:
     write_common(cache, reply, ctx.req.wire, ctx.req, ctx.key, ctx.stats, ctx.prefetch)
 
 
-def write_other(cache: Stores, ctx: Context, reply: bytes) -> tuple[bytes, Entry | None]:
-    """:func:`write` for a reply :func:`write_common` leaves to the general walk."""
+def write_other(cache: Stores, ctx: Context, reply: bytes) -> bytes:
+    """:func:`write_common` for a reply it leaves to the general walk: the bytes for the client."""
     try:
         rep = response.parse(reply)
     except response.BadReply:
-        return reply, None
-    return write_parsed(cache, ctx, rep)
+        return reply
+    return write_parsed(cache, ctx, rep)[0]
 
 
 # Question types the common-shape path leaves to the general one: their classification or their
@@ -228,7 +228,7 @@ def write_common(
         if pos != len(data):
             raise NotCommon
     except (NotCommon, struct.error, wire.MalformedMessage, IndexError):
-        return write_other(cache, Context(key, req, q.do, query[3] & 0x20 != 0, stats, prefetch), data)[0]
+        return write_other(cache, Context(key, req, q.do, query[3] & 0x20 != 0, stats, prefetch), data)
     if ttl != uniform:  # one TTL for every record
         packed = _PACK_TTL(ttl)
         if len(offsets) == 1:  # the usual one record: one copy, not two

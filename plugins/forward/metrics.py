@@ -39,14 +39,6 @@ class Counters:
             h = self.request_duration[key] = Buckets(TIME_BUCKETS)
         return h
 
-    @staticmethod
-    def cell(counts: dict[tuple[str, str], list[int]], key: tuple[str, str]) -> list[int]:
-        """The count cell of ``key`` in ``counts`` (conn_cache_hits or _misses), made on first use."""
-        cell = counts.get(key)
-        if cell is None:
-            cell = counts[key] = [0]
-        return cell
-
     def collect(self) -> Iterator[Metric]:
         yield from self._proxy_families()
         broken = CounterMetricFamily(

@@ -77,13 +77,15 @@ class Proxy:
         self.pool: deque[UDPConn] = deque()
         self._streams: list[StreamConn] = []  # open TCP/TLS connections, busy or idle
         self._timeouts: Timeouts | None = None
-        # The connection cache's count cells (COUNTERS.cell): UDP, and TCP or TLS.
+        # The connection cache's count cells (see Counters), shared with the upstream's earlier
+        # Proxy of a reload: UDP, and TCP or TLS.
         udp = (self.to, "udp")
         stream = (self.to, "tcp-tls" if tls is not None else "tcp")
-        self._udp_hits = COUNTERS.cell(COUNTERS.conn_cache_hits, udp)
-        self._udp_misses = COUNTERS.cell(COUNTERS.conn_cache_misses, udp)
-        self._stream_hits = COUNTERS.cell(COUNTERS.conn_cache_hits, stream)
-        self._stream_misses = COUNTERS.cell(COUNTERS.conn_cache_misses, stream)
+        hits, misses = COUNTERS.conn_cache_hits, COUNTERS.conn_cache_misses
+        self._udp_hits = hits.setdefault(udp, [0])
+        self._udp_misses = misses.setdefault(udp, [0])
+        self._stream_hits = hits.setdefault(stream, [0])
+        self._stream_misses = misses.setdefault(stream, [0])
         self.durations: dict[int, Buckets] = {}  # by rcode: the shared histogram of (to, rcode)
         self._avg_dial = MAX_DIAL_TIMEOUT / 2
         self._sweeper: asyncio.Task[None] | None = None

@@ -92,6 +92,7 @@ class MetricsObserver:
         else:
             # Above the first bound, so never bucket 0: the bucket also says the reply was slow.
             duration = bisect_left(TIME_BUCKETS, took)
+            tally = None
         q = req.q
         # The router already picked this block's longest zone holding the name, except for DS,
         # which it routes to the parent zone.

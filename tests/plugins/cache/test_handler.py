@@ -525,9 +525,9 @@ def test_other_reply_shapes_take_the_general_path(
 
     taken: list[bytes] = []
 
-    def general_path(cache: object, ctx: Context, reply: bytes) -> tuple[bytes, None]:
+    def general_path(cache: object, ctx: Context, reply: bytes) -> bytes:
         taken.append(reply)
-        return b"general", None
+        return b"general"
 
     monkeypatch.setattr(writer, "write_other", general_path)
     req = make_request("www.example.org", "A")
