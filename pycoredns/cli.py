@@ -82,7 +82,7 @@ def plugins_text(registry: Registry) -> str:
 
 def list_plugins(registry: Registry) -> int:
     """Print the listing; report the third-party plugins that could not be loaded (status 1)."""
-    print(plugins_text(registry))
+    clog.out(plugins_text(registry))
     for broken in registry.broken:
         print(broken, file=sys.stderr)
     return 1 if registry.broken else 0
@@ -98,7 +98,7 @@ def validate(conf: str, dns_port: str, registry: Registry) -> int:
     except PyCoreDNSError as e:
         print(e, file=sys.stderr)
         return 1
-    print("Corefile OK")
+    clog.out("Corefile OK")
     return 0
 
 
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     clog.setup()
     if fs["version"]:
-        print(version_text())
+        clog.out(version_text())
         return 0
     if fs["plugins"] or fs["validate"]:
         from pycoredns.registry import Registry

@@ -1,8 +1,10 @@
 """What the tests that run pycoredns as a program share: a process whose output goes to a file,
-and waiting, within a bound, for something to become true."""
+a pipe read a line at a time, and waiting, within a bound, for something to become true."""
 
 from __future__ import annotations
 
+import os
+import select
 import signal
 import subprocess
 import time
@@ -21,6 +23,28 @@ def wait_until(check: Callable[[], bool], timeout: float = 30.0, step: float = 0
             return True
         time.sleep(step)
     return check()
+
+
+class PipeReader:
+    """The read end of a pipe (a program's stdout), taken whole lines at a time."""
+
+    def __init__(self, fd: int, chunk: int = 65536) -> None:
+        self.fd = fd
+        self.chunk = chunk
+        self.data = b""
+
+    def lines(self, count: int, timeout: float = 20.0) -> list[str]:
+        """Read until ``count`` whole lines have come or the time is up; return those there are."""
+        end = time.monotonic() + timeout
+        while self.data.count(b"\n") < count and time.monotonic() < end:
+            ready, _, _ = select.select([self.fd], [], [], 0.5)
+            if ready:
+                more = os.read(self.fd, self.chunk)
+                if not more:  # the writer closed it
+                    break
+                self.data += more
+        *whole, self.data = self.data.split(b"\n")
+        return [line.decode() for line in whole]
 
 
 class LoggedProcess:

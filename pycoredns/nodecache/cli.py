@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("[INFO] Starting node-cache image: %s", __version__)
         fs.parse_or_exit(args)
         if fs["version"]:
-            print(version_text())
+            clog.out(version_text())
             return 0
         if fs["plugins"]:
             from pycoredns.registry import Registry

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pycoredns import COREDNS_VERSION, __version__
+from pycoredns import log as clog
 from pycoredns.errors import ServerConfigError
 from pycoredns.plugin import Hook
 from pycoredns.server.config import Instance, ListenerKey
@@ -124,9 +125,9 @@ class Server:
                 prefix = "" if key.transport == "dns" else f"{key.transport}://"
                 lines.append(f"{prefix}{zone}:{key.port}" + (f" on {key.host}" if key.host else ""))
         for line in sorted(lines):
-            print(line, flush=True)
-        print(f"CoreDNS-{COREDNS_VERSION}", flush=True)
-        print(f"linux/{_arch()}, python{sys.version.split()[0]}, pycoredns-{__version__}", flush=True)
+            clog.out(line)
+        clog.out(f"CoreDNS-{COREDNS_VERSION}")
+        clog.out(f"linux/{_arch()}, python{sys.version.split()[0]}, pycoredns-{__version__}")
 
     # ------------------------------------------------------------------------------------------
     async def reload(self, new: Instance) -> None:

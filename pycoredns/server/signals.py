@@ -10,6 +10,8 @@ import os
 import signal
 from collections.abc import Awaitable, Callable
 
+from pycoredns import log as clog
+
 log = logging.getLogger("pycoredns")
 
 
@@ -28,6 +30,7 @@ def trap(stopped: asyncio.Event, quit_now: Callable[[], None], reload: Callable[
         # Caddy: log, run the process-exit hooks (node-cache's teardown), exit 0 at once.
         log.info("[INFO] SIGQUIT: Quitting process immediately")
         quit_now()
+        clog.flush(1.0)  # os._exit skips the exit handlers that write the lines still queued
         os._exit(0)
 
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM")
