@@ -13,7 +13,6 @@ import os
 import select
 import sys
 import threading
-import time
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -75,6 +74,7 @@ class LineWriter:
         self._size = 0
         self._dropped = 0
         self._busy = False  # the thread holds lines it has not finished writing
+        self._hurry = False  # flush() waits: write what there is without gathering more
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._idle = threading.Condition(self._lock)
@@ -96,18 +96,21 @@ class LineWriter:
         """Wait until every queued line is written, at most ``timeout`` seconds (a stream nobody
         reads must not keep a process from exiting); whether they were."""
         with self._lock:
+            self._hurry = True
+            self._wake.notify()
             return self._idle.wait_for(lambda: not (self._lines or self._dropped or self._busy), timeout)
 
     def _run(self) -> None:
         while True:
             with self._lock:
                 while not (self._lines or self._dropped):
-                    self._busy = False
+                    self._busy = self._hurry = False
                     self._idle.notify_all()
                     self._wake.wait()
                 self._busy = True  # puts from here on need not wake it
-            time.sleep(GATHER)  # a burst's lines gather: one wake and one write for many
-            with self._lock:
+                if not self._hurry:
+                    self._wake.wait(GATHER)  # a burst's lines gather: one wake and one write for many
+                self._hurry = False
                 lines, self._lines, self._size = self._lines, [], 0
                 dropped, self._dropped = self._dropped, 0
             if dropped:  # they came after the lines taken here, before any queued since
