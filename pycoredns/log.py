@@ -133,8 +133,10 @@ class LineWriter:
                 piece += data
             if piece:
                 self._write_fd(piece)
-        except (OSError, ValueError):
-            pass  # the stream is closed or gone (EPIPE): nothing can take these lines
+        except Exception:
+            # The stream is closed or gone (EPIPE, a closed file, no stdout at all): nothing can
+            # take these lines, and the thread must live on for the next ones.
+            pass
 
     def _write_fd(self, data: bytearray) -> None:
         assert self.fd is not None

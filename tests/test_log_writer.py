@@ -113,3 +113,26 @@ def test_lines_from_many_threads_all_arrive(pipe: tuple[int, io.TextIOWrapper]) 
         t.join(10)
     for t in range(4):
         assert [line for line in got if line.split()[0] == str(t)] == [f"{t} {i}" for i in range(500)]
+
+
+def test_a_stream_that_fails_loses_those_lines_and_the_writer_goes_on() -> None:
+    # Not only OSError: a buffered stream raises RuntimeError on a reentrant write, and a process
+    # without a stdout has None, which has no write at all.
+    class Flaky(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fail = True
+
+        def write(self, s: str) -> int:
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("reentrant call inside <_io.BufferedWriter name='<stdout>'>")
+            return super().write(s)
+
+    out = Flaky()
+    writer = LineWriter(out)
+    writer.put("lost")
+    assert writer.flush(5)
+    writer.put("kept")
+    assert writer.flush(5)
+    assert out.getvalue() == "kept\n"
