@@ -4,14 +4,16 @@ reading never blocks the caller; past a bound lines are dropped and counted. Rea
 from __future__ import annotations
 
 import io
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from pycoredns.log import LineWriter
+from pycoredns.log import LineWriter, _only, plugin_log
+from pycoredns.testing import capture_log
 from tests.processes import PipeReader
 
 
@@ -136,3 +138,50 @@ def test_a_stream_that_fails_loses_those_lines_and_the_writer_goes_on() -> None:
     writer.put("kept")
     assert writer.flush(5)
     assert out.getvalue() == "kept\n"
+
+
+def _tree(name: str) -> tuple[logging.Logger, logging.Logger, logging.Handler]:
+    """A logger under a parent that holds one handler and does not propagate, as setup() leaves
+    ``pycoredns`` (a tree of its own: the real one is the process's)."""
+    parent = logging.getLogger(name)
+    handler = logging.NullHandler()
+    parent.handlers = [handler]
+    parent.propagate = False
+    parent.filters = []
+    child = logging.getLogger(f"{name}.log")
+    child.handlers, child.filters, child.propagate, child.disabled = [], [], True, False
+    return parent, child, handler
+
+
+@pytest.mark.parametrize(
+    ("change", "alone"),
+    [
+        pytest.param(lambda p, c, h: None, True, id="the-handler-alone"),
+        pytest.param(lambda p, c, h: p.addHandler(logging.NullHandler()), False, id="a-second-handler"),
+        pytest.param(lambda p, c, h: c.addHandler(logging.NullHandler()), False, id="a-handler-on-the-way"),
+        pytest.param(lambda p, c, h: c.addFilter(lambda r: True), False, id="a-filter-on-the-logger"),
+        pytest.param(lambda p, c, h: p.addFilter(lambda r: True), False, id="a-filter-on-the-parent"),
+        pytest.param(lambda p, c, h: h.addFilter(lambda r: True), False, id="a-filter-on-the-handler"),
+        pytest.param(lambda p, c, h: setattr(p, "propagate", True), False, id="the-parent-propagates"),
+        pytest.param(lambda p, c, h: setattr(c, "propagate", False), False, id="the-logger-stops-it"),
+        pytest.param(lambda p, c, h: setattr(c, "disabled", True), False, id="disabled"),
+        pytest.param(lambda p, c, h: h.setLevel(logging.ERROR), False, id="the-handler-s-level"),
+    ],
+)
+def test_a_laid_out_line_skips_logging_only_when_one_handler_alone_would_see_it(
+    change: Callable[[logging.Logger, logging.Logger, logging.Handler], None],
+    alone: bool,
+    request: pytest.FixtureRequest,
+) -> None:
+    parent, child, handler = _tree(f"only-{request.node.callspec.id}")
+    change(parent, child, handler)
+    assert _only(child, handler, logging.INFO) is alone
+
+
+def test_a_laid_out_line_reaches_a_capture_as_it_was_laid_out() -> None:
+    with capture_log() as log:
+        plugin_log("slowlog").laid_out(logging.WARNING, "[WARNING] plugin/slowlog: example.org. A took 1.2s")
+        plugin_log("slowlog").laid_out(logging.DEBUG, "[DEBUG] plugin/slowlog: shown from DEBUG up")
+    assert log.lines == ["[WARNING] plugin/slowlog: example.org. A took 1.2s",
+                         "[DEBUG] plugin/slowlog: shown from DEBUG up"]
+    assert [r.levelno for r in log.records] == [logging.WARNING, logging.DEBUG]

@@ -11,6 +11,7 @@ import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from logging import ERROR
 
 from pycoredns.plugin import HandlerError, Request, go_duration, plugin_log
 
@@ -59,7 +60,7 @@ class ErrorsObserver:
                     self._count(p, line)
                     return
                 break
-        log.error("%d %s %s: %s", *line)
+        log.laid_out(ERROR, f"[ERROR] plugin/errors: {rcode:d} {line[1]} {line[2]}: {text}")
         if self.stacktrace and not isinstance(error, HandlerError) and error.__traceback__ is not None:
             # A handler crashed (the server recovered it): show where, as CoreDNS's stacktrace does.
             log.error("%s", "".join(traceback.format_exception(error)).rstrip())

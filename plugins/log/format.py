@@ -7,7 +7,6 @@ call per placeholder and a join. Unknown ``{...}`` stays as written; empty value
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from time import perf_counter
 
 from pycoredns.plugin import Request, dns
@@ -29,17 +28,23 @@ def _bracket(ip: str) -> str:
 
 
 def _seconds(elapsed: float) -> str:
-    # Go's FormatFloat(d.Seconds(), 'f', -1, 64) of a nanosecond duration: shortest digits, no exponent.
-    return f"{Decimal(repr(round(elapsed, 9))):f}s"
+    # Go's FormatFloat(d.Seconds(), 'f', -1, 64) of a nanosecond duration: shortest digits, no
+    # exponent. Below a million seconds two doubles nine decimals apart are never the same double,
+    # so the shortest digits are the nine decimals without their trailing zeros ("1s", not "1.0s").
+    return f"{elapsed:.9f}".rstrip("0").rstrip(".") + "s"
+
+
+_FLAGS = ((0x8000, "qr"), (0x0400, "aa"), (0x0200, "tc"), (0x0100, "rd"),
+          (0x0080, "ra"), (0x0040, "z"), (0x0020, "ad"), (0x0010, "cd"))
+_RFLAGS: dict[int, str] = {}  # by the header's flag bytes: at most 65,536 short strings
 
 
 def _rflags(reply: bytes) -> str:
-    b2, b3 = reply[2], reply[3]
-    flags = (
-        (b2 & 0x80, "qr"), (b2 & 0x04, "aa"), (b2 & 0x02, "tc"), (b2 & 0x01, "rd"),
-        (b3 & 0x80, "ra"), (b3 & 0x40, "z"), (b3 & 0x20, "ad"), (b3 & 0x10, "cd"),
-    )
-    return ",".join(name for bit, name in flags if bit)
+    bits = reply[2] << 8 | reply[3]
+    text = _RFLAGS.get(bits)
+    if text is None:
+        text = _RFLAGS[bits] = ",".join(name for bit, name in _FLAGS if bits & bit)
+    return text
 
 
 FIELDS: dict[str, Field] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from logging import INFO
 
 from pycoredns.plugin import Request, dns, plugin_log
 from pycoredns.plugins.log.classify import ALL, classify
@@ -41,5 +42,5 @@ class LogObserver:
             if ALL not in rule.classes and (written is None or classify(written) not in rule.classes):
                 return
             # Laid out here: a line starting with "[" (an IPv6 {remote}) must still get its prefix.
-            log.info("[INFO] %s", render(rule.parts, req, written))
+            log.laid_out(INFO, "[INFO] " + render(rule.parts, req, written))
             return

@@ -9,7 +9,7 @@ import pytest
 
 from pycoredns import wire
 from pycoredns.plugins.log.classify import classify
-from pycoredns.plugins.log.format import COMBINED, COMMON, compile_format, render
+from pycoredns.plugins.log.format import COMBINED, COMMON, _seconds, compile_format, render
 from pycoredns.plugins.log.observer import LogObserver, Rule
 from pycoredns.testing import DNSClient, make_request
 from pycoredns.testing.fixtures import ServerFactory, UpstreamFactory
@@ -116,3 +116,19 @@ def test_server_logs_every_answer_including_cache_hits(
         assert re.match(rf'^\[INFO\] 127\.0\.0\.1:\d+ - \d+ "A IN a\.example\.net\. {proto} \d+ false {size}" '
                         r"NOERROR qr,aa,rd,ra \d+ \d+(\.\d+)?s$", line), line
     assert up.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "expected"),
+    [
+        (0.000212557, "0.000212557s"),
+        (2e-05, "0.00002s"),  # never an exponent
+        (1.5, "1.5s"),
+        (1.0, "1s"),  # Go's shortest digits: no ".0"
+        (0.1234567894, "0.123456789s"),  # a nanosecond duration: nine decimals at most
+        (0.0000000006, "0.000000001s"),
+        (12.3456789, "12.3456789s"),
+    ],
+)
+def test_duration_as_go_prints_seconds(elapsed: float, expected: str) -> None:
+    assert _seconds(elapsed) == expected
