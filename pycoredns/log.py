@@ -211,7 +211,6 @@ class PluginLog(logging.LoggerAdapter[logging.Logger]):
         kwargs.setdefault("extra", {})["plugin"] = self.extra["plugin"] if self.extra else None
         return msg, kwargs
 
-
     def laid_out(self, level: int, line: str) -> None:
         """Log ``line``, already in the layout (``[INFO] ...``, ``[ERROR] plugin/errors: ...``).
 
