@@ -284,7 +284,8 @@ class _HTTPProtocol(asyncio.Protocol):
                 return -1
             self.data.clear()
             try:
-                await asyncio.wait_for(self.data.wait(), TIMEOUT)
+                async with asyncio.timeout(TIMEOUT):  # not wait_for: it can lose a cancel (3.11)
+                    await self.data.wait()
             except TimeoutError:
                 return -1
 

@@ -68,24 +68,27 @@ class HealthChecker:
             sock.connect(self.addr)
             await loop.sock_sendall(sock, wire)
             # Any reply is healthy, whatever its ID (miekg's Exchange accepts a mismatched response).
-            await asyncio.wait_for(loop.sock_recv(sock, 65535), CHECK_TIMEOUT)
+            async with asyncio.timeout(CHECK_TIMEOUT):  # not wait_for: see _check_stream
+                await loop.sock_recv(sock, 65535)
 
     async def _check_stream(self, wire: bytes) -> None:
         tls = self.proto == "tcp-tls"
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancel that comes as the
+        # call it awaits ends, and a check cancelled when its upstream is removed would go on.
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            reader, writer = await asyncio.open_connection(
                 self.addr[0],
                 self.addr[1],
                 ssl=self.ssl_context if tls else None,
                 server_hostname=(self.server_name or self.addr[0]) if tls else None,
                 local_addr=(self.local, 0) if self.local else None,
-            ),
-            CHECK_TIMEOUT,
-        )
+            )
         try:
             writer.write(struct.pack(">H", len(wire)) + wire)
-            head = await asyncio.wait_for(reader.readexactly(2), CHECK_TIMEOUT)
-            await asyncio.wait_for(reader.readexactly(struct.unpack(">H", head)[0]), CHECK_TIMEOUT)
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                head = await reader.readexactly(2)
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await reader.readexactly(struct.unpack(">H", head)[0])
         finally:
             writer.close()
             with contextlib.suppress(Exception):

@@ -90,7 +90,10 @@ class Health:
             url = f"http://{_join(host, port)}/health"
             start = time.perf_counter()
             try:
-                await asyncio.wait_for(_get(host, port), CHECK_TIMEOUT)
+                # Not wait_for: Python 3.11's loses a cancel that comes as the call it awaits ends,
+                # and this loop would then never stop (a worker's shutdown waited for it forever).
+                async with asyncio.timeout(CHECK_TIMEOUT):
+                    await _get(host, port)
             except (TimeoutError, OSError, ValueError) as e:
                 METRICS.duration.observe(time.perf_counter() - start)
                 METRICS.failures += 1

@@ -65,8 +65,11 @@ class Reporter:
     async def _run(self) -> None:
         assert self._wake is not None
         while True:
+            # Not wait_for: Python 3.11's loses a cancel that comes as the wait ends, and this loop
+            # would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
 
@@ -74,8 +77,8 @@ class Reporter:
         while self.spans:
             batch = [self.spans.popleft() for _ in range(min(self.batch_size, len(self.spans)))]
             try:
-                await asyncio.wait_for(post(self.url, self.method, self.encode(batch), self.headers(batch)),
-                                       POST_TIMEOUT)
+                async with asyncio.timeout(POST_TIMEOUT):
+                    await post(self.url, self.method, self.encode(batch), self.headers(batch))
                 self.sent += len(batch)
             except (OSError, TimeoutError, ValueError) as e:
                 log.error("failed to send the request: %s", e or type(e).__name__)

@@ -151,10 +151,11 @@ class NetSetup:
         self._wake = asyncio.Event()
         try:
             while not self._closed:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.cfg.sync_interval)
-                except TimeoutError:
-                    pass
+                # Not wait_for: Python 3.11's loses a cancel that comes as the wait ends, and the
+                # sync loop would then outlive its shutdown.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.cfg.sync_interval):
+                        await self._wake.wait()
                 if self._closed:
                     break
                 await asyncio.to_thread(self.sync)
