@@ -160,8 +160,7 @@ class _LineHandler(logging.Handler):
             self.handleError(record)
 
 
-_writer: LineWriter | None = None
-_handler: _LineHandler | None = None
+_handler: _LineHandler | None = None  # the process's own, once setup() has run
 
 
 def setup(debug: bool = False, stream: TextIO | None = None) -> None:
@@ -170,17 +169,15 @@ def setup(debug: bool = False, stream: TextIO | None = None) -> None:
     The layout shows no caller, thread or process, so the records do not collect them (the
     logging HOWTO's optimisations): that halves the cost of a line, and the errors plugin writes
     one per failed query (thousands a second while an upstream is down)."""
-    global _writer, _handler
+    global _handler
     logging._srcfile = None  # no sys._getframe() walk for the caller's file and line
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
     logger = logging.getLogger(_ROOT)
-    if not any(getattr(h, "_pycoredns", False) for h in logger.handlers):
-        _writer = LineWriter(stream or sys.stdout)
-        h = _handler = _LineHandler(_writer)
+    if _handler is None:
+        h = _handler = _LineHandler(LineWriter(stream or sys.stdout))
         h.setFormatter(_Format())
-        h._pycoredns = True  # type: ignore[attr-defined]
         logger.addHandler(h)
         logger.propagate = False
         atexit.register(flush)
@@ -189,15 +186,15 @@ def setup(debug: bool = False, stream: TextIO | None = None) -> None:
 
 def out(line: str) -> None:
     """Write a line that is not a log record (the startup banner) in order with the log's."""
-    if _writer is None:
+    if _handler is None:
         print(line, flush=True)
     else:
-        _writer.put(line)
+        _handler.writer.put(line)
 
 
 def flush(timeout: float = 2.0) -> bool:
     """Wait, at most ``timeout`` seconds, for the lines logged so far to be written (at exit)."""
-    return _writer is None or _writer.flush(timeout)
+    return _handler is None or _handler.writer.flush(timeout)
 
 
 def set_debug(debug: bool) -> None:
